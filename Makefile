@@ -1,0 +1,111 @@
+# drover build. `make` builds the three programs; `make check` is the full test run.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+SAN ?= 0
+
+PKGS := jansson libnl-3.0 libnl-route-3.0 libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -I. $(PKG_CFLAGS)
+LDFLAGS ?=
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+CFLAGS += -DDROVER_VERSION='"$(VERSION)"'
+
+COMMON_SRC := $(wildcard common/*.c)
+LIB_SRC := $(COMMON_SRC) $(wildcard image/*.c runtime/*.c cgroups/*.c net/*.c api/*.c) \
+	$(filter-out agent/main.c,$(wildcard agent/*.c))
+SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
+CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+LIB_OBJ := $(call obj,$(LIB_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl
+
+.PHONY: all check unit sanitize integration lint bench install clean demo run format
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libdrover.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/droverd: $(call obj,agent/main.c) $(BUILD)/libdrover.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The shim links libc only: it is one process per container, so every page counts.
+$(BUILD)/drover-shim: $(call obj,$(SHIM_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/droverctl: $(call obj,$(CTL_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcurl)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdrover.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdrover.a $(PKG_LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+sanitize:
+	$(MAKE) BUILD=build-san SAN=1 all $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		tests/run-unit.sh $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
+
+integration: all
+	@tests/run-integration.sh
+
+# The README's test command: install deps, then every unit, sanitizer, lint and integration test.
+check:
+	@tests/run-all.sh
+
+lint: $(BUILD)/compile_commands.json
+	cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
+		--suppress=missingIncludeSystem -I. -D_GNU_SOURCE common image runtime cgroups net api agent cli
+	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
+	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
+		common image runtime cgroups net api agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
+
+# compile_commands.json without bear: one entry per source, the flags we build with.
+$(BUILD)/compile_commands.json: Makefile
+	@mkdir -p $(BUILD)
+	@tests/gen-compdb.sh '$(CC) $(CFLAGS)' $(LIB_SRC) agent/main.c $(wildcard runtime/shim/*.c cli/*.c) > $@
+
+bench: all
+	bench/run.sh
+
+demo: all
+	demo/build-image.sh /var/lib/drover/demo-image
+
+run:
+	demo/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/drover $(DESTDIR)/etc/drover/assignments.d \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	install -m 0755 $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-shim $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/droverd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/droverd.service
+	install -m 0644 systemd/drover.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/drover.conf
+	install -m 0644 systemd/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

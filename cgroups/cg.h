@@ -1,0 +1,42 @@
+#pragma once
+/* cgroups: v1 (per-controller hierarchies) and v2 (unified) behind one ops table,
+ * chosen once at start. Containers' cgroups are created by the OCI runtime from
+ * linux.cgroupsPath; this module prepares the parents and cleans up after. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+enum cg_version {
+	CG_V1,
+	CG_V2,
+	_CG_VERSION_MAX,
+	_CG_VERSION_INVALID = -22,
+};
+
+enum cg_qos {
+	CG_QOS_ONLINE,
+	CG_QOS_BATCH,
+};
+
+struct cg_ctx;
+
+/* mount: the cgroupfs mount point ("/sys/fs/cgroup" or a test tree). */
+int cg_detect(const char *mount, enum cg_version *ret, struct err **err);
+/* Creates root ("/drover" style, relative to the mount) and root/online, root/batch in every
+ * hierarchy used (v1: cpu, cpuacct, memory, pids, ...; v2: enables +cpu +memory +pids in
+ * subtree_control down to root/online and root/batch). Sets batch to the lowest CPU weight. */
+int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct cg_ctx **ret, struct err **err);
+struct cg_ctx *cg_ctx_free(struct cg_ctx *c);
+enum cg_version cg_ctx_version(const struct cg_ctx *c);
+/* linux.cgroupsPath for an instance: "<root>/online/<id>"; caller frees. */
+char *cg_instance_path(const struct cg_ctx *c, enum cg_qos qos, const char *id);
+/* Absolute path of the file whose "oom_kill N" line counts OOM kills in that cgroup
+ * (v1: memory/<path>/memory.oom_control, v2: <path>/memory.events); caller frees. */
+char *cg_oom_events_file(const struct cg_ctx *c, const char *path);
+/* Absolute path of a knob: v1 "memory.limit_in_bytes" in the memory hierarchy, v2 "memory.max"... */
+char *cg_knob_path(const struct cg_ctx *c, const char *path, const char *controller, const char *knob);
+/* Kills what is left in the cgroup and removes it in every hierarchy; missing is fine. */
+int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **err);
+/* Removes root/online, root/batch and root when empty (tests, uninstall). */
+int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err);

@@ -1,0 +1,28 @@
+#pragma once
+/* File helpers: atomic state writes, capped reads, cgroup/proc knobs. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+enum {
+	FS_NOSYNC = 1 << 0, /* under /run: skip the fsyncs, never the rename */
+};
+
+/* tmp file in the same dir + write loop + fsync + rename + fsync(dir). */
+int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, int flags,
+		    struct err **err);
+/* Reads a whole regular file, refusing anything larger than max. NUL-terminates. */
+int fs_read_file(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len, struct err **err);
+/* Knobs: one write() to an existing file; one read() into a known-size buffer. */
+int fs_write_knob(int dirfd, const char *name, const char *value, struct err **err);
+int fs_read_knob(int dirfd, const char *name, char *buf, size_t size, struct err **err);
+/* mkdir -p relative to dirfd (AT_FDCWD for absolute paths). Existing dirs are fine. */
+int fs_mkdir_p(int dirfd, const char *path, mode_t mode);
+/* rm -rf without following symlinks and without crossing into other mounts. */
+int fs_rm_rf(int dirfd, const char *path);
+int fs_write_all(int fd, const void *data, size_t len);
+bool fs_exists(const char *path);
+/* Joins a and b with one '/'; caller frees. NULL on OOM. */
+char *fs_path_join(const char *a, const char *b);

@@ -1,0 +1,207 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "proc.h"
+
+#define STDERR_CAP 8192
+
+static char *const default_env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+
+/* Runs in the child between fork and execve: async-signal-safe calls only. */
+static void __attribute__((noreturn))
+child_exec(const char *path, char *const argv[], const struct proc_opts *o, pid_t parent)
+{
+	sigset_t all;
+	int devnull, fds[3];
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	if (o->die_with_parent) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+	}
+	if (o->new_session)
+		setsid();
+	devnull = open("/dev/null", O_RDWR);
+	fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : devnull;
+	fds[1] = o->stdout_fd >= 0 ? o->stdout_fd : devnull;
+	fds[2] = o->stderr_fd >= 0 ? o->stderr_fd : devnull;
+	/* move sources above 3 first so dup2 never clobbers one we still need */
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0 && fds[i] < 4)
+			fds[i] = fcntl(fds[i], F_DUPFD, 10);
+	int keep = o->keep_fd;
+	if (keep >= 0 && keep < 4 && keep != 3)
+		keep = fcntl(keep, F_DUPFD, 10);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] < 0 || dup2(fds[i], i) < 0)
+			_exit(127);
+	if (keep >= 0 && keep != 3 && dup2(keep, 3) < 0)
+		_exit(127);
+	if (keep == 3)
+		fcntl(3, F_SETFD, 0);
+	syscall(SYS_close_range, keep >= 0 ? 4U : 3U, ~0U, 0);
+	execve(path, argv, o->envp ? o->envp : default_env);
+	_exit(127);
+}
+
+int proc_spawn(const char *path, char *const argv[], const struct proc_opts *opts, pid_t *ret_pid,
+	       struct err **err)
+{
+	static const struct proc_opts none = {-1, -1, -1, -1, false, false, NULL};
+	const struct proc_opts *o = opts ? opts : &none;
+	pid_t parent = getpid();
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return err_set(err, errno, "fork for '%s'", path);
+	if (pid == 0)
+		child_exec(path, argv, o, parent);
+	*ret_pid = pid;
+	return 0;
+}
+
+static int read_capped(int fd, char **ret)
+{
+	_cleanup_free_ char *buf = malloc(STDERR_CAP + 1);
+	size_t len = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		char sink[512];
+		ssize_t n;
+		if (len < STDERR_CAP)
+			n = read(fd, buf + len, STDERR_CAP - len);
+		else
+			n = read(fd, sink, sizeof(sink)); /* drain the rest so the child never blocks */
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < STDERR_CAP)
+			len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int proc_run(const char *path, char *const argv[], int *ret_status, char **ret_stderr, struct err **err)
+{
+	struct proc_opts o = {-1, -1, -1, -1, false, false, NULL};
+	_cleanup_close_ int rd = -1, wr = -1;
+	int p[2], status = 0;
+	pid_t pid;
+	int r;
+
+	if (ret_stderr) {
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return err_set(err, errno, "pipe");
+		rd = p[0];
+		wr = p[1];
+		o.stderr_fd = wr;
+	}
+	r = proc_spawn(path, argv, &o, &pid, err);
+	if (r < 0)
+		return r;
+	closep(&wr);
+	wr = -1;
+	if (ret_stderr)
+		(void)read_capped(rd, ret_stderr); /* on ENOMEM the caller just gets no text */
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return err_set(err, errno, "wait for '%s'", path);
+	}
+	*ret_status = status;
+	return 0;
+}
+
+int proc_find_exe(const char *name, char **ret_path)
+{
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = NULL;
+	char *save = NULL;
+
+	if (strchr(name, '/')) {
+		if (access(name, X_OK) < 0)
+			return -errno;
+		*ret_path = realpath(name, NULL);
+		return *ret_path ? 0 : -errno;
+	}
+	copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	if (!copy)
+		return -ENOMEM;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *full = NULL;
+		if (asprintf(&full, "%s/%s", dir, name) < 0)
+			return -ENOMEM;
+		if (access(full, X_OK) == 0) {
+			*ret_path = TAKE_PTR(full);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void proc_describe_status(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, size, "status 0x%x", (unsigned)status);
+}
+
+int proc_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+bool proc_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+int proc_start_time(pid_t pid, unsigned long long *ret)
+{
+	char path[64], buf[1024];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and parens */
+	if (!p)
+		return -EIO;
+	p++;
+	/* after ')' come fields 3..; starttime is field 22 */
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -EIO;
+	*ret = strtoull(p + 1, NULL, 10);
+	return 0;
+}

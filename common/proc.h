@@ -1,0 +1,30 @@
+#pragma once
+/* Spawning children without a shell: fork + execve with an argv array. */
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct proc_opts {
+	int stdin_fd;  /* -1: /dev/null */
+	int stdout_fd; /* -1: /dev/null */
+	int stderr_fd; /* -1: /dev/null */
+	int keep_fd;   /* an extra fd passed as fd 3, or -1 */
+	bool new_session;
+	bool die_with_parent; /* PR_SET_PDEATHSIG(SIGKILL) */
+	char *const *envp;    /* NULL: an empty environment plus PATH */
+};
+
+/* Starts path with argv; the child resets signals and closes every other fd. */
+int proc_spawn(const char *path, char *const argv[], const struct proc_opts *opts, pid_t *ret_pid,
+	       struct err **err);
+/* Spawns and waits; ret_status gets the waitpid status. Stderr (capped) goes to ret_stderr if set. */
+int proc_run(const char *path, char *const argv[], int *ret_status, char **ret_stderr, struct err **err);
+/* Resolves a program name through PATH once, at start-up; caller frees. */
+int proc_find_exe(const char *name, char **ret_path);
+/* "exit 3", "killed by signal 9" */
+void proc_describe_status(int status, char *buf, size_t size);
+int proc_pidfd_open(pid_t pid);
+bool proc_alive(pid_t pid);
+/* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), to tell a pid from its reuse. */
+int proc_start_time(pid_t pid, unsigned long long *ret);

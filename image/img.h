@@ -1,0 +1,49 @@
+#pragma once
+/* Images: OCI image layouts read and verified, layers unpacked once each into
+ * a content-addressed store, rootfs = overlay of the layers + a per-instance upper dir. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* What the image config says about how to run it (OCI image config "config" object). */
+struct img_config {
+	char **entrypoint; /* NULL-terminated, may be NULL */
+	char **cmd;        /* NULL-terminated, may be NULL */
+	char **env;        /* "K=V" strings, NULL-terminated, may be NULL */
+	char *workdir;     /* may be NULL */
+	char *user;        /* may be NULL */
+};
+
+struct img_image {
+	char *manifest_digest; /* "sha256:<hex>": the image's identity, reported as image_digest */
+	char *config_digest;
+	size_t n_layers;
+	char **layer_dirs; /* absolute paths of unpacked layers in the store, bottom layer first */
+	struct img_config config;
+};
+
+struct img_store;
+
+/* root: the store directory (created if missing), e.g. STATE_DIR/images. */
+int img_store_open(const char *root, struct img_store **ret, struct err **err);
+struct img_store *img_store_free(struct img_store *s);
+const char *img_store_root(const struct img_store *s);
+
+/* Resolves "oci:/path/to/layout[:tag]" (the "oci:" prefix already stripped by the caller or not,
+ * both accepted). Reads index.json -> manifest -> config, verifies every blob's sha256, unpacks every
+ * layer not yet in the store. tag NULL picks the only manifest, or the one tagged "latest". */
+int img_from_oci_layout(struct img_store *s, const char *ref, struct img_image **ret, struct err **err);
+struct img_image *img_image_free(struct img_image *img);
+
+/* Unpacks one layer stream (tar, gzip or zstd; detected) from fd into dest_dirfd safely: no
+ * "..", absolute paths, writes through symlinks, hard links leaving the dir, or device nodes. OCI
+ * whiteouts ".wh.NAME" become overlay whiteouts (0/0 char devices), ".wh..wh..opq" sets the
+ * overlay opaque xattr on its directory. On error the caller removes dest. */
+int img_unpack_layer(int fd, int dest_dirfd, struct err **err);
+
+/* Mounts the overlay rootfs of img under inst_dir (inst_dir/upper, work, rootfs created). */
+int img_rootfs_mount(const struct img_image *img, const char *inst_dir, struct err **err);
+/* Unmounts inst_dir/rootfs if mounted (lazy-detaches if busy); idempotent. */
+int img_rootfs_umount(const char *inst_dir, struct err **err);

@@ -1,0 +1,73 @@
+#pragma once
+/* Runtime: OCI bundle (config.json) generation and the runc driver.
+ * runc is exec'd, never linked; the per-container drover-shim is its parent. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+
+enum rt_net_mode {
+	RT_NET_HOST, /* share the host's network namespace */
+	RT_NET_NONE, /* a new, empty network namespace (only lo) */
+	RT_NET_PATH, /* join the namespace bind-mounted at netns_path */
+};
+
+struct rt_file {
+	const char *path;    /* absolute path inside the container */
+	const char *content; /* written into the rootfs by rt_files_write */
+	size_t len;
+	mode_t mode;
+};
+
+struct rt_bundle_spec {
+	const char *id;
+	const char *hostname;
+	const char *rootfs;      /* absolute path of the mounted rootfs */
+	char *const *args;       /* process.args, NULL-terminated, passed unchanged */
+	char *const *env;        /* "K=V", NULL-terminated */
+	const char *cwd;         /* "/" when NULL */
+	uid_t uid;
+	gid_t gid;
+	const gid_t *extra_gids;
+	size_t n_extra_gids;
+	const char *cgroups_path; /* linux.cgroupsPath */
+	int64_t cpu_quota_us;     /* -1: no quota */
+	uint64_t cpu_period_us;   /* 100000 when 0 */
+	uint64_t cpu_shares;      /* v1 shares (runc maps to v2 weight); 0: unset */
+	int64_t memory_limit;     /* bytes, -1: none */
+	int64_t pids_limit;       /* -1: none */
+	int oom_score_adj;
+	enum rt_net_mode net;
+	const char *netns_path; /* RT_NET_PATH only */
+};
+
+/* Builds config.json as a jansson object (for tests) / writes it atomically to bundle_dir/config.json. */
+int rt_config_build(const struct rt_bundle_spec *s, json_t **ret, struct err **err);
+int rt_bundle_write(const char *bundle_dir, const struct rt_bundle_spec *s, struct err **err);
+/* The default seccomp profile (OCI linux.seccomp), syscalls resolved for this arch with libseccomp. */
+int rt_seccomp_default(json_t **ret, struct err **err);
+/* The default capability list, each name checked with libcap. */
+int rt_caps_default(json_t **ret, struct err **err);
+
+/* Writes the spec's files into rootfs (created with parents; never through a symlink leaving it). */
+int rt_files_write(int rootfs_dirfd, const struct rt_file *files, size_t n, struct err **err);
+
+/* runc driver: each call execs `runtime --root runtime_root ...` and chains runc's message on failure. */
+struct rt_runc {
+	const char *runtime;      /* absolute path of runc (or crun) */
+	const char *runtime_root; /* --root */
+};
+int rt_runc_kill(const struct rt_runc *rc, const char *id, int sig, bool all, struct err **err);
+/* `delete --force`; a container that does not exist is success. */
+int rt_runc_delete(const struct rt_runc *rc, const char *id, struct err **err);
+/* ret_status: "created", "running", "stopped", or "" when runc does not know the container. */
+int rt_runc_state(const struct rt_runc *rc, const char *id, char *ret_status, size_t size, pid_t *ret_pid,
+		  struct err **err);
+
+/* drover-shim protocol (runtime/shim): see runtime/shim/README.md. */
+#define RT_EXIT_FILE "exit.json"
+#define RT_SHIM_PID_FILE "shim.pid"
+#define RT_CONTAINER_PID_FILE "container.pid"
