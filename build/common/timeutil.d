@@ -1,2 +1,0 @@
-build/common/timeutil.o: common/timeutil.c common/timeutil.h
-common/timeutil.h:
