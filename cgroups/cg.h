@@ -21,22 +21,38 @@ enum cg_qos {
 
 struct cg_ctx;
 
-/* mount: the cgroupfs mount point ("/sys/fs/cgroup" or a test tree). */
+/* mount: the cgroupfs mount point ("/sys/fs/cgroup" or a test tree).
+ * cgroup2 -> CG_V2; a tmpfs holding v1 controller hierarchies (v1 or hybrid) -> CG_V1;
+ * anything else -> -ENOMEDIUM. */
 int cg_detect(const char *mount, enum cg_version *ret, struct err **err);
 /* Creates root ("/drover" style, relative to the mount) and root/online, root/batch in every
  * hierarchy used (v1: cpu, cpuacct, memory, pids, ...; v2: enables +cpu +memory +pids in
- * subtree_control down to root/online and root/batch). Sets batch to the lowest CPU weight. */
-int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct cg_ctx **ret, struct err **err);
+ * subtree_control down to root/online and root/batch). Sets batch to the lowest CPU weight.
+ * No filesystem check is made here: ver is trusted, so tests can pass a plain temp dir. */
+int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct cg_ctx **ret,
+	       struct err **err);
 struct cg_ctx *cg_ctx_free(struct cg_ctx *c);
 enum cg_version cg_ctx_version(const struct cg_ctx *c);
+/* The path-returning functions below give NULL with errno EINVAL for a bad id/path/name
+ * (not absolute, '.', '..', '//', a '/' in a name) and NULL with ENOMEM on OOM. */
 /* linux.cgroupsPath for an instance: "<root>/online/<id>"; caller frees. */
 char *cg_instance_path(const struct cg_ctx *c, enum cg_qos qos, const char *id);
 /* Absolute path of the file whose "oom_kill N" line counts OOM kills in that cgroup
  * (v1: memory/<path>/memory.oom_control, v2: <path>/memory.events); caller frees. */
 char *cg_oom_events_file(const struct cg_ctx *c, const char *path);
-/* Absolute path of a knob: v1 "memory.limit_in_bytes" in the memory hierarchy, v2 "memory.max"... */
+/* Absolute path of a knob: v1 "memory.limit_in_bytes" in the memory hierarchy, v2 "memory.max"...
+ * controller names the v1 hierarchy dir ("memory", "cpu", "pids"); v2 ignores it (may be NULL). */
 char *cg_knob_path(const struct cg_ctx *c, const char *path, const char *controller, const char *knob);
-/* Kills what is left in the cgroup and removes it in every hierarchy; missing is fine. */
+/* Kills what is left in the cgroup and removes it in every hierarchy; missing is fine.
+ * path must lie strictly below the context's root (-EINVAL otherwise). Waits at most about
+ * one second for killed processes to leave (-EBUSY after that). */
 int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **err);
 /* Removes root/online, root/batch and root when empty (tests, uninstall). */
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err);
+
+static inline void cg_ctx_freep(struct cg_ctx **c)
+{
+	if (*c)
+		(void)cg_ctx_free(*c); /* always NULL */
+}
+#define _cleanup_cg_ctx_ __attribute__((cleanup(cg_ctx_freep)))

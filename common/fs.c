@@ -86,54 +86,63 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	return 0;
 }
 
-int fs_read_file(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len, struct err **err)
+int fs_read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len, struct err **err)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, cap = 4096;
 	struct stat st;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, errno, "open '%s'", name);
 	if (fstat(fd, &st) < 0)
-		return err_set(err, errno, "stat '%s'", name);
+		return err_set(err, errno, "stat");
 	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "'%s' is not a regular file", name);
+		return err_set(err, EINVAL, "not a regular file");
 	if ((size_t)st.st_size > max)
-		return err_set(err, EFBIG, "'%s' is %lld bytes, more than the %zu allowed", name,
-			       (long long)st.st_size, max);
+		return err_set(err, EFBIG, "%lld bytes, more than the %zu allowed", (long long)st.st_size, max);
 	buf = malloc(cap + 1);
 	if (!buf)
-		return err_set(err, ENOMEM, "read '%s'", name);
+		return err_set(err, ENOMEM, "out of memory");
 	for (;;) {
 		ssize_t n;
 		if (len == cap) {
 			char *nb;
 			if (cap >= max + 1)
-				return err_set(err, EFBIG, "'%s' is larger than the %zu bytes allowed", name, max);
+				return err_set(err, EFBIG, "larger than the %zu bytes allowed", max);
 			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
 			nb = realloc(buf, cap + 1);
 			if (!nb)
-				return err_set(err, ENOMEM, "read '%s'", name);
+				return err_set(err, ENOMEM, "out of memory");
 			buf = nb;
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return err_set(err, errno, "read '%s'", name);
+			return err_set(err, errno, "read");
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 	}
 	if (len > max)
-		return err_set(err, EFBIG, "'%s' is larger than the %zu bytes allowed", name, max);
+		return err_set(err, EFBIG, "larger than the %zu bytes allowed", max);
 	buf[len] = '\0';
 	*ret_buf = TAKE_PTR(buf);
 	if (ret_len)
 		*ret_len = len;
+	return 0;
+}
+
+int fs_read_file(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len, struct err **err)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", name);
+	r = fs_read_fd(fd, max, ret_buf, ret_len, err);
+	if (r < 0)
+		return err_wrap(err, "'%s'", name);
 	return 0;
 }
 

@@ -55,7 +55,9 @@ int rt_caps_default(json_t **ret, struct err **err);
 /* Writes the spec's files into rootfs (created with parents; never through a symlink leaving it). */
 int rt_files_write(int rootfs_dirfd, const struct rt_file *files, size_t n, struct err **err);
 
-/* runc driver: each call execs `runtime --root runtime_root ...` and chains runc's message on failure. */
+/* runc driver: each call execs `runtime --root runtime_root --log-format json ...` and chains runc's
+ * message on failure ("runc kill 'web-0': exit 1: container not running"). The error's errnum is
+ * ENOENT when the runtime does not know the container, ESRCH when it is not running, else EIO. */
 struct rt_runc {
 	const char *runtime;      /* absolute path of runc (or crun) */
 	const char *runtime_root; /* --root */

@@ -1,0 +1,54 @@
+#pragma once
+/* The agent: one process, one event loop, a table of instances. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+#include "agent/instance.h"
+#include "agent/loop.h"
+#include "cgroups/cg.h"
+#include "image/img.h"
+#include "runtime/rt.h"
+
+struct api;
+
+struct agent {
+	struct agent_config *cfg;
+	struct loop *loop;
+	struct img_store *images;
+	struct cg_ctx *cg;
+	struct rt_runc runc;
+	char *runtime_path;
+	char *shim_path;
+	char *node_name;
+	char *instances_dir; /* STATE_DIR/instances: one record per instance */
+	char *bundles_dir;   /* STATE_DIR/bundles: bundle, rootfs, logs, exit record */
+	char *runc_root;     /* RUN_DIR/runc */
+	int oom_adj_online;
+	struct instance *instances;
+	struct api *api;
+	struct dir_source *dir;
+	uint64_t event_seq;
+	int64_t started_mono;
+};
+
+struct instance *agent_find(struct agent *a, const char *id);
+void agent_link(struct agent *a, struct instance *i);
+void agent_unlink(struct agent *a, struct instance *i);
+
+enum apply_result { APPLY_CREATED, APPLY_REPLACED, APPLY_UNCHANGED };
+
+/* Desired-state changes from any source. spec ownership passes to the agent on success and failure. */
+int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const char *ref,
+		enum apply_result *ret, struct err **err);
+/* Stops (grace period) and removes; -ENOENT if unknown, -EPERM if another source owns it. */
+int agent_remove(struct agent *a, const char *id, enum inst_source src, struct err **err);
+/* Reloads persisted instance records and adopts running shims; called once at start. */
+int agent_adopt(struct agent *a);
+
+/* After an exit or failed start: remove, replace with next_spec, or apply the restart policy.
+ * May free i. */
+void agent_after_exit(struct agent *a, struct instance *i);
+
+/* Status change hook: persist + notify waiters. */
+void agent_status_changed(struct agent *a, struct instance *i);

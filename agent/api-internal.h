@@ -1,0 +1,24 @@
+#pragma once
+#include <stdbool.h>
+
+#include "agent/agent.h"
+#include "api/http.h"
+
+struct follower;
+
+struct api {
+	struct agent *a;
+	struct MHD_Daemon *d;
+	int listen_fd;
+	int epfd;
+	char *socket_path;
+	struct loop_timer *mhd_timer;
+	struct follower *followers; /* suspended log streams and event long-polls */
+	int ifd;                    /* inotify on the bundle dirs of followed logs */
+};
+
+enum MHD_Result api_logs(struct api *api, struct http_req *req, struct instance *i);
+enum MHD_Result api_events(struct api *api, struct http_req *req);
+void api_followers_wake(struct api *api, bool all);
+void api_followers_free(struct api *api);
+void api_kick(struct api *api);

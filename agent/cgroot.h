@@ -1,0 +1,7 @@
+#pragma once
+#include "common/err.h"
+
+struct agent;
+
+/* Detects the cgroup version and prepares the cgroup root with its online/ and batch/ tiers. */
+int cgroot_setup(struct agent *a, struct err **err);

@@ -1,0 +1,35 @@
+#pragma once
+/* droverd's settings: long flags, or the same keys as "key = value" lines in
+ * the config file; flags win. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct agent_config {
+	char *config;
+	char *assignments_dir;
+	char *state_dir;
+	char *run_dir;
+	char *cgroup_root; /* NULL: derived at start (systemd delegation or "/drover") */
+	char *cgroup_mount;
+	char *bridge;
+	char *subnet;
+	char *node_name;
+	char *runtime;
+	char *shim;
+	char *log_level;
+	char *listen;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_client_ca;
+	char *token_file;
+	int64_t log_max_bytes;
+	int64_t stop_grace_cap_ms;
+	bool no_assignments_dir;
+};
+
+/* Parses argv (and the config file it names or the default); exits are the caller's. */
+int config_load(int argc, char **argv, struct agent_config *ret, struct err **err);
+void config_done(struct agent_config *c);
+void config_usage(void);

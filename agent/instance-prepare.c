@@ -1,0 +1,217 @@
+/* Everything between "start this spec" and "exec the shim": image, rootfs,
+ * the spec's files, the user, and the OCI bundle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/instance-internal.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+/* Image env first, the spec's env over it (same key: the spec wins). */
+static char **merge_env(char **image_env, char **spec_env, const char *hostname)
+{
+	size_t n = 0, m = 0;
+	char **out;
+
+	for (char **e = image_env; e && *e; e++)
+		n++;
+	for (char **e = spec_env; e && *e; e++)
+		n++;
+	out = calloc(n + 3, sizeof(char *));
+	if (!out)
+		return NULL;
+	for (char **e = image_env; e && *e; e++) {
+		size_t klen = strcspn(*e, "=");
+		bool overridden = false;
+		for (char **s = spec_env; s && *s; s++)
+			if (strncmp(*s, *e, klen + 1) == 0)
+				overridden = true;
+		if (!overridden && !(out[m++] = strdup(*e)))
+			goto out_oom;
+	}
+	for (char **e = spec_env; e && *e; e++)
+		if (!(out[m++] = strdup(*e)))
+			goto out_oom;
+	bool has_path = false, has_host = false;
+	for (size_t k = 0; k < m; k++) {
+		has_path |= strncmp(out[k], "PATH=", 5) == 0;
+		has_host |= strncmp(out[k], "HOSTNAME=", 9) == 0;
+	}
+	if (!has_path && !(out[m++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")))
+		goto out_oom;
+	if (!has_host && asprintf(&out[m++], "HOSTNAME=%s", hostname) < 0) {
+		out[m - 1] = NULL;
+		goto out_oom;
+	}
+	return out;
+out_oom:
+	strv_freep(&out);
+	return NULL;
+}
+
+static char **build_args(const struct spec *s, const struct img_config *ic)
+{
+	size_t n = 0, m = 0;
+	char **out;
+
+	if (s->command) {
+		for (char **c = s->command; *c; c++)
+			n++;
+	} else {
+		for (char **c = ic->entrypoint; c && *c; c++)
+			n++;
+		for (char **c = ic->cmd; c && *c; c++)
+			n++;
+	}
+	if (n == 0)
+		return NULL;
+	out = calloc(n + 1, sizeof(char *));
+	if (!out)
+		return NULL;
+	if (s->command) {
+		for (char **c = s->command; *c; c++)
+			out[m++] = *c;
+	} else {
+		for (char **c = ic->entrypoint; c && *c; c++)
+			out[m++] = *c;
+		for (char **c = ic->cmd; c && *c; c++)
+			out[m++] = *c;
+	}
+	return out; /* borrowed strings: free only the array */
+}
+
+static int write_files(const struct spec *s, const char *rootfs, struct err **err)
+{
+	_cleanup_free_ struct rt_file *files = NULL;
+	_cleanup_close_ int fd = -1;
+
+	if (s->n_files == 0)
+		return 0;
+	files = calloc(s->n_files, sizeof(*files));
+	if (!files)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t k = 0; k < s->n_files; k++)
+		files[k] = (struct rt_file){s->files[k].path, s->files[k].content, s->files[k].len, s->files[k].mode};
+	fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, errno, "open rootfs '%s'", rootfs);
+	return rt_files_write(fd, files, s->n_files, err);
+}
+
+static void cpu_limits(const struct agent *a, const struct spec *s, struct rt_bundle_spec *b)
+{
+	b->cpu_quota_us = -1;
+	b->cpu_period_us = 100000;
+	if (s->cpu_millis > 0) {
+		b->cpu_quota_us = s->cpu_millis * 100; /* millicores of a 100 ms period */
+		b->cpu_shares = (uint64_t)(s->cpu_millis * 1024 / 1000);
+		if (b->cpu_shares < 2)
+			b->cpu_shares = 2;
+	}
+	if (s->qos == SPEC_QOS_BATCH) {
+		b->cpu_shares = 2; /* batch runs on what online leaves idle */
+		b->oom_score_adj = 1000;
+	} else {
+		b->oom_score_adj = a->oom_adj_online;
+	}
+}
+
+static int write_bundle(struct instance *i, const struct img_image *img, const char *rootfs, struct err **err)
+{
+	const struct spec *s = i->spec;
+	struct rt_bundle_spec b = {0};
+	_cleanup_free_ char **args = NULL;
+	_cleanup_strv_ char **env = NULL;
+	_cleanup_free_ char *cgpath = NULL;
+	_cleanup_free_ gid_t *gids = NULL;
+	int r;
+
+	args = build_args(s, &img->config);
+	if (!args)
+		return err_field(err, "command", EINVAL,
+				 "nothing to run: the spec has no 'command' and the image has no Entrypoint or Cmd");
+	env = merge_env(img->config.env, s->env, s->id);
+	cgpath = cg_instance_path(i->a->cg, s->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, s->id);
+	if (!env || !cgpath)
+		return err_set(err, ENOMEM, "out of memory");
+	b.id = s->id;
+	b.hostname = s->id;
+	b.rootfs = rootfs;
+	b.args = args;
+	b.env = env;
+	b.cwd = s->workdir ? s->workdir : (img->config.workdir && *img->config.workdir ? img->config.workdir : "/");
+	r = user_resolve(rootfs, s->user ? s->user : img->config.user, &b.uid, &b.gid, &gids, &b.n_extra_gids, err);
+	if (r < 0)
+		return r;
+	b.extra_gids = gids;
+	b.cgroups_path = cgpath;
+	cpu_limits(i->a, s, &b);
+	b.memory_limit = s->memory;
+	b.pids_limit = s->pids;
+	b.net = s->net == SPEC_NET_HOST ? RT_NET_HOST : RT_NET_NONE;
+	return rt_bundle_write(i->bundle_dir, &b, err);
+}
+
+static void remove_stale(const char *dir)
+{
+	static const char *const names[] = {RT_EXIT_FILE, RT_SHIM_PID_FILE, RT_CONTAINER_PID_FILE, "runc.log"};
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (size_t k = 0; k < ELEMENTSOF(names); k++)
+		(void)unlinkat(fd, names[k], 0); /* absent is the normal case */
+}
+
+/* A restart gets a fresh writable layer, as a new container would. */
+static int fresh_rootfs(const char *dir, const struct img_image *img, struct err **err)
+{
+	_cleanup_free_ char *upper = fs_path_join(dir, "upper");
+	_cleanup_free_ char *work = fs_path_join(dir, "work");
+	int r;
+
+	r = img_rootfs_umount(dir, err);
+	if (r < 0)
+		return r;
+	if (!upper || !work)
+		return err_set(err, ENOMEM, "out of memory");
+	if ((r = fs_rm_rf(AT_FDCWD, upper)) < 0 || (r = fs_rm_rf(AT_FDCWD, work)) < 0)
+		return err_set(err, -r, "remove the old writable layer in '%s'", dir);
+	return img_rootfs_mount(img, dir, err);
+}
+
+int inst_prepare(struct instance *i, struct err **err)
+{
+	struct img_image *img = NULL;
+	_cleanup_free_ char *rootfs = NULL;
+	int r;
+
+	if (!i->bundle_dir && !(i->bundle_dir = fs_path_join(i->a->bundles_dir, i->id)))
+		return err_set(err, ENOMEM, "out of memory");
+	if (mkdir(i->bundle_dir, 0700) < 0 && errno != EEXIST)
+		return err_set(err, errno, "create bundle dir '%s'", i->bundle_dir);
+	remove_stale(i->bundle_dir);
+	r = img_from_oci_layout(i->a->images, i->spec->image, &img, err);
+	if (r < 0)
+		return err_wrap(err, "image '%s'", i->spec->image);
+	free(i->image_digest);
+	i->image_digest = strdup(img->manifest_digest);
+	rootfs = fs_path_join(i->bundle_dir, "rootfs");
+	if (!rootfs) {
+		img_image_free(img);
+		return err_set(err, ENOMEM, "out of memory");
+	}
+	r = fresh_rootfs(i->bundle_dir, img, err);
+	if (r >= 0)
+		r = write_files(i->spec, rootfs, err);
+	if (r >= 0)
+		r = write_bundle(i, img, rootfs, err);
+	img_image_free(img);
+	return r;
+}

@@ -1,0 +1,152 @@
+/* The per-instance record under STATE_DIR/instances: what a restarted agent
+ * needs to adopt the instance without touching it. Written atomically. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+#define RECORD_MAX (4 * 1024 * 1024)
+
+static json_t *record_json(const struct instance *i)
+{
+	return json_pack("{s:O, s:O?, s:s, s:s?, s:s, s:s, s:s?, s:i, s:b, s:i, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
+			 " s:I, s:b}",
+			 "spec", i->spec->raw, "next_spec", i->next_spec ? i->next_spec->raw : NULL, "source",
+			 i->source == SRC_DIR ? "dir" : "api", "source_ref", i->source_ref, "phase",
+			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message, "restarts",
+			 i->restarts, "has_exit", i->has_exit, "exit_code", i->exit_code, "oom_killed", i->oom_killed,
+			 "image_digest", i->image_digest, "started_at", (json_int_t)i->started_at, "finished_at",
+			 (json_int_t)i->finished_at, "backoff_ms", (json_int_t)i->backoff_ms, "pid", (json_int_t)i->pid,
+			 "shim_pid", (json_int_t)i->shim_pid, "shim_start", (json_int_t)i->shim_start, "removing",
+			 i->removing);
+}
+
+int inst_save(const struct instance *i)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *text = NULL, *name = NULL;
+	_cleanup_close_ int dfd = -1;
+	json_t *doc;
+	int r;
+
+	if (!i->spec)
+		return 0; /* a spec file that did not parse is re-read from the dir, not persisted */
+	doc = record_json(i);
+	if (!doc)
+		return log_err_errno(-ENOMEM, "cannot build the state record id=%s", i->id);
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (!text || asprintf(&name, "%s.json", i->id) < 0)
+		return -ENOMEM;
+	dfd = open(i->a->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return log_err_errno(-errno, "open '%s'", i->a->instances_dir);
+	r = fs_write_atomic(dfd, name, text, strlen(text), 0600, 0, &e);
+	if (r < 0)
+		log_err("cannot save state: %s id=%s", err_msg(e), i->id);
+	return r;
+}
+
+int inst_delete_record(const struct instance *i)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "%s/%s.json", i->a->instances_dir, i->id) < 0)
+		return -ENOMEM;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static enum inst_phase phase_from(const char *s)
+{
+	for (int p = PH_PENDING; p <= PH_FAILED; p++)
+		if (s && strcmp(s, inst_phase_name((enum inst_phase)p)) == 0)
+			return (enum inst_phase)p;
+	return PH_PENDING;
+}
+
+static int load_fields(struct instance *i, json_t *doc)
+{
+	const char *phase = NULL, *reason = NULL, *message = NULL, *digest = NULL;
+	json_int_t started = 0, finished = 0, backoff = 0, pid = 0, shim_pid = 0, shim_start = 0;
+	int has_exit = 0, oom = 0, removing = 0;
+	json_error_t jerr;
+
+	if (json_unpack_ex(doc, &jerr, 0, "{s?s, s?i, s?b, s?i, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?b}", "phase",
+			   &phase, "restarts", &i->restarts, "has_exit", &has_exit, "exit_code", &i->exit_code,
+			   "oom_killed", &oom, "started_at", &started, "finished_at", &finished, "backoff_ms", &backoff,
+			   "pid", &pid, "shim_pid", &shim_pid, "shim_start", &shim_start, "removing", &removing) < 0)
+		return -EINVAL;
+	/* optional strings are stored as null when empty */
+	reason = json_string_value(json_object_get(doc, "reason"));
+	message = json_string_value(json_object_get(doc, "message"));
+	digest = json_string_value(json_object_get(doc, "image_digest"));
+	i->phase = phase_from(phase);
+	snprintf(i->reason, sizeof(i->reason), "%s", reason ? reason : "");
+	i->message = message && *message ? strdup(message) : NULL;
+	i->image_digest = digest ? strdup(digest) : NULL;
+	i->has_exit = has_exit;
+	i->oom_killed = oom;
+	i->removing = removing;
+	i->started_at = started;
+	i->finished_at = finished;
+	i->backoff_ms = backoff;
+	i->pid = (pid_t)pid;
+	i->shim_pid = (pid_t)shim_pid;
+	i->shim_start = (unsigned long long)shim_start;
+	return 0;
+}
+
+int inst_load(struct agent *a, const char *name, struct instance **ret, struct err **err)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int dfd = -1;
+	struct instance *i = NULL;
+	struct spec *spec = NULL;
+	json_error_t jerr;
+	json_t *doc, *next;
+	const char *src;
+	int r;
+
+	dfd = open(a->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_set(err, errno, "open '%s'", a->instances_dir);
+	r = fs_read_file(dfd, name, RECORD_MAX, &text, NULL, err);
+	if (r < 0)
+		return r;
+	doc = json_loads(text, 0, &jerr);
+	if (!doc)
+		return err_set(err, EINVAL, "'%s' %d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+	r = spec_parse(json_object_get(doc, "spec"), &spec, err);
+	src = json_string_value(json_object_get(doc, "source"));
+	if (r >= 0) {
+		i = inst_new(a, spec->id, src && strcmp(src, "api") == 0 ? SRC_API : SRC_DIR,
+			     json_string_value(json_object_get(doc, "source_ref")));
+		if (!i)
+			r = err_set(err, ENOMEM, "out of memory");
+	}
+	if (r >= 0) {
+		i->spec = spec;
+		spec = NULL;
+		next = json_object_get(doc, "next_spec");
+		if (json_is_object(next) && spec_parse(next, &i->next_spec, NULL) < 0)
+			i->next_spec = NULL;
+		if (load_fields(i, doc) < 0)
+			r = err_set(err, EINVAL, "'%s': malformed status fields", name);
+	}
+	json_decref(doc);
+	spec_free(spec);
+	if (r < 0) {
+		inst_free(i);
+		return r;
+	}
+	*ret = i;
+	return 0;
+}

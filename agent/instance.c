@@ -1,0 +1,52 @@
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/instance.h"
+
+struct instance *inst_new(struct agent *a, const char *id, enum inst_source src, const char *ref)
+{
+	struct instance *i = calloc(1, sizeof(*i));
+
+	if (!i)
+		return NULL;
+	i->a = a;
+	i->id = strdup(id);
+	i->source = src;
+	i->source_ref = ref ? strdup(ref) : NULL;
+	i->sync_fd = i->shim_pidfd = i->ctr_pidfd = -1;
+	i->phase = PH_PENDING;
+	if (!i->id || (ref && !i->source_ref))
+		return inst_free(i);
+	return i;
+}
+
+struct instance *inst_free(struct instance *i)
+{
+	if (!i)
+		return NULL;
+	if (i->restart_timer)
+		loop_timer_cancel(i->a->loop, i->restart_timer);
+	if (i->kill_timer)
+		loop_timer_cancel(i->a->loop, i->kill_timer);
+	if (i->sync_fd >= 0) {
+		loop_del_fd(i->a->loop, i->sync_fd);
+		close(i->sync_fd);
+	}
+	if (i->shim_pidfd >= 0) {
+		loop_del_fd(i->a->loop, i->shim_pidfd);
+		close(i->shim_pidfd);
+	}
+	if (i->ctr_pidfd >= 0)
+		close(i->ctr_pidfd);
+	spec_free(i->spec);
+	spec_free(i->next_spec);
+	free(i->id);
+	free(i->source_ref);
+	free(i->message);
+	free(i->image_digest);
+	free(i->bundle_dir);
+	free(i);
+	return NULL;
+}

@@ -1,0 +1,83 @@
+#pragma once
+/* One instance: its spec, its status and the handles that watch it. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "agent/spec.h"
+
+struct agent;
+struct loop_timer;
+
+enum inst_phase {
+	PH_PENDING,
+	PH_PULLING,
+	PH_CREATING,
+	PH_RUNNING,
+	PH_STOPPING,
+	PH_EXITED,
+	PH_FAILED,
+};
+
+enum inst_source { SRC_DIR, SRC_API };
+
+struct instance {
+	struct agent *a;
+	char *id;
+	struct spec *spec;      /* NULL for a spec file that did not parse */
+	struct spec *next_spec; /* a higher revision waiting for the old one to stop */
+	enum inst_source source;
+	char *source_ref; /* the assignments file, for SRC_DIR */
+	bool removing;
+
+	enum inst_phase phase;
+	char reason[32];
+	char *message;
+	pid_t pid;
+	pid_t shim_pid;
+	unsigned long long shim_start; /* /proc start time: tells the shim from a reused pid */
+	int restarts;
+	bool has_exit;
+	int exit_code;
+	bool oom_killed;
+	char *image_digest;
+	int64_t started_at; /* ns since the epoch; 0: null */
+	int64_t finished_at;
+	int64_t backoff_ms;     /* next restart delay */
+	int64_t running_since;  /* monotonic ns, for the back-off reset */
+
+	int sync_fd;
+	char sync_buf[1024];
+	size_t sync_len;
+	int shim_pidfd;
+	int ctr_pidfd;
+	struct loop_timer *restart_timer;
+	struct loop_timer *kill_timer;
+	char *bundle_dir;
+	struct instance *next;
+};
+
+struct instance *inst_new(struct agent *a, const char *id, enum inst_source src, const char *ref);
+struct instance *inst_free(struct instance *i);
+
+/* Lifecycle (instance-run.c). */
+void inst_start(struct instance *i);
+void inst_stop(struct instance *i); /* SIGTERM, stop_grace_ms, SIGKILL; the exit event does the rest */
+void inst_cleanup(struct instance *i); /* runc delete, unmount, bundle and cgroup removed */
+bool inst_is_active(const struct instance *i); /* a shim or container may be alive */
+void inst_watch_shim(struct instance *i);
+void inst_handle_exit(struct instance *i);
+/* The restart policy with back-off, after an exit or a failed start. */
+void inst_apply_policy(struct instance *i);
+void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Status JSON (instance-status.c). */
+const char *inst_phase_name(enum inst_phase p);
+json_t *inst_status_json(const struct instance *i);
+/* The persisted record (instance-state.c). */
+int inst_save(const struct instance *i);
+int inst_delete_record(const struct instance *i);
+int inst_load(struct agent *a, const char *name, struct instance **ret, struct err **err);

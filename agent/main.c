@@ -1,0 +1,253 @@
+/* droverd: the drover node agent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "agent/agent.h"
+#include "agent/api.h"
+#include "agent/cgroot.h"
+#include "agent/events.h"
+#include "agent/source-dir.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/proc.h"
+#include "common/timeutil.h"
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)data;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			/* the shims' first forks and nothing else: the shims themselves are not our children */
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+			continue;
+		}
+		log_notice("signal %d: stopping; containers keep running and will be adopted", (int)si.ssi_signo);
+		loop_quit(l, 0);
+	}
+}
+
+static int setup_signals(struct loop *l)
+{
+	sigset_t mask;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	return loop_add_fd(l, fd, EPOLLIN, on_signal, NULL);
+}
+
+static void watchdog_ping(struct loop *l, void *data)
+{
+	uint64_t usec = *(uint64_t *)data;
+
+	(void)sd_notify(0, "WATCHDOG=1"); /* no systemd: nothing listens, nothing to do */
+	(void)loop_timer_add(l, (int64_t)(usec / 2000), watchdog_ping, data);
+}
+
+static int make_dirs(struct agent *a)
+{
+	struct agent_config *c = a->cfg;
+	int r;
+
+	a->instances_dir = fs_path_join(c->state_dir, "instances");
+	a->bundles_dir = fs_path_join(c->state_dir, "bundles");
+	a->runc_root = fs_path_join(c->run_dir, "runc");
+	if (!a->instances_dir || !a->bundles_dir || !a->runc_root)
+		return -ENOMEM;
+	if ((r = fs_mkdir_p(AT_FDCWD, c->state_dir, 0700)) < 0 || (r = fs_mkdir_p(AT_FDCWD, a->instances_dir, 0700)) < 0 ||
+	    (r = fs_mkdir_p(AT_FDCWD, a->bundles_dir, 0700)) < 0 || (r = fs_mkdir_p(AT_FDCWD, c->run_dir, 0700)) < 0 ||
+	    (r = fs_mkdir_p(AT_FDCWD, a->runc_root, 0700)) < 0)
+		return log_err_errno(r, "create the state and run directories");
+	return 0;
+}
+
+/* One agent per state dir: a second one would fight the first over every container. */
+static int lock_state(const char *state_dir)
+{
+	_cleanup_free_ char *path = fs_path_join(state_dir, "lock");
+	int fd;
+
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return log_err_errno(-errno, "open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+		close(fd);
+		log_err("another droverd is running with state dir '%s'", state_dir);
+		return r;
+	}
+	return fd; /* held for the life of the process */
+}
+
+static int resolve_programs(struct agent *a)
+{
+	char self[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	r = proc_find_exe(a->cfg->runtime, &a->runtime_path);
+	if (r < 0)
+		return log_err_errno(r, "OCI runtime '%s' not found", a->cfg->runtime);
+	if (a->cfg->shim) {
+		r = proc_find_exe(a->cfg->shim, &a->shim_path);
+		if (r < 0)
+			return log_err_errno(r, "shim '%s' not found", a->cfg->shim);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return log_err_errno(-errno, "readlink /proc/self/exe");
+	self[n] = '\0';
+	a->shim_path = fs_path_join(dirname(self), "drover-shim");
+	if (!a->shim_path || access(a->shim_path, X_OK) < 0)
+		return log_err_errno(-ENOENT, "drover-shim not found next to droverd (use --shim)");
+	return 0;
+}
+
+static bool has_sys_resource(void)
+{
+	cap_t caps = cap_get_proc();
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (caps) {
+		(void)cap_get_flag(caps, CAP_SYS_RESOURCE, CAP_EFFECTIVE, &v);
+		cap_free(caps);
+	}
+	return v == CAP_SET;
+}
+
+static int setup(struct agent *a)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *images = NULL;
+	char host[256];
+	int r;
+
+	a->started_mono = time_mono_ns();
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	a->node_name = strdup(a->cfg->node_name ? a->cfg->node_name : host);
+	if (!a->node_name)
+		return -ENOMEM;
+	/* without CAP_SYS_RESOURCE no process may lower an oom_score_adj below 0 */
+	a->oom_adj_online = has_sys_resource() ? -500 : 0;
+	if ((r = resolve_programs(a)) < 0 || (r = make_dirs(a)) < 0 || (r = lock_state(a->cfg->state_dir)) < 0)
+		return r;
+	a->runc.runtime = a->runtime_path;
+	a->runc.runtime_root = a->runc_root;
+	images = fs_path_join(a->cfg->state_dir, "images");
+	if (!images || img_store_open(images, &a->images, &e) < 0)
+		return log_err_errno(-EIO, "image store: %s", err_msg(e));
+	r = cgroot_setup(a, &e);
+	if (r < 0)
+		return log_err_errno(r, "cgroups: %s", err_msg(e));
+	return loop_new(&a->loop);
+}
+
+static int serve(struct agent *a)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *sock = fs_path_join(a->cfg->run_dir, "droverd.sock");
+	static uint64_t wd_usec;
+	int r;
+
+	if ((r = setup_signals(a->loop)) < 0)
+		return log_err_errno(r, "signals");
+	if ((r = agent_adopt(a)) < 0)
+		return r;
+	if (!a->cfg->no_assignments_dir && (r = dir_source_start(a, a->cfg->assignments_dir, &a->dir)) < 0)
+		return r;
+	if (!sock || api_start(a, sock, &a->api, &e) < 0)
+		return log_err_errno(-EIO, "API: %s", err_msg(e));
+	log_info("serving on '%s' node=%s runtime=%s cgroup=%s", sock, a->node_name, a->runtime_path,
+		 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1");
+	(void)sd_notify(0, "READY=1\nSTATUS=serving"); /* only now: the API answers */
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
+		(void)loop_timer_add(a->loop, (int64_t)(wd_usec / 2000), watchdog_ping, &wd_usec);
+	r = loop_run(a->loop);
+	(void)sd_notify(0, "STOPPING=1");
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_err_ struct err *e = NULL;
+	struct agent_config cfg;
+	struct agent a = {0};
+	int r;
+
+	log_init("droverd");
+	r = config_load(argc, argv, &cfg, &e);
+	if (r == 1) {
+		config_usage();
+		return 0;
+	}
+	if (r == 2) {
+		printf("droverd %s\n", DROVER_VERSION);
+		return 0;
+	}
+	if (r < 0) {
+		log_err("%s", err_msg(e));
+		return 2;
+	}
+	if (cfg.log_level && log_set_level_str(cfg.log_level) < 0)
+		log_warn("unknown log level '%s', ignoring", cfg.log_level);
+	if (cfg.listen) {
+		log_err("--listen is not supported yet: use the unix socket (see the README)");
+		return 2;
+	}
+	a.cfg = &cfg;
+	r = setup(&a);
+	if (r >= 0)
+		r = serve(&a);
+	dir_source_free(a.dir);
+	api_free(a.api);
+	while (a.instances) {
+		struct instance *i = a.instances;
+		a.instances = i->next;
+		inst_free(i); /* memory only: the containers stay */
+	}
+	events_reset();
+	loop_free(a.loop);
+	img_store_free(a.images);
+	cg_ctx_free(a.cg);
+	free(a.runtime_path);
+	free(a.shim_path);
+	free(a.node_name);
+	free(a.instances_dir);
+	free(a.bundles_dir);
+	free(a.runc_root);
+	config_done(&cfg);
+	return r < 0 ? 1 : 0;
+}

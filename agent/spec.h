@@ -1,0 +1,69 @@
+#pragma once
+/* The instance spec (DESIGN.md "The instance spec"): parsed and validated
+ * once, with errors that name the offending field. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+
+#define SPEC_MAX_BYTES (1024 * 1024)
+
+enum spec_qos { SPEC_QOS_ONLINE, SPEC_QOS_BATCH };
+enum spec_net { SPEC_NET_BRIDGE, SPEC_NET_HOST, SPEC_NET_NONE };
+enum spec_restart { SPEC_RESTART_ALWAYS, SPEC_RESTART_ON_FAILURE, SPEC_RESTART_NEVER };
+
+struct spec_file {
+	char *path;
+	char *content;
+	size_t len;
+	mode_t mode;
+};
+
+struct spec_port {
+	uint16_t container;
+	uint16_t host; /* 0: not published */
+	bool udp;
+};
+
+struct spec {
+	char *id;
+	char *app;
+	int64_t revision;
+	char *image;
+	char **command; /* NULL: the image's Entrypoint+Cmd */
+	char **env;     /* "K=V", NULL-terminated (may be empty) */
+	char *workdir;
+	char *user;
+	struct spec_file *files;
+	size_t n_files;
+	int64_t cpu_millis; /* -1: unset */
+	int64_t memory;     /* bytes, -1: unset */
+	int64_t pids;       /* -1: unset */
+	enum spec_qos qos;
+	enum spec_net net;
+	struct spec_port *ports;
+	size_t n_ports;
+	bool has_health;
+	enum spec_restart restart;
+	int64_t stop_grace_ms;
+	json_t *raw; /* the document as given, kept for state files and inspect */
+};
+
+/* Parses and validates; on failure err->field names the field ("resources.memory"). */
+int spec_parse(json_t *doc, struct spec **ret, struct err **err);
+int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err **err);
+struct spec *spec_free(struct spec *s);
+bool spec_id_valid(const char *id);
+/* Refuses what later issues will add (registry images, bridge networking, probes). */
+int spec_check_supported(const struct spec *s, struct err **err);
+
+/* Kubernetes-style quantities. cpu: "500m", "0.5", 2 -> millicores. bytes: "128Mi", "1G", 1e3. */
+int quantity_parse_cpu(const char *s, int64_t *ret_millis);
+int quantity_parse_bytes(const char *s, int64_t *ret_bytes);
+
+const char *spec_qos_name(enum spec_qos q);
+const char *spec_restart_name(enum spec_restart r);
+const char *spec_net_name(enum spec_net n);

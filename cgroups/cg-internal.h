@@ -1,0 +1,59 @@
+#pragma once
+/* cgroups module internals: the context, the backend ops table and helpers shared by
+ * cg-v1.c and cg-v2.c. Nothing outside cgroups/ includes this. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cg.h"
+#include "common/err.h"
+
+/* How long cg_instance_remove waits in total for a cgroup to empty after SIGKILL. */
+#define CG_REMOVE_TIMEOUT_NS (1000LL * 1000 * 1000)
+/* cgroup.procs / cgroup.controllers are read whole; this caps the read (about 130k pids). */
+#define CG_LIST_MAX (1024 * 1024)
+
+struct cg_ops {
+	/* Optional: discovers what the backend needs (v1: the mounted hierarchies). */
+	int (*init)(struct cg_ctx *c, struct err **err);
+	/* Creates root, root/online, root/batch and sets the tiers' CPU weights. */
+	int (*create_parents)(const struct cg_ctx *c, struct err **err);
+	/* path is already validated: absolute, strictly below c->root. */
+	int (*instance_remove)(const struct cg_ctx *c, const char *path, struct err **err);
+	char *(*oom_file)(const struct cg_ctx *c, const char *path);
+	char *(*knob_path)(const struct cg_ctx *c, const char *path, const char *controller,
+			   const char *knob);
+	int (*remove_root)(const struct cg_ctx *c, struct err **err);
+};
+
+struct cg_ctx {
+	enum cg_version version;
+	const struct cg_ops *ops;
+	char *mount; /* no trailing '/'; "" for the filesystem root */
+	char *root;  /* "/drover": starts with '/', no trailing '/' */
+	char **hier; /* v1 only: NULL-terminated hierarchy dir names under mount, one per hierarchy */
+};
+
+extern const struct cg_ops cg_v1_ops;
+extern const struct cg_ops cg_v2_ops;
+
+/* cg-util.c */
+/* Kills every process in the cgroup dir (and its child cgroups), waits until it is empty and
+ * rmdirs it depth-first. use_kill_file: try v2 cgroup.kill first. A missing dir is success. */
+int cg_tree_remove(const char *dir, bool use_kill_file, int64_t deadline_ns, struct err **err);
+/* rmdir of <base><root>/online, /batch and <base><root>; missing is fine, busy is an error. */
+int cg_remove_root_dirs(const char *base, const char *root, struct err **err);
+/* Reads a knob and writes value only when the current one (trailing whitespace dropped) differs. */
+int cg_set_knob(int dirfd, const char *dir, const char *name, const char *value, struct err **err);
+/* mkdir of <base><root> (with parents) and <base><root>/online, /batch. */
+int cg_mkdir_tiers(const char *base, const char *root, struct err **err);
+/* Whether list (whitespace-separated words) contains word. */
+bool cg_list_has(const char *list, const char *word);
+/* Deadline (monotonic ns) for one cg_instance_remove call. */
+int64_t cg_remove_deadline(void);
+/* Folds a step's result q (error in *e) into the running result r: the first failure is kept
+ * in *err, later ones are dropped. Returns the new running result. */
+int cg_first_err(int r, int q, struct err **e, struct err **err);
+/* Name of a tier dir: "online" / "batch". */
+const char *cg_qos_dir(enum cg_qos qos);

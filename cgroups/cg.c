@@ -1,0 +1,166 @@
+/* cgroups context: validates input, picks the v1 or v2 backend once, and forwards. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg-internal.h"
+#include "common/cleanup.h"
+#include "common/timeutil.h"
+
+/* Absolute, at least one component, no empty, "." or ".." components, no trailing '/'. */
+static bool path_ok(const char *p)
+{
+	if (!p || p[0] != '/' || p[1] == '\0')
+		return false;
+	for (const char *s = p; *s;) {
+		size_t n;
+
+		s++; /* past the '/' */
+		n = strcspn(s, "/");
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		s += n;
+	}
+	return true;
+}
+
+static bool name_ok(const char *n)
+{
+	return n && n[0] && !strchr(n, '/') && strcmp(n, ".") != 0 && strcmp(n, "..") != 0;
+}
+
+struct cg_ctx *cg_ctx_free(struct cg_ctx *c)
+{
+	if (!c)
+		return NULL;
+	free(c->mount);
+	free(c->root);
+	if (c->hier) {
+		for (char **h = c->hier; *h; h++)
+			free(*h);
+		free(c->hier);
+	}
+	free(c);
+	return NULL;
+}
+
+static char *strip_slashes(const char *s)
+{
+	char *d = strdup(s);
+	size_t n;
+
+	if (!d)
+		return NULL;
+	n = strlen(d);
+	while (n > 0 && d[n - 1] == '/')
+		d[--n] = '\0';
+	return d;
+}
+
+/* The backend is chosen here, once; NULL on OOM. */
+static struct cg_ctx *ctx_alloc(const char *mount, enum cg_version ver, const char *root)
+{
+	struct cg_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->version = ver;
+	c->ops = ver == CG_V1 ? &cg_v1_ops : &cg_v2_ops;
+	c->mount = strip_slashes(mount);
+	c->root = strdup(root);
+	if (!c->mount || !c->root)
+		return cg_ctx_free(c);
+	return c;
+}
+
+int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct cg_ctx **ret,
+	       struct err **err)
+{
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	int r;
+
+	if (!mount || !mount[0])
+		return err_set(err, EINVAL, "cgroup mount not set");
+	if (ver != CG_V1 && ver != CG_V2)
+		return err_set(err, EINVAL, "unknown cgroup version %d", (int)ver);
+	if (!path_ok(root))
+		return err_set(err, EINVAL,
+			       "cgroup root '%s' must be an absolute path without '.', '..' or '//'",
+			       root ? root : "");
+	c = ctx_alloc(mount, ver, root);
+	if (!c)
+		return err_set(err, ENOMEM, "cgroup context");
+	if (c->ops->init) {
+		r = c->ops->init(c, err);
+		if (r < 0)
+			return r;
+	}
+	r = c->ops->create_parents(c, err);
+	if (r < 0)
+		return err_wrap(err, "prepare cgroup root '%s'", root);
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+enum cg_version cg_ctx_version(const struct cg_ctx *c)
+{
+	return c->version;
+}
+
+char *cg_instance_path(const struct cg_ctx *c, enum cg_qos qos, const char *id)
+{
+	const char *tier = cg_qos_dir(qos);
+	char *p = NULL;
+
+	if (!tier || !name_ok(id)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (asprintf(&p, "%s/%s/%s", c->root, tier, id) < 0)
+		return NULL;
+	return p;
+}
+
+char *cg_oom_events_file(const struct cg_ctx *c, const char *path)
+{
+	if (!path_ok(path)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return c->ops->oom_file(c, path);
+}
+
+char *cg_knob_path(const struct cg_ctx *c, const char *path, const char *controller, const char *knob)
+{
+	if (!path_ok(path) || !name_ok(knob) || (controller && !name_ok(controller))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return c->ops->knob_path(c, path, controller, knob);
+}
+
+/* Only cgroups below our root may be killed and removed: a bad path must never reach "/". */
+static bool below_root(const struct cg_ctx *c, const char *path)
+{
+	size_t n = strlen(c->root);
+
+	return path_ok(path) && strncmp(path, c->root, n) == 0 && path[n] == '/';
+}
+
+int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **err)
+{
+	if (!below_root(c, path))
+		return err_set(err, EINVAL, "cgroup path '%s' is not below '%s'", path ? path : "", c->root);
+	return c->ops->instance_remove(c, path, err);
+}
+
+int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err)
+{
+	return c->ops->remove_root(c, err);
+}
+
+int64_t cg_remove_deadline(void)
+{
+	return time_mono_ns() + CG_REMOVE_TIMEOUT_NS;
+}

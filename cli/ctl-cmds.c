@@ -1,0 +1,117 @@
+/* droverctl instance and node commands: ps, inspect, rm, node. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/ctl-fmt.h"
+#include "cli/ctl-list.h"
+#include "cli/ctl-table.h"
+#include "cli/ctl.h"
+#include "common/cleanup.h"
+#include "common/timeutil.h"
+
+int ctl_cmd_ps(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
+{
+	_cleanup_reply_ struct ctl_reply rep = {0};
+	_cleanup_json_ json_t *doc = NULL;
+	const json_t *list;
+	int r;
+
+	r = ctl_parse_plain(ctx, argc, argv, 0, 0, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = ctl_call(ctx, "GET", "/v1/instances", NULL, &rep, err);
+	if (r < 0)
+		return r;
+	if (ctx->output == CTL_OUT_JSON) {
+		ctl_print_raw(&rep);
+		return 0;
+	}
+	r = ctl_parse_json(&rep, &doc, err);
+	if (r < 0)
+		return r;
+	list = json_is_object(doc) ? json_object_get(doc, "instances") : doc;
+	if (!json_is_array(list))
+		return err_set(err, EPROTO, "the agent's instance list is not a JSON array");
+	r = ctl_print_statuses(list, time_now_ns() / 1000000000LL, stdout);
+	if (r < 0)
+		return err_set(err, -r, "print instances");
+	return 0;
+}
+
+int ctl_cmd_inspect(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
+{
+	_cleanup_reply_ struct ctl_reply rep = {0};
+	_cleanup_json_ json_t *doc = NULL;
+	_cleanup_free_ char *path = NULL, *pretty = NULL;
+	int r;
+
+	r = ctl_parse_plain(ctx, argc, argv, 1, 1, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = ctl_path("instances", argv[optind], NULL, &path, err);
+	if (r < 0)
+		return r;
+	r = ctl_call(ctx, "GET", path, NULL, &rep, err);
+	if (r < 0)
+		return r;
+	if (ctx->output == CTL_OUT_JSON) {
+		ctl_print_raw(&rep);
+		return 0;
+	}
+	r = ctl_parse_json(&rep, &doc, err);
+	if (r < 0)
+		return r;
+	pretty = json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (!pretty)
+		return err_set(err, ENOMEM, "format status");
+	puts(pretty);
+	return 0;
+}
+
+int ctl_cmd_rm(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
+{
+	_cleanup_reply_ struct ctl_reply rep = {0};
+	_cleanup_free_ char *path = NULL, *id = NULL;
+	int r;
+
+	r = ctl_parse_plain(ctx, argc, argv, 1, 1, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = ctl_path("instances", argv[optind], NULL, &path, err);
+	if (r < 0)
+		return r;
+	id = ctl_sanitize(argv[optind]);
+	r = ctl_call(ctx, "DELETE", path, NULL, &rep, err);
+	if (r < 0)
+		return r;
+	printf("%s removing\n", id ? id : argv[optind]);
+	return 0;
+}
+
+int ctl_cmd_node(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
+{
+	_cleanup_reply_ struct ctl_reply rep = {0};
+	_cleanup_json_ json_t *doc = NULL;
+	int r;
+
+	r = ctl_parse_plain(ctx, argc, argv, 0, 0, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = ctl_call(ctx, "GET", "/v1/node", NULL, &rep, err);
+	if (r < 0)
+		return r;
+	if (ctx->output == CTL_OUT_JSON) {
+		ctl_print_raw(&rep);
+		return 0;
+	}
+	r = ctl_parse_json(&rep, &doc, err);
+	if (r < 0)
+		return r;
+	ctl_print_flat(stdout, NULL, doc);
+	return 0;
+}

@@ -1,0 +1,180 @@
+/* Descriptors and blobs of an OCI image layout: every blob is checked against the size and
+ * sha256 digest its descriptor promises before any of it is trusted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "image/img-internal.h"
+
+#define DIGEST_PREFIX "sha256:"
+
+int img_digest_parse(const char *digest, char ret_hex[IMG_HEX_LEN + 1], struct err **err)
+{
+	const char *hex;
+
+	if (!digest)
+		return err_set(err, EINVAL, "missing digest");
+	if (strncmp(digest, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0) {
+		if (strchr(digest, ':'))
+			return err_set(err, ENOTSUP, "digest '%.80s': only sha256 is supported", digest);
+		return err_set(err, EINVAL, "digest '%.80s' has no algorithm prefix", digest);
+	}
+	hex = digest + strlen(DIGEST_PREFIX);
+	if (strlen(hex) != IMG_HEX_LEN || strspn(hex, "0123456789abcdef") != IMG_HEX_LEN)
+		return err_set(err, EINVAL, "digest '%.80s' is not 64 lowercase hex digits", digest);
+	memcpy(ret_hex, hex, IMG_HEX_LEN + 1);
+	return 0;
+}
+
+void img_md_hex(EVP_MD_CTX *md, char ret_hex[IMG_HEX_LEN + 1])
+{
+	unsigned char raw[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (EVP_DigestFinal_ex(md, raw, &len) != 1 || len != IMG_HEX_LEN / 2) {
+		/* cannot happen with sha256; an impossible digest can never match a real one */
+		memset(ret_hex, 'x', IMG_HEX_LEN);
+		ret_hex[IMG_HEX_LEN] = '\0';
+		return;
+	}
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(ret_hex + 2 * i, 3, "%02x", raw[i]);
+}
+
+void img_desc_done(struct img_desc *d)
+{
+	free(d->media_type);
+	free(d->digest);
+	d->media_type = NULL;
+	d->digest = NULL;
+}
+
+int img_desc_parse(json_t *j, const char *what, struct img_desc *ret, struct err **err)
+{
+	struct img_desc d = {0};
+	json_t *mt, *dg, *sz;
+	int r;
+
+	if (!json_is_object(j))
+		return err_set(err, EINVAL, "%s: descriptor is not an object", what);
+	mt = json_object_get(j, "mediaType");
+	dg = json_object_get(j, "digest");
+	sz = json_object_get(j, "size");
+	if (mt && !json_is_string(mt))
+		return err_set(err, EINVAL, "%s: 'mediaType' is not a string", what);
+	if (!json_is_string(dg))
+		return err_set(err, EINVAL, "%s: 'digest' is missing or not a string", what);
+	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
+		return err_set(err, EINVAL, "%s: 'size' is missing or not a non-negative integer", what);
+	r = img_digest_parse(json_string_value(dg), d.hex, err);
+	if (r < 0)
+		return err_wrap(err, "%s", what);
+	d.size = (uint64_t)json_integer_value(sz);
+	d.digest = strdup(json_string_value(dg));
+	d.media_type = mt ? strdup(json_string_value(mt)) : NULL;
+	if (!d.digest || (mt && !d.media_type)) {
+		img_desc_done(&d);
+		return err_set(err, ENOMEM, "%s: descriptor", what);
+	}
+	*ret = d;
+	return 0;
+}
+
+int img_blob_open(int layoutfd, const struct img_desc *d, int *ret_fd, struct err **err)
+{
+	char path[sizeof("blobs/sha256/") + IMG_HEX_LEN];
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "blobs/sha256/%s", d->hex);
+	fd = openat(layoutfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return err_set(err, errno, "blob %s: open '%s'", d->digest, path);
+	if (fstat(fd, &st) < 0)
+		return err_set(err, errno, "blob %s: stat", d->digest);
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, EINVAL, "blob %s: not a regular file", d->digest);
+	if ((uint64_t)st.st_size != d->size)
+		return err_set(err, EBADMSG, "blob %s: size %lld does not match the descriptor's %" PRIu64,
+			       d->digest, (long long)st.st_size, d->size);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static int read_exact(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EBADMSG; /* the file shrank under us */
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int img_blob_read(int layoutfd, const struct img_desc *d, size_t max, char **ret_buf, struct err **err)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_md_ EVP_MD_CTX *md = NULL;
+	char hex[IMG_HEX_LEN + 1], extra;
+	int r;
+
+	if (d->size > max)
+		return err_set(err, EFBIG, "blob %s: %" PRIu64 " bytes, more than the %zu allowed", d->digest,
+			       d->size, max);
+	r = img_blob_open(layoutfd, d, &fd, err);
+	if (r < 0)
+		return r;
+	buf = malloc(d->size + 1);
+	md = EVP_MD_CTX_new();
+	if (!buf || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		return err_set(err, ENOMEM, "blob %s: allocate", d->digest);
+	r = read_exact(fd, buf, d->size);
+	if (r < 0)
+		return err_set(err, -r, "blob %s: read", d->digest);
+	if (read(fd, &extra, 1) > 0)
+		return err_set(err, EBADMSG, "blob %s: larger than the descriptor's %" PRIu64 " bytes",
+			       d->digest, d->size);
+	buf[d->size] = '\0';
+	if (EVP_DigestUpdate(md, buf, d->size) != 1)
+		return err_set(err, EIO, "blob %s: sha256 failed", d->digest);
+	img_md_hex(md, hex);
+	if (strcmp(hex, d->hex) != 0)
+		return err_set(err, EBADMSG, "blob %s: digest mismatch, content hashes to sha256:%s",
+			       d->digest, hex);
+	*ret_buf = TAKE_PTR(buf);
+	return 0;
+}
+
+int img_json_parse(const char *buf, const char *what, json_t **ret, struct err **err)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	j = json_loads(buf, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return err_set(err, EBADMSG, "parse %s %d:%d: %s", what, jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return err_set(err, EBADMSG, "%s is not a JSON object", what);
+	}
+	*ret = j;
+	return 0;
+}

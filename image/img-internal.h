@@ -1,0 +1,101 @@
+#pragma once
+/* Private declarations shared by the image/ files: descriptors and blob checks, the
+ * safe tar walker, image config (de)serialisation and the layer store. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <archive.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "image/img.h"
+
+#define IMG_HEX_LEN 64			 /* sha256 in hex */
+#define IMG_DOC_MAX (1024 * 1024)	 /* index.json, nested indexes, manifests */
+#define IMG_CONFIG_MAX (8 * 1024 * 1024) /* image config blobs (history can be long) */
+#define IMG_LAYERS_MAX 128		 /* overlay's own limit is 500 lower dirs */
+#define IMG_INDEX_DEPTH_MAX 4		 /* index -> nested index -> ... -> manifest */
+
+#define IMG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define IMG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define IMG_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define IMG_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define IMG_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define IMG_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+
+static inline void img_json_decrefp(json_t **j)
+{
+	if (*j)
+		json_decref(*j);
+}
+#define _cleanup_json_ _cleanup_(img_json_decrefp)
+
+static inline void img_archive_freep(struct archive **a)
+{
+	if (*a)
+		(void)archive_read_free(*a); /* read side: nothing is lost on a failed free */
+}
+#define _cleanup_archive_ _cleanup_(img_archive_freep)
+
+static inline void img_md_freep(EVP_MD_CTX **c)
+{
+	if (*c)
+		EVP_MD_CTX_free(*c);
+}
+#define _cleanup_md_ _cleanup_(img_md_freep)
+
+struct img_store {
+	char *root; /* absolute */
+	int rootfd;
+	int layersfd;
+	int imagesfd;
+};
+
+/* An OCI content descriptor, strings owned. */
+struct img_desc {
+	char *media_type; /* may be NULL when the document omits it */
+	char *digest;	  /* "sha256:<hex>" */
+	char hex[IMG_HEX_LEN + 1];
+	uint64_t size;
+};
+
+/* img-blob.c */
+/* Checks "sha256:<64 lowercase hex>" and copies the hex part out. */
+int img_digest_parse(const char *digest, char ret_hex[IMG_HEX_LEN + 1], struct err **err);
+void img_md_hex(EVP_MD_CTX *md, char ret_hex[IMG_HEX_LEN + 1]);
+int img_desc_parse(json_t *j, const char *what, struct img_desc *ret, struct err **err);
+void img_desc_done(struct img_desc *d);
+/* Opens blobs/sha256/<hex>, a regular file whose size must equal the descriptor's. */
+int img_blob_open(int layoutfd, const struct img_desc *d, int *ret_fd, struct err **err);
+/* Reads a whole blob (at most max bytes) and verifies its size and sha256. NUL-terminated. */
+int img_blob_read(int layoutfd, const struct img_desc *d, size_t max, char **ret_buf, struct err **err);
+/* Parses a JSON document, rejecting duplicate keys; what names it in errors. */
+int img_json_parse(const char *buf, const char *what, json_t **ret, struct err **err);
+
+/* img-unpack.c */
+/* A libarchive reader set up for tar (ustar, pax, gnu) behind gzip, zstd or no compression. */
+int img_archive_new(struct archive **ret, struct err **err);
+/* Writes every entry of an opened archive below dest_dirfd (the rules of img_unpack_layer). */
+int img_unpack_archive(struct archive *a, int dest_dirfd, struct err **err);
+
+/* img-config.c */
+int img_config_parse(json_t *obj, struct img_config *ret, struct err **err);
+/* The "config" object as stored in an image record (OCI key names); NULL on OOM. */
+json_t *img_config_to_json(const struct img_config *c);
+void img_config_done(struct img_config *c);
+
+/* img-store.c */
+/* Unpacks every layer that is not in the store yet, verifying each blob while it streams, then
+ * commits them all by rename. On any failure nothing new is left in layers/. */
+int img_store_add_layers(struct img_store *s, int layoutfd, const struct img_desc *layers, size_t n,
+			 struct err **err);
+bool img_store_has_layer(const struct img_store *s, const char *hex);
+/* images/<manifest-hex>.json: written after a full resolution, read back on the next one. */
+int img_store_save_image(struct img_store *s, const struct img_image *img, struct err **err);
+/* 0 and *ret set on a usable record; -ENOENT when there is none or a layer is missing. */
+int img_store_load_image(struct img_store *s, const char *manifest_hex, struct img_image **ret,
+			 struct err **err);
+/* Fills img->layer_dirs from layer hex digests (bottom first). */
+int img_store_layer_dirs(const struct img_store *s, char *const *hexes, size_t n, struct img_image *img);

@@ -1,0 +1,344 @@
+/* The content-addressed layer store: layers/<hex> holds the unpacked layer whose blob has digest
+ * sha256:<hex>, written once (unpacked into layers/.tmp-<hex>-<pid>, then renamed into place) and
+ * shared by every image and instance. images/<manifest-hex>.json records resolved images. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/proc.h"
+#include "image/img-internal.h"
+
+#define TMP_PREFIX ".tmp-"
+#define READ_CHUNK (64 * 1024)
+
+static void store_freep(struct img_store **s)
+{
+	img_store_free(*s);
+}
+
+struct img_store *img_store_free(struct img_store *s)
+{
+	if (!s)
+		return NULL;
+	closep(&s->rootfd);
+	closep(&s->layersfd);
+	closep(&s->imagesfd);
+	free(s->root);
+	free(s);
+	return NULL;
+}
+
+const char *img_store_root(const struct img_store *s)
+{
+	return s->root;
+}
+
+static int open_subdir(int rootfd, const char *name, int *ret_fd)
+{
+	int fd;
+
+	if (mkdirat(rootfd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/* A .tmp-<hex>-<pid> dir is stale unless its pid is another live process (a second agent). */
+static bool tmp_is_stale(const char *name)
+{
+	const char *dash = strrchr(name, '-');
+	char *end = NULL;
+	long pid;
+
+	if (!dash)
+		return true;
+	errno = 0;
+	pid = strtol(dash + 1, &end, 10);
+	if (errno || !end || *end || pid <= 0 || pid > INT_MAX)
+		return true;
+	return (pid_t)pid == getpid() || !proc_alive((pid_t)pid);
+}
+
+static int remove_stale_tmp(int layersfd)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd, r = 0;
+
+	fd = openat(layersfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		(void)close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0 || !tmp_is_stale(de->d_name))
+			continue;
+		int rr = fs_rm_rf(layersfd, de->d_name);
+		if (rr < 0)
+			r = rr;
+	}
+	return r;
+}
+
+static int store_init(struct img_store *s, const char *root, struct err **err)
+{
+	int r;
+
+	s->root = realpath(root, NULL);
+	if (!s->root)
+		return err_set(err, errno, "image store: resolve '%s'", root);
+	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0)
+		return err_set(err, errno, "image store: open '%s'", s->root);
+	r = open_subdir(s->rootfd, "layers", &s->layersfd);
+	if (r >= 0)
+		r = open_subdir(s->rootfd, "images", &s->imagesfd);
+	if (r < 0)
+		return err_set(err, -r, "image store: open the subdirectories of '%s'", s->root);
+	r = remove_stale_tmp(s->layersfd);
+	if (r < 0)
+		return err_set(err, -r, "image store: remove unfinished layers in '%s/layers'", s->root);
+	return 0;
+}
+
+int img_store_open(const char *root, struct img_store **ret, struct err **err)
+{
+	_cleanup_(store_freep) struct img_store *s = NULL;
+	int r;
+
+	r = fs_mkdir_p(AT_FDCWD, root, 0700);
+	if (r < 0)
+		return err_set(err, -r, "image store: create '%s'", root);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(err, ENOMEM, "image store");
+	s->rootfd = s->layersfd = s->imagesfd = -1;
+	r = store_init(s, root, err);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+bool img_store_has_layer(const struct img_store *s, const char *hex)
+{
+	struct stat st;
+
+	return fstatat(s->layersfd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The blob as libarchive reads it: every byte is hashed and counted on the way through. */
+struct hashed_src {
+	int fd;
+	EVP_MD_CTX *md;
+	uint64_t count, limit;
+	char buf[READ_CHUNK];
+};
+
+static la_ssize_t hashed_read(struct archive *a, void *data, const void **ret_buf)
+{
+	struct hashed_src *src = data;
+	ssize_t n;
+
+	do
+		n = read(src->fd, src->buf, sizeof(src->buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		archive_set_error(a, errno, "read blob: %s", strerror(errno));
+		return -1;
+	}
+	src->count += (uint64_t)n;
+	if (src->count > src->limit) {
+		archive_set_error(a, EBADMSG, "blob larger than the descriptor's %" PRIu64 " bytes",
+				  src->limit);
+		return -1;
+	}
+	if (n > 0 && EVP_DigestUpdate(src->md, src->buf, (size_t)n) != 1) {
+		archive_set_error(a, EIO, "sha256 failed");
+		return -1;
+	}
+	*ret_buf = src->buf;
+	return n;
+}
+
+/* Hashes what libarchive left unread (tar padding), then compares size and digest. */
+static int hashed_finish(struct hashed_src *src, const struct img_desc *d, struct err **err)
+{
+	char hex[IMG_HEX_LEN + 1];
+	ssize_t n;
+
+	for (;;) {
+		n = read(src->fd, src->buf, sizeof(src->buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_set(err, errno, "read blob %s", d->digest);
+		if (n == 0)
+			break;
+		src->count += (uint64_t)n;
+		if (src->count > src->limit || EVP_DigestUpdate(src->md, src->buf, (size_t)n) != 1)
+			return err_set(err, EBADMSG,
+				       "blob %s: larger than the descriptor's %" PRIu64 " bytes", d->digest,
+				       d->size);
+	}
+	if (src->count != d->size)
+		return err_set(err, EBADMSG, "blob %s: %" PRIu64 " bytes, the descriptor says %" PRIu64,
+			       d->digest, src->count, d->size);
+	img_md_hex(src->md, hex);
+	if (strcmp(hex, d->hex) != 0)
+		return err_set(err, EBADMSG, "blob %s: digest mismatch, content hashes to sha256:%s",
+			       d->digest, hex);
+	return 0;
+}
+
+static int unpack_verified(int blobfd, int dest, const struct img_desc *d, struct err **err)
+{
+	_cleanup_archive_ struct archive *a = NULL;
+	_cleanup_md_ EVP_MD_CTX *md = NULL;
+	_cleanup_free_ struct hashed_src *src = NULL;
+	int r;
+
+	r = img_archive_new(&a, err);
+	if (r < 0)
+		return r;
+	src = calloc(1, sizeof(*src));
+	md = EVP_MD_CTX_new();
+	if (!src || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		return err_set(err, ENOMEM, "layer %s: allocate", d->digest);
+	*src = (struct hashed_src){.fd = blobfd, .md = md, .limit = d->size};
+	if (archive_read_open(a, src, NULL, hashed_read, NULL) != ARCHIVE_OK)
+		return err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "layer %s: open: %s",
+			       d->digest,
+			       archive_error_string(a) ? archive_error_string(a) : "unknown error");
+	r = img_unpack_archive(a, dest, err);
+	if (r < 0) {
+		/* a corrupt blob usually shows up as a broken tar stream: report the real cause */
+		_cleanup_err_ struct err *verr = NULL;
+		if (hashed_finish(src, d, &verr) < 0) {
+			err_free(err);
+			return err_set(err, verr->errnum, "%s", err_msg(verr));
+		}
+		return err_wrap(err, "layer %s", d->digest);
+	}
+	return hashed_finish(src, d, err);
+}
+
+static int tmp_name(const char *hex, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, TMP_PREFIX "%s-%d", hex, (int)getpid());
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Unpacks one layer into layers/.tmp-<hex>-<pid>; on failure the tmp dir is gone. */
+static int unpack_to_tmp(struct img_store *s, int layoutfd, const struct img_desc *d, struct err **err)
+{
+	_cleanup_close_ int blobfd = -1, dfd = -1;
+	char tmp[NAME_MAX + 1];
+	int r;
+
+	r = tmp_name(d->hex, tmp, sizeof(tmp));
+	if (r < 0)
+		return err_set(err, -r, "layer %s: tmp name", d->digest);
+	r = img_blob_open(layoutfd, d, &blobfd, err);
+	if (r < 0)
+		return r;
+	(void)fs_rm_rf(s->layersfd, tmp); /* left by an earlier run with our pid; mkdirat reports trouble */
+	if (mkdirat(s->layersfd, tmp, 0755) < 0)
+		return err_set(err, errno, "layer %s: create '%s'", d->digest, tmp);
+	dfd = openat(s->layersfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		r = err_set(err, errno, "layer %s: open '%s'", d->digest, tmp);
+	else
+		r = unpack_verified(blobfd, dfd, d, err);
+	if (r >= 0 && syncfs(dfd) < 0)
+		r = err_set(err, errno, "layer %s: sync", d->digest);
+	if (r < 0)
+		(void)fs_rm_rf(s->layersfd, tmp); /* best effort; img_store_open sweeps leftovers */
+	return r;
+}
+
+static void drop_tmps(struct img_store *s, const struct img_desc *layers, size_t n)
+{
+	char tmp[NAME_MAX + 1];
+
+	for (size_t i = 0; i < n; i++)
+		if (tmp_name(layers[i].hex, tmp, sizeof(tmp)) == 0)
+			(void)fs_rm_rf(s->layersfd, tmp); /* best effort; img_store_open sweeps leftovers */
+}
+
+static bool listed_before(const struct img_desc *layers, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(layers[j].hex, layers[i].hex) == 0)
+			return true;
+	return false;
+}
+
+int img_store_add_layers(struct img_store *s, int layoutfd, const struct img_desc *layers, size_t n,
+			 struct err **err)
+{
+	char tmp[NAME_MAX + 1];
+	int r;
+
+	/* phase 1: unpack and verify every missing layer; nothing is visible in layers/ yet */
+	for (size_t i = 0; i < n; i++) {
+		if (listed_before(layers, i) || img_store_has_layer(s, layers[i].hex))
+			continue;
+		r = unpack_to_tmp(s, layoutfd, &layers[i], err);
+		if (r < 0) {
+			drop_tmps(s, layers, i);
+			return r;
+		}
+	}
+	/* phase 2: commit them by rename; a layer committed meanwhile by someone else wins */
+	for (size_t i = 0; i < n; i++) {
+		if (tmp_name(layers[i].hex, tmp, sizeof(tmp)) < 0 ||
+		    faccessat(s->layersfd, tmp, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (renameat(s->layersfd, tmp, s->layersfd, layers[i].hex) < 0) {
+			if (errno != EEXIST && errno != ENOTEMPTY) {
+				r = err_set(err, errno, "layer %s: commit", layers[i].digest);
+				drop_tmps(s, layers, n);
+				return r;
+			}
+			(void)fs_rm_rf(s->layersfd, tmp); /* best effort; swept on the next open */
+		}
+	}
+	if (fsync(s->layersfd) < 0)
+		return err_set(err, errno, "layer store: sync '%s/layers'", s->root);
+	return 0;
+}
+
+int img_store_layer_dirs(const struct img_store *s, char *const *hexes, size_t n, struct img_image *img)
+{
+	img->layer_dirs = calloc(n + 1, sizeof(*img->layer_dirs));
+	if (!img->layer_dirs)
+		return -ENOMEM;
+	img->n_layers = n;
+	for (size_t i = 0; i < n; i++)
+		if (asprintf(&img->layer_dirs[i], "%s/layers/%s", s->root, hexes[i]) < 0) {
+			img->layer_dirs[i] = NULL;
+			return -ENOMEM;
+		}
+	return 0;
+}

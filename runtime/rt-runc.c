@@ -1,0 +1,282 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/cleanup.h"
+#include "common/proc.h"
+#include "runtime/rt-internal.h"
+#include "runtime/rt.h"
+
+#define RUNC_ARGV_MAX 16
+#define RUNC_STATE_MAX (64 * 1024) /* `state` prints one small object */
+#define RUNC_MSG_MAX 1024
+
+struct runc_result {
+	int status;   /* waitpid status */
+	char *out;    /* stdout, only for runc_capture */
+	char *errtxt; /* stderr, capped */
+};
+
+static void runc_result_done(struct runc_result *res)
+{
+	free(res->out);
+	free(res->errtxt);
+	res->out = res->errtxt = NULL;
+}
+
+static const char *runtime_name(const struct rt_runc *rc)
+{
+	const char *slash = strrchr(rc->runtime, '/');
+
+	return slash ? slash + 1 : rc->runtime;
+}
+
+/* argv = RUNTIME --root ROOT --log-format json TAIL... NULL (errors on stderr come as JSON lines). */
+static int runc_argv(const struct rt_runc *rc, const char *const *tail, char **argv)
+{
+	size_t n = 0;
+
+	argv[n++] = (char *)rc->runtime;
+	argv[n++] = (char *)"--root";
+	argv[n++] = (char *)rc->runtime_root;
+	argv[n++] = (char *)"--log-format";
+	argv[n++] = (char *)"json";
+	for (; *tail; tail++) {
+		if (n + 1 >= RUNC_ARGV_MAX)
+			return -E2BIG;
+		argv[n++] = (char *)*tail;
+	}
+	argv[n] = NULL;
+	return 0;
+}
+
+/* "msg" from a JSON log line, the msg="..." value from a text log line, else the line itself. */
+static char *line_msg(const char *line)
+{
+	const char *m;
+
+	if (line[0] == '{') {
+		_cleanup_json_ json_t *doc = json_loads(line, 0, NULL);
+		const char *s = doc ? json_string_value(json_object_get(doc, "msg")) : NULL;
+
+		if (s)
+			return strndup(s, RUNC_MSG_MAX);
+	}
+	m = strstr(line, "msg=\"");
+	if (m) {
+		_cleanup_free_ char *out = strndup(m + 5, RUNC_MSG_MAX);
+		size_t j = 0;
+
+		if (!out)
+			return NULL;
+		for (size_t i = 0; out[i] && out[i] != '"'; i++) {
+			if (out[i] == '\\' && out[i + 1])
+				i++;
+			out[j++] = out[i];
+		}
+		out[j] = '\0';
+		return TAKE_PTR(out);
+	}
+	return strndup(line, RUNC_MSG_MAX);
+}
+
+/* The runtime's last non-empty stderr line, trimmed and reduced to its message. */
+static char *runc_last_msg(const char *text)
+{
+	_cleanup_free_ char *copy = strdup(text ? text : "");
+	char *end, *start;
+
+	if (!copy)
+		return NULL;
+	end = copy + strlen(copy);
+	while (end > copy && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+	start = strrchr(copy, '\n');
+	start = start ? start + 1 : copy;
+	while (*start == ' ' || *start == '\t')
+		start++;
+	return line_msg(start);
+}
+
+static bool msg_not_exist(const char *msg)
+{
+	return msg && (strstr(msg, "does not exist") || strstr(msg, "not exist"));
+}
+
+/* Sets err to "runc OP 'ID': exit 1: MESSAGE"; ENOENT/ESRCH for unknown/stopped containers. */
+static int runc_fail(const struct rt_runc *rc, const char *op, const char *id, const struct runc_result *res,
+		     struct err **err)
+{
+	_cleanup_free_ char *msg = runc_last_msg(res->errtxt);
+	char desc[64];
+	int errnum = EIO;
+
+	proc_describe_status(res->status, desc, sizeof(desc));
+	if (msg_not_exist(msg))
+		errnum = ENOENT;
+	else if (msg && strstr(msg, "not running"))
+		errnum = ESRCH;
+	return err_set(err, errnum, "%s %s '%s': %s: %s", runtime_name(rc), op, id, desc,
+		       msg && *msg ? msg : "no message");
+}
+
+static bool exited_ok(int status)
+{
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int runc_run(const struct rt_runc *rc, const char *const *tail, struct runc_result *res,
+		    struct err **err)
+{
+	char *argv[RUNC_ARGV_MAX];
+
+	if (runc_argv(rc, tail, argv) < 0)
+		return err_set(err, E2BIG, "%s %s: too many arguments", runtime_name(rc), tail[0]);
+	return proc_run(rc->runtime, argv, &res->status, &res->errtxt, err);
+}
+
+/* Reads a memfd from the start, at most max bytes; NUL-terminated. */
+static int memfd_slurp(int fd, size_t max, char **ret)
+{
+	_cleanup_free_ char *buf = malloc(max + 1);
+	size_t len = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (len < max) {
+		ssize_t n = pread(fd, buf + len, max - len, (off_t)len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+/* Like runc_run, and keeps stdout too: both streams go to memfds, so the child never blocks on a
+ * full pipe while we wait for it. */
+static int runc_capture(const struct rt_runc *rc, const char *const *tail, struct runc_result *res,
+			struct err **err)
+{
+	_cleanup_close_ int outfd = memfd_create("drover-runc-out", MFD_CLOEXEC);
+	_cleanup_close_ int errfd = memfd_create("drover-runc-err", MFD_CLOEXEC);
+	struct proc_opts o = {.stdin_fd = -1, .stdout_fd = outfd, .stderr_fd = errfd, .keep_fd = -1};
+	char *argv[RUNC_ARGV_MAX];
+	pid_t pid;
+	int r;
+
+	if (outfd < 0 || errfd < 0)
+		return err_set(err, errno, "memfd for %s output", runtime_name(rc));
+	if (runc_argv(rc, tail, argv) < 0)
+		return err_set(err, E2BIG, "%s %s: too many arguments", runtime_name(rc), tail[0]);
+	r = proc_spawn(rc->runtime, argv, &o, &pid, err);
+	if (r < 0)
+		return r;
+	while (waitpid(pid, &res->status, 0) < 0)
+		if (errno != EINTR)
+			return err_set(err, errno, "wait for '%s'", rc->runtime);
+	r = memfd_slurp(outfd, RUNC_STATE_MAX, &res->out);
+	if (r >= 0)
+		r = memfd_slurp(errfd, RUNC_STATE_MAX, &res->errtxt);
+	if (r < 0)
+		return err_set(err, -r, "read %s output", runtime_name(rc));
+	return 0;
+}
+
+int rt_runc_kill(const struct rt_runc *rc, const char *id, int sig, bool all, struct err **err)
+{
+	_cleanup_(runc_result_done) struct runc_result res = {0};
+	char signum[16];
+	const char *with_all[] = {"kill", "--all", id, signum, NULL};
+	const char *plain[] = {"kill", id, signum, NULL};
+	int r;
+
+	if (sig <= 0 || sig >= NSIG)
+		return err_set(err, EINVAL, "%s kill '%s': invalid signal %d", runtime_name(rc), id, sig);
+	snprintf(signum, sizeof(signum), "%d", sig);
+	r = runc_run(rc, all ? with_all : plain, &res, err);
+	if (r < 0)
+		return err_wrap(err, "%s kill '%s'", runtime_name(rc), id);
+	if (!exited_ok(res.status))
+		return runc_fail(rc, "kill", id, &res, err);
+	return 0;
+}
+
+int rt_runc_delete(const struct rt_runc *rc, const char *id, struct err **err)
+{
+	_cleanup_(runc_result_done) struct runc_result res = {0};
+	const char *tail[] = {"delete", "--force", id, NULL};
+	_cleanup_free_ char *msg = NULL;
+	int r;
+
+	r = runc_run(rc, tail, &res, err);
+	if (r < 0)
+		return err_wrap(err, "%s delete '%s'", runtime_name(rc), id);
+	if (exited_ok(res.status))
+		return 0;
+	msg = runc_last_msg(res.errtxt);
+	if (msg_not_exist(msg))
+		return 0; /* already gone: what delete wanted */
+	return runc_fail(rc, "delete", id, &res, err);
+}
+
+static int state_parse(const char *out, char *ret_status, size_t size, pid_t *ret_pid)
+{
+	_cleanup_json_ json_t *doc = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+	const char *status = NULL;
+	json_int_t pid = 0;
+
+	if (!doc || json_unpack(doc, "{s:s, s:I}", "status", &status, "pid", &pid) < 0)
+		return -EPROTO;
+	if (pid < 0 || pid > INT32_MAX)
+		return -EPROTO;
+	if (strlen(status) >= size)
+		return -ENOBUFS;
+	memcpy(ret_status, status, strlen(status) + 1);
+	if (ret_pid)
+		*ret_pid = (pid_t)pid;
+	return 0;
+}
+
+int rt_runc_state(const struct rt_runc *rc, const char *id, char *ret_status, size_t size, pid_t *ret_pid,
+		  struct err **err)
+{
+	_cleanup_(runc_result_done) struct runc_result res = {0};
+	const char *tail[] = {"state", id, NULL};
+	_cleanup_free_ char *msg = NULL;
+	int r;
+
+	if (size == 0)
+		return err_set(err, EINVAL, "%s state '%s': empty status buffer", runtime_name(rc), id);
+	r = runc_capture(rc, tail, &res, err);
+	if (r < 0)
+		return err_wrap(err, "%s state '%s'", runtime_name(rc), id);
+	if (!exited_ok(res.status)) {
+		msg = runc_last_msg(res.errtxt);
+		if (!msg_not_exist(msg))
+			return runc_fail(rc, "state", id, &res, err);
+		ret_status[0] = '\0'; /* unknown to the runtime */
+		if (ret_pid)
+			*ret_pid = 0;
+		return 0;
+	}
+	r = state_parse(res.out, ret_status, size, ret_pid);
+	if (r < 0)
+		return err_set(err, -r, "%s state '%s': unexpected output", runtime_name(rc), id);
+	return 0;
+}

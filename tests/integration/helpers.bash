@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Helpers for the droverd bats tests: a private agent per test (own state dir,
+# run dir, assignments dir, cgroup root), a droverctl wrapper, bounded waits,
+# and a teardown that removes every container, mount, cgroup and process made.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DROVERD="$REPO_ROOT/build/droverd"
+DROVERCTL="$REPO_ROOT/build/droverctl"
+RUNC="${RUNC:-$(command -v runc)}"
+
+# Like bats' `run`, and shows the command, status and output when a test fails.
+drv_run() {
+	run "$@"
+	echo "drv_run $*" >&2
+	echo "status: $status" >&2
+	echo "output: $output" >&2
+}
+
+requires_root() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	[ -x "$RUNC" ] || skip "needs runc"
+	[ -x "$DROVERD" ] || skip "build droverd first"
+}
+
+# One demo image per test file, built locally from busybox-static.
+image_setup_file() {
+	export IMAGE_DIR="$BATS_FILE_TMPDIR/image"
+	"$REPO_ROOT/demo/build-image.sh" "$IMAGE_DIR" latest >/dev/null
+}
+
+drv_setup() {
+	requires_root
+	UNIQ="it$$-${BATS_TEST_NUMBER}-$RANDOM"
+	T="$(mktemp -d "/tmp/drover-$UNIQ.XXXX")"
+	STATE="$T/state"
+	RUN="$T/run"
+	ASSIGN="$T/assign"
+	CGROOT="/drover-$UNIQ"
+	SOCK="$RUN/droverd.sock"
+	AGENT_LOG="$T/droverd.log"
+	mkdir -p "$ASSIGN"
+	: >"$T/droverd.conf"
+	AGENT_PID=""
+}
+
+# start_agent [extra flags]: starts droverd in the background and waits until the API answers.
+start_agent() {
+	"$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
+		--cgroup-root "$CGROOT" --log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if curl -sf --unix-socket "$SOCK" http://localhost/v1/healthz >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "droverd did not come up; log:" >&2
+	cat "$AGENT_LOG" >&2
+	return 1
+}
+
+stop_agent() {
+	[ -n "$AGENT_PID" ] || return 0
+	kill "$AGENT_PID" 2>/dev/null || true
+	wait "$AGENT_PID" 2>/dev/null || true
+	AGENT_PID=""
+}
+
+kill9_agent() {
+	kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+	AGENT_PID=""
+}
+
+ctl() {
+	"$DROVERCTL" --socket "$SOCK" "$@"
+}
+
+api() { # api METHOD PATH [BODY]: prints the body, then "HTTP NNN" on the last line
+	local m=$1 p=$2
+	shift 2
+	if [ $# -gt 0 ]; then
+		curl -s --unix-socket "$SOCK" -X "$m" -H 'Content-Type: application/json' --data-binary "$1" \
+			-w '\nHTTP %{http_code}\n' "http://localhost$p"
+	else
+		curl -s --unix-socket "$SOCK" -X "$m" -w '\nHTTP %{http_code}\n' "http://localhost$p"
+	fi
+}
+
+status_of() { # status_of ID [jq filter]
+	curl -sf --unix-socket "$SOCK" "http://localhost/v1/instances/$1" | jq -r "${2:-.phase}"
+}
+
+# wait_for SECONDS CMD...: retries CMD until it succeeds (tests may poll; the agent may not).
+wait_for() {
+	local limit=$1 i
+	shift
+	for i in $(seq 1 $((limit * 20))); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "timed out after ${limit}s waiting for: $*" >&2
+	return 1
+}
+
+phase_is() { # phase_is ID PHASE
+	[ "$(status_of "$1")" = "$2" ]
+}
+
+# spec ID [jq-expr]: a spec on the demo image with network none, edited by jq.
+spec() {
+	local id=$1 expr=${2:-.}
+	jq -n --arg id "$id" --arg img "oci:$IMAGE_DIR:latest" \
+		'{id: $id, image: $img, network: {mode: "none"}, stop_grace_ms: 500}' | jq -c "$expr"
+}
+
+# put_file ID [jq-expr]: writes the spec atomically into the assignments dir.
+put_file() {
+	spec "$@" >"$ASSIGN/.$1.tmp"
+	mv "$ASSIGN/.$1.tmp" "$ASSIGN/$1.json"
+}
+
+# cg_file ID CONTROLLER KNOB [QOS]: the v1 knob of an instance's cgroup on this machine.
+cg_file() {
+	echo "/sys/fs/cgroup/$2$CGROOT/${4:-online}/$1/$3"
+}
+
+drv_teardown() {
+	[ -n "${T:-}" ] || return 0
+	stop_agent
+	local f pid c
+	# containers first: kill, then delete (runc removes their cgroups)
+	if [ -d "$RUN/runc" ]; then
+		for c in $(ls "$RUN/runc" 2>/dev/null); do
+			"$RUNC" --root "$RUN/runc" kill -a "$c" KILL >/dev/null 2>&1 || true
+		done
+		sleep 0.1
+		for c in $(ls "$RUN/runc" 2>/dev/null); do
+			"$RUNC" --root "$RUN/runc" delete -f "$c" >/dev/null 2>&1 || true
+		done
+	fi
+	# shims by their recorded PID, only if that PID is still a drover-shim
+	for f in "$STATE"/bundles/*/shim.pid; do
+		[ -s "$f" ] || continue
+		pid=$(cat "$f")
+		if grep -q drover-shim "/proc/$pid/comm" 2>/dev/null; then
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+	# overlay mounts under this test's dir
+	grep " $T/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done
+	# cgroups: depth-first rmdir in every hierarchy
+	for c in /sys/fs/cgroup/*"$CGROOT" /sys/fs/cgroup/*/*"$CGROOT"; do
+		[ -d "$c" ] || continue
+		find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+	done
+	rm -rf "$T"
+}

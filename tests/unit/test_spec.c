@@ -1,0 +1,237 @@
+/* Spec parsing: a valid spec round-trips, and every validation error names its field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/spec.h"
+
+static struct spec *parse_ok(const char *text)
+{
+	struct err *e = NULL;
+	struct spec *s = NULL;
+
+	if (spec_parse_text(text, strlen(text), &s, &e) < 0)
+		fail_msg("unexpected error: %s", err_msg(e));
+	return s;
+}
+
+static void expect_error(const char *text, const char *field, const char *needle)
+{
+	struct err *e = NULL;
+	struct spec *s = NULL;
+	int r = spec_parse_text(text, strlen(text), &s, &e);
+
+	if (r >= 0)
+		fail_msg("accepted: %s", text);
+	assert_null(s);
+	assert_non_null(e);
+	if (strcmp(e->field ? e->field : "", field) != 0)
+		fail_msg("field '%s', expected '%s' (%s)", e->field, field, err_msg(e));
+	if (needle && !strstr(err_msg(e), needle))
+		fail_msg("message '%s' lacks '%s'", err_msg(e), needle);
+	err_free(&e);
+}
+
+static void test_full_spec(void **state)
+{
+	(void)state;
+	struct spec *s = parse_ok(
+		"{\"id\":\"web-0\",\"app\":\"web\",\"revision\":7,\"image\":\"oci:/x\","
+		"\"command\":[\"/bin/httpd\",\"-f\",\"-p\",\"8080\"],\"env\":{\"MODE\":\"prod\"},\"workdir\":\"/\","
+		"\"user\":\"1000:1000\",\"files\":[{\"path\":\"/etc/app.conf\",\"content\":\"k=v\\n\",\"mode\":\"0600\"}],"
+		"\"resources\":{\"cpu\":\"500m\",\"memory\":\"128Mi\",\"pids\":256},\"qos\":\"batch\","
+		"\"network\":{\"mode\":\"host\",\"ports\":[{\"container\":8080,\"host\":18080,\"protocol\":\"udp\"}]},"
+		"\"health\":{\"liveness\":{\"tcp\":{\"port\":8080},\"interval_ms\":2000}},"
+		"\"restart\":\"on-failure\",\"stop_grace_ms\":500,\"labels\":{\"team\":\"a\"}}");
+	assert_string_equal(s->id, "web-0");
+	assert_string_equal(s->app, "web");
+	assert_int_equal(s->revision, 7);
+	assert_string_equal(s->command[3], "8080");
+	assert_null(s->command[4]);
+	assert_string_equal(s->env[0], "MODE=prod");
+	assert_string_equal(s->user, "1000:1000");
+	assert_int_equal(s->n_files, 1);
+	assert_int_equal(s->files[0].mode, 0600);
+	assert_int_equal(s->files[0].len, 4);
+	assert_int_equal(s->cpu_millis, 500);
+	assert_int_equal(s->memory, 128 * 1024 * 1024);
+	assert_int_equal(s->pids, 256);
+	assert_int_equal(s->qos, SPEC_QOS_BATCH);
+	assert_int_equal(s->net, SPEC_NET_HOST);
+	assert_int_equal(s->n_ports, 1);
+	assert_true(s->ports[0].udp);
+	assert_int_equal(s->ports[0].host, 18080);
+	assert_true(s->has_health);
+	assert_int_equal(s->restart, SPEC_RESTART_ON_FAILURE);
+	assert_int_equal(s->stop_grace_ms, 500);
+	spec_free(s);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct spec *s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\"}");
+	assert_int_equal(s->revision, 0);
+	assert_null(s->command);
+	assert_int_equal(s->cpu_millis, -1);
+	assert_int_equal(s->memory, -1);
+	assert_int_equal(s->pids, -1);
+	assert_int_equal(s->qos, SPEC_QOS_ONLINE);
+	assert_int_equal(s->net, SPEC_NET_BRIDGE);
+	assert_int_equal(s->restart, SPEC_RESTART_ALWAYS);
+	assert_int_equal(s->stop_grace_ms, 10000);
+	spec_free(s);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	expect_error("{", "", "malformed JSON");
+	expect_error("[1]", "", "JSON object");
+	expect_error("{\"image\":\"x\"}", "id", "required");
+	expect_error("{\"id\":\"A\",\"image\":\"x\"}", "id", "must match");
+	expect_error("{\"id\":\"-a\",\"image\":\"x\"}", "id", "must match");
+	expect_error("{\"id\":7,\"image\":\"x\"}", "id", "string");
+	expect_error("{\"id\":\"a\"}", "image", "required");
+	expect_error("{\"id\":\"a\",\"image\":\"\"}", "image", "empty");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"revision\":-1}", "revision", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"revision\":\"3\"}", "revision", "integer");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"comand\":[\"x\"]}", "comand", "unknown field");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"command\":\"sh -c x\"}", "command", "array");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"command\":[]}", "command", "empty");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"command\":[\"a\",1]}", "command[1]", "string");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"env\":{\"A=B\":\"c\"}}", "env.A=B", "not valid");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"env\":{\"A\":1}}", "env.A", "string");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"workdir\":\"rel\"}", "workdir", "absolute");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"user\":\"a:b:c\"}", "user", "uid");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/../etc/x\",\"content\":\"\"}]}",
+		     "files[0].path", "inside the container");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"etc/x\",\"content\":\"\"}]}",
+		     "files[0].path", "absolute");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a/./b\",\"content\":\"\"}]}",
+		     "files[0].path", NULL);
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\"}]}", "files[0].content", "string");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\",\"mode\":\"999\"}]}",
+		     "files[0].mode", "octal");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\",\"mode\":99999}]}",
+		     "files[0].mode", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\"},"
+		     "{\"path\":\"/a\",\"content\":\"\"}]}",
+		     "files", "twice");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"lots\"}}", "resources.cpu", "quantity");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":0}}", "resources.cpu", "positive");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"memory\":\"12Qi\"}}", "resources.memory",
+		     "quantity");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"memory\":\"1Mi\"}}", "resources.memory", "4Mi");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"pids\":0}}", "resources.pids", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"gpu\":1}}", "resources.gpu", "unknown");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"qos\":\"gold\"}", "qos", "online");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"mode\":\"overlay\"}}", "network.mode", "bridge");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":0}]}}",
+		     "network.ports[0].container", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"host\":70000}]}}",
+		     "network.ports[0].host", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"protocol\":\"sctp\"}]}}",
+		     "network.ports[0].protocol", "tcp");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"host\":81},"
+		     "{\"container\":90,\"host\":81}]}}",
+		     "network.ports", "twice");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"readiness\":{}}}", "health.readiness", "exactly one");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"liveness\":{\"tcp\":{},\"interval_ms\":-5}}}",
+		     "health.liveness.interval_ms", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"sometimes\":{}}}", "health.sometimes", "unknown");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"restart\":\"sometimes\"}", "restart", "on-failure");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"stop_grace_ms\":-1}", "stop_grace_ms", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"labels\":{\"k\":1}}", "labels", "string");
+	expect_error("{\"id\":\"a\",\"id\":\"b\",\"image\":\"x\"}", "", "duplicate");
+}
+
+static void test_unsupported(void **state)
+{
+	(void)state;
+	struct err *e = NULL;
+	struct spec *s = parse_ok("{\"id\":\"a\",\"image\":\"127.0.0.1:5000/x:1\",\"network\":{\"mode\":\"none\"}}");
+	assert_true(spec_check_supported(s, &e) < 0);
+	assert_string_equal(e->field, "image");
+	assert_non_null(strstr(err_msg(e), "not supported yet"));
+	err_free(&e);
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\"}");
+	assert_true(spec_check_supported(s, &e) < 0);
+	assert_string_equal(e->field, "network.mode");
+	err_free(&e);
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"none\"},"
+		     "\"health\":{\"liveness\":{\"tcp\":{\"port\":1}}}}");
+	assert_true(spec_check_supported(s, &e) < 0);
+	assert_string_equal(e->field, "health");
+	err_free(&e);
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"host\"}}");
+	assert_int_equal(spec_check_supported(s, &e), 0);
+	spec_free(s);
+}
+
+static void test_quantities(void **state)
+{
+	int64_t v;
+
+	(void)state;
+	assert_int_equal(quantity_parse_cpu("500m", &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(quantity_parse_cpu("0.5", &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(quantity_parse_cpu("2", &v), 0);
+	assert_int_equal(v, 2000);
+	assert_int_equal(quantity_parse_cpu("1.0005", &v), 0);
+	assert_int_equal(v, 1001); /* rounded up to the next millicore */
+	assert_int_equal(quantity_parse_cpu(".25", &v), 0);
+	assert_int_equal(v, 250);
+	assert_true(quantity_parse_cpu("", &v) < 0);
+	assert_true(quantity_parse_cpu("1k", &v) < 0);
+	assert_true(quantity_parse_cpu("-1", &v) < 0);
+	assert_true(quantity_parse_cpu("1..2", &v) < 0);
+	assert_int_equal(quantity_parse_bytes("128Mi", &v), 0);
+	assert_int_equal(v, 134217728);
+	assert_int_equal(quantity_parse_bytes("1G", &v), 0);
+	assert_int_equal(v, 1000000000);
+	assert_int_equal(quantity_parse_bytes("1.5Gi", &v), 0);
+	assert_int_equal(v, 1610612736);
+	assert_int_equal(quantity_parse_bytes("1e3", &v), 0);
+	assert_int_equal(v, 1000);
+	assert_int_equal(quantity_parse_bytes("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(quantity_parse_bytes("2k", &v), 0);
+	assert_int_equal(v, 2000);
+	assert_true(quantity_parse_bytes("1MB", &v) < 0);
+	assert_true(quantity_parse_bytes("Mi", &v) < 0);
+	assert_true(quantity_parse_bytes("99999999999999999999", &v) < 0);
+	assert_true(quantity_parse_bytes("9000000Ti", &v) < 0);
+}
+
+static void test_id_and_paths(void **state)
+{
+	(void)state;
+	assert_true(spec_id_valid("a"));
+	assert_true(spec_id_valid("web-0.x_y"));
+	assert_true(spec_id_valid("0abc"));
+	assert_false(spec_id_valid(""));
+	assert_false(spec_id_valid("Web"));
+	assert_false(spec_id_valid("_a"));
+	assert_false(spec_id_valid("a/b"));
+	assert_false(spec_id_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_errors),	    cmocka_unit_test(test_unsupported),
+		cmocka_unit_test(test_quantities), cmocka_unit_test(test_id_and_paths),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
