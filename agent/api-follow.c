@@ -56,15 +56,30 @@ static void unlink_follower(struct api *api, struct follower *f)
 		}
 }
 
+static void kick_fired(struct loop *l, void *data)
+{
+	struct api *api = data;
+
+	(void)l;
+	api->kick_timer = NULL;
+	api_kick(api);
+}
+
 void api_followers_wake(struct api *api, bool all)
 {
+	bool resumed = false;
+
 	(void)all;
 	for (struct follower *f = api->followers; f; f = f->next) {
 		if (!f->suspended)
 			continue;
 		f->suspended = false;
 		MHD_resume_connection(f->conn);
+		resumed = true;
 	}
+	/* MHD works on resumed connections in its next run; never re-enter it from a handler */
+	if (resumed && !api->kick_timer)
+		api->kick_timer = loop_timer_add(api->a->loop, 0, kick_fired, api);
 }
 
 /* One log record "TS STREAM F|P TEXT" becomes TEXT (with "\n" for a full line). */

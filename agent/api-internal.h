@@ -13,6 +13,7 @@ struct api {
 	int epfd;
 	char *socket_path;
 	struct loop_timer *mhd_timer;
+	struct loop_timer *kick_timer;
 	struct follower *followers; /* suspended log streams and event long-polls */
 	int ifd;                    /* inotify on the bundle dirs of followed logs */
 };

@@ -216,6 +216,8 @@ struct api *api_free(struct api *api)
 	api_followers_free(api);
 	if (api->mhd_timer)
 		loop_timer_cancel(api->a->loop, api->mhd_timer);
+	if (api->kick_timer)
+		loop_timer_cancel(api->a->loop, api->kick_timer);
 	if (api->d) {
 		loop_del_fd(api->a->loop, api->epfd);
 		MHD_stop_daemon(api->d);

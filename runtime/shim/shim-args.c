@@ -91,14 +91,16 @@ static int check_required(const struct shim_args *a, struct err **err)
 /* Files runc writes into the bundle, built once so no path buffer sits on the stack later. */
 static int bundle_paths(struct shim_args *a, struct err **err)
 {
-	if (asprintf(&a->runc_log, "%s/runc.log", a->bundle) < 0) {
-		a->runc_log = NULL;
+	char *log = NULL, *pid = NULL;
+
+	if (asprintf(&log, "%s/runc.log", a->bundle) < 0)
+		return err_set(err, ENOMEM, "bundle paths");
+	if (asprintf(&pid, "%s/container.pid", a->bundle) < 0) {
+		free(log);
 		return err_set(err, ENOMEM, "bundle paths");
 	}
-	if (asprintf(&a->pid_file, "%s/container.pid", a->bundle) < 0) {
-		a->pid_file = NULL;
-		return err_set(err, ENOMEM, "bundle paths");
-	}
+	a->runc_log = log;
+	a->pid_file = pid;
 	return 0;
 }
 

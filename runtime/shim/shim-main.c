@@ -52,22 +52,13 @@ static int sync_fd_get(void)
 	return SYNC_FD;
 }
 
-/* Writes one line to the sync fd and closes it. Newlines inside msg would break the protocol. */
-static void sync_send(int *fd, const char *fmt_kind, const char *msg, pid_t a, pid_t b)
+/* Writes one line to the sync fd and closes it; newlines inside would break the protocol. */
+static void sync_line(int *fd, char *line, int n, size_t size)
 {
-	char line[2048];
-	int n;
-
-	if (*fd < 0)
-		return;
-	if (msg)
-		n = snprintf(line, sizeof(line), "%s %s", fmt_kind, msg);
-	else
-		n = snprintf(line, sizeof(line), "%s %d %d", fmt_kind, (int)a, (int)b);
 	if (n < 0)
 		n = 0;
-	if ((size_t)n >= sizeof(line) - 1)
-		n = (int)sizeof(line) - 2;
+	if ((size_t)n >= size - 1)
+		n = (int)size - 2; /* truncated: keep room for the newline */
 	for (int i = 0; i < n; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
@@ -76,6 +67,33 @@ static void sync_send(int *fd, const char *fmt_kind, const char *msg, pid_t a, p
 		log_warn("write sync line to fd %d failed, ignoring", *fd);
 	(void)close(*fd); /* a pipe: EOF is the point */
 	*fd = -1;
+}
+
+static void sync_ok(int *fd, pid_t shim, pid_t init)
+{
+	char line[64];
+
+	if (*fd >= 0)
+		sync_line(fd, line, snprintf(line, sizeof(line), "ok %d %d", (int)shim, (int)init),
+			  sizeof(line));
+}
+
+static void sync_error(int *fd, const char *msg)
+{
+	char line[1100];
+
+	if (*fd >= 0)
+		sync_line(fd, line, snprintf(line, sizeof(line), "error %s", msg), sizeof(line));
+}
+
+/* The error chain plus the errno text, except where the message already is the whole story: runc's own
+ * message (EPROTO) and argument errors (EINVAL). */
+static void error_text(const struct err *e, char *buf, size_t size)
+{
+	if (e && e->errnum != EPROTO && e->errnum != EINVAL)
+		snprintf(buf, size, "%s: %s", err_msg(e), strerror(e->errnum));
+	else
+		snprintf(buf, size, "%s", err_msg(e));
 }
 
 static int daemonize(bool foreground)
@@ -221,15 +239,14 @@ static int run(struct shim_run *s, int sigfd, struct err **err)
 
 	r = shim_logfile_open(&lf, s->a->log_path, s->a->log_max, err);
 	if (r < 0)
-		return r; /* nothing created yet; shim_main reports it */
+		return r;
 	r = start_container(s, err);
 	if (r < 0) {
 		shim_runc_delete_force(s->a); /* leave nothing behind, created or half-created */
-		sync_send(&s->sync_fd, "error", err_msg(*err), 0, 0);
 		shim_logfile_close(&lf);
 		return r;
 	}
-	sync_send(&s->sync_fd, "ok", NULL, getpid(), s->init_pid);
+	sync_ok(&s->sync_fd, getpid(), s->init_pid);
 	/* debug only: stdio on an unbuffered stderr puts an 8 KiB buffer on the stack for good */
 	log_debug("container started id='%s' pid=%d", s->a->id, (int)s->init_pid);
 	r = watch_container(s, sigfd, &lf, err);
@@ -259,8 +276,11 @@ static int shim_main(int argc, char **argv)
 	if (r >= 0)
 		r = run(&s, sigfd, &e);
 	if (r < 0) {
-		log_err("id='%s': %s", a.id ? a.id : "", err_msg(e));
-		sync_send(&s.sync_fd, "error", err_msg(e), 0, 0); /* no-op if run() already reported */
+		char msg[1024];
+
+		error_text(e, msg, sizeof(msg));
+		log_err("id='%s': %s", a.id ? a.id : "", msg);
+		sync_error(&s.sync_fd, msg); /* a no-op once "ok" was sent */
 	}
 	close_fd(&s.out[0]);
 	close_fd(&s.out[1]);

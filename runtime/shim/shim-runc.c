@@ -231,7 +231,7 @@ static int devnull_fds(int fds[3])
 int shim_runc_create(const struct shim_args *a, int out_fd, int err_fd, struct err **err)
 {
 	_cleanup_close_ int null_fd = -1;
-	int fds[3];
+	int fds[3] = {-1, -1, -1};
 	char *argv[] = {(char *)"create", (char *)"--bundle", a->bundle, (char *)"--pid-file",
 			a->pid_file,	  (char *)a->id,      NULL};
 
@@ -248,7 +248,7 @@ int shim_runc_start(const struct shim_args *a, struct err **err)
 {
 	_cleanup_close_ int null_fd = -1;
 	char *argv[] = {(char *)"start", (char *)a->id, NULL};
-	int fds[3];
+	int fds[3] = {-1, -1, -1};
 
 	null_fd = devnull_fds(fds);
 	if (null_fd < 0)
@@ -261,7 +261,7 @@ void shim_runc_delete_force(const struct shim_args *a)
 	_cleanup_close_ int null_fd = -1;
 	char *argv[] = {(char *)"delete", (char *)"--force", (char *)a->id, NULL};
 	struct err *e = NULL;
-	int fds[3];
+	int fds[3] = {-1, -1, -1};
 
 	null_fd = devnull_fds(fds);
 	if (null_fd < 0)

@@ -19,21 +19,23 @@ static int child_fd(int fd, int target)
 	return dup2(fd, target) < 0 ? -1 : 0;
 }
 
-static void child_close_from_3(void)
+/* Fallback for kernels without close_range: closes 3.. except keep. */
+static void child_close_slow(int keep)
 {
-	if (close_range(3, ~0U, 0) == 0)
-		return;
 	for (int fd = 3; fd < 4096; fd++)
-		(void)close(fd); /* fallback for kernels without close_range; EBADF is expected */
+		if (fd != keep)
+			(void)close(fd); /* EBADF is expected for most */
 }
 
-/* Runs in the forked child: only async-signal-safe calls until execve. */
+/* Runs in the forked child: only async-signal-safe calls until execve. If execve fails, its errno goes
+ * to the parent through report_fd (close-on-exec, so a successful exec just closes it). */
 static void __attribute__((noreturn))
-child_exec(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err)
+child_exec(const char *path, char *const *argv, const int fds[3], int report_fd)
 {
 	static char *const envp[] = {SHIM_ENV_PATH, NULL};
 	struct sigaction sa = {.sa_handler = SIG_DFL};
 	sigset_t all;
+	int e;
 
 	/* The shim ignores some signals and blocks SIGCHLD; neither may leak into runc or the container. */
 	for (int sig = 1; sig < NSIG; sig++)
@@ -42,23 +44,49 @@ child_exec(const char *path, char *const *argv, int fd_in, int fd_out, int fd_er
 	(void)sigprocmask(SIG_SETMASK, &all, NULL);
 	/* If the shim dies mid-command, runc create/start/delete dies with it. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (child_fd(fd_in, STDIN_FILENO) < 0 || child_fd(fd_out, STDOUT_FILENO) < 0 ||
-	    child_fd(fd_err, STDERR_FILENO) < 0)
-		_exit(127);
-	child_close_from_3();
+	if (child_fd(fds[0], STDIN_FILENO) < 0 || child_fd(fds[1], STDOUT_FILENO) < 0 ||
+	    child_fd(fds[2], STDERR_FILENO) < 0)
+		goto fail;
+	if (report_fd < 3) /* never: fds 0-2 are always open in the shim */
+		goto fail;
+	/* report_fd stays open across close_range; it is close-on-exec anyway */
+	if ((report_fd > 3 && close_range(3, (unsigned)report_fd - 1, 0) < 0) ||
+	    close_range((unsigned)report_fd + 1, ~0U, 0) < 0)
+		child_close_slow(report_fd);
 	execve(path, argv, envp);
+fail:
+	e = errno;
+	(void)!write(report_fd, &e, sizeof(e)); /* nothing more to do if the parent cannot hear it */
 	_exit(127);
 }
 
 int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err, pid_t *ret_pid)
 {
+	const int fds[3] = {fd_in, fd_out, fd_err};
+	int report[2], e = 0, status;
+	ssize_t n;
 	pid_t pid;
 
-	pid = fork();
-	if (pid < 0)
+	if (pipe2(report, O_CLOEXEC) < 0)
 		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		e = errno;
+		(void)close(report[0]); /* unused pipe ends */
+		(void)close(report[1]);
+		return -e;
+	}
 	if (pid == 0)
-		child_exec(path, argv, fd_in, fd_out, fd_err);
+		child_exec(path, argv, fds, report[1]);
+	(void)close(report[1]); /* the child's copy is the only writer now */
+	do
+		n = read(report[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	(void)close(report[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		(void)shim_wait(pid, &status); /* it exits 127 at once */
+		return -(e > 0 ? e : EIO);
+	}
 	*ret_pid = pid;
 	return 0;
 }

@@ -120,6 +120,11 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"missing '--runtime'"* ]]
 	[ "$(cat "$TMP/sync")" = "error missing '--runtime'" ]
+
+	make_bundle true
+	shim_run start_shim --foreground --runtime /nonexistent/runc
+	[ "$status" -eq 1 ]
+	[ "$(cat "$TMP/sync")" = "error spawn '/nonexistent/runc' create: No such file or directory" ]
 }
 
 @test "shim: the log is capped and rotated to FILE.1" {

@@ -46,7 +46,7 @@ teardown() {
 }
 
 @test "container output is readable with droverctl logs" {
-	put_file talk '.command = ["sh", "-c", "echo hello out; echo hello err >&2; for i in 1 2 3; do echo line$i; done; exec sleep 1000"]'
+	put_file talk '.command = ["sh", "-c", "echo hello err >&2; sleep 0.2; echo hello out; for i in 1 2 3; do echo line$i; done; exec sleep 1000"]'
 	wait_for 10 phase_is talk running
 	wait_for 5 sh -c "'$DROVERCTL' --socket '$SOCK' logs talk | grep -q line3"
 	drv_run ctl logs talk
@@ -245,7 +245,9 @@ teardown() {
 	[[ "$output" == *"HTTP 404"* ]]
 	drv_run api GET /v1/instances/nope
 	[[ "$output" == *"HTTP 404"* ]]
-	drv_run api PUT /v1/instances/j5 "$(head -c 2000000 /dev/zero | tr '\0' ' ')"
+	head -c 2000000 /dev/zero | tr '\0' ' ' >"$T/big.json"
+	drv_run curl -s --unix-socket "$SOCK" -X PUT --data-binary "@$T/big.json" -w '\nHTTP %{http_code}\n' \
+		http://localhost/v1/instances/j5
 	[[ "$output" == *"HTTP 413"* ]]
 	drv_run ctl apply -f /dev/null
 	[ "$status" -ne 0 ]
@@ -297,7 +299,7 @@ teardown() {
 
 @test "spec files, env, workdir and user reach the container" {
 	put_file cfg '.command = ["sh", "-c", "cat /etc/app.conf; echo M=$MODE; pwd; id -u; id -g; exec sleep 1000"] |
-		.files = [{path: "/etc/app.conf", content: "k=v\n", mode: "0600"}] | .env = {MODE: "prod"} |
+		.files = [{path: "/etc/app.conf", content: "k=v\n", mode: "0644"}] | .env = {MODE: "prod"} |
 		.workdir = "/tmp" | .user = "1000:1000"'
 	wait_for 10 phase_is cfg running
 	wait_for 5 sh -c "'$DROVERCTL' --socket '$SOCK' logs cfg | grep -q M=prod"
