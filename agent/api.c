@@ -12,6 +12,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 
 #define ID_PREFIX "/v1/instances/"
 

@@ -81,7 +81,7 @@ int cgroot_setup(struct agent *a, struct err **err)
 			free(root);
 			root = NULL;
 		}
-		if (root && ver == CG_V2 && (r = move_self_to_leaf(mount, root, err)) < 0)
+		if (root && ver == CG_V2 && move_self_to_leaf(mount, root, err) < 0)
 			return err_wrap(err, "move droverd into its delegated cgroup '%s'", root);
 	}
 	if (!root && !(root = strdup("/drover")))

@@ -131,18 +131,22 @@ void inst_watch_shim(struct instance *i)
 
 static void sync_ok(struct instance *i, const char *line)
 {
-	int shim_pid = 0, ctr_pid = 0;
+	char *end = NULL;
+	long shim_pid, ctr_pid;
 
-	if (sscanf(line, "ok %d %d", &shim_pid, &ctr_pid) != 2 || shim_pid <= 0 || ctr_pid <= 0) {
+	errno = 0;
+	shim_pid = strtol(line + 3, &end, 10);
+	ctr_pid = end && *end == ' ' ? strtol(end + 1, &end, 10) : 0;
+	if (errno || !end || *end || shim_pid <= 0 || ctr_pid <= 0 || shim_pid > INT32_MAX || ctr_pid > INT32_MAX) {
 		start_failed(i, "StartFailed", "the shim sent a malformed start report");
 		return;
 	}
 	loop_del_fd(i->a->loop, i->sync_fd);
 	close(i->sync_fd);
 	i->sync_fd = -1;
-	i->shim_pid = shim_pid;
-	i->pid = ctr_pid;
-	if (proc_start_time(shim_pid, &i->shim_start) < 0)
+	i->shim_pid = (pid_t)shim_pid;
+	i->pid = (pid_t)ctr_pid;
+	if (proc_start_time(i->shim_pid, &i->shim_start) < 0)
 		i->shim_start = 0;
 	i->started_at = time_now_ns();
 	i->finished_at = 0;
@@ -151,7 +155,7 @@ static void sync_ok(struct instance *i, const char *line)
 	inst_watch_shim(i);
 	if (i->shim_pidfd < 0)
 		return;
-	log_info("running pid=%d revision=%lld id=%s", ctr_pid, (long long)i->spec->revision, i->id);
+	log_info("running pid=%ld revision=%lld id=%s", ctr_pid, (long long)i->spec->revision, i->id);
 	inst_set_phase(i, PH_RUNNING, "", NULL);
 	if (i->removing || i->next_spec)
 		inst_stop(i);

@@ -125,28 +125,29 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	if (!doc)
 		return err_set(err, EINVAL, "'%s' %d:%d: %s", name, jerr.line, jerr.column, jerr.text);
 	r = spec_parse(json_object_get(doc, "spec"), &spec, err);
+	if (r < 0)
+		goto out_doc;
 	src = json_string_value(json_object_get(doc, "source"));
-	if (r >= 0) {
-		i = inst_new(a, spec->id, src && strcmp(src, "api") == 0 ? SRC_API : SRC_DIR,
-			     json_string_value(json_object_get(doc, "source_ref")));
-		if (!i)
-			r = err_set(err, ENOMEM, "out of memory");
+	i = inst_new(a, spec->id, src && strcmp(src, "api") == 0 ? SRC_API : SRC_DIR,
+		     json_string_value(json_object_get(doc, "source_ref")));
+	if (!i) {
+		r = err_set(err, ENOMEM, "out of memory");
+		goto out_spec;
 	}
-	if (r >= 0) {
-		i->spec = spec;
-		spec = NULL;
-		next = json_object_get(doc, "next_spec");
-		if (json_is_object(next) && spec_parse(next, &i->next_spec, NULL) < 0)
-			i->next_spec = NULL;
-		if (load_fields(i, doc) < 0)
-			r = err_set(err, EINVAL, "'%s': malformed status fields", name);
+	i->spec = TAKE_PTR(spec);
+	next = json_object_get(doc, "next_spec");
+	if (json_is_object(next) && spec_parse(next, &i->next_spec, NULL) < 0)
+		i->next_spec = NULL;
+	if (load_fields(i, doc) < 0) {
+		r = err_set(err, EINVAL, "'%s': malformed status fields", name);
+		i = inst_free(i);
 	}
-	json_decref(doc);
+out_spec:
 	spec_free(spec);
-	if (r < 0) {
-		inst_free(i);
+out_doc:
+	json_decref(doc);
+	if (r < 0)
 		return r;
-	}
 	*ret = i;
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 
 static void on_signal(struct loop *l, int fd, uint32_t events, void *data)
 {

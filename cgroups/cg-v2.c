@@ -41,7 +41,7 @@ static int v2_missing_controllers(int fd, const char *dir, char *req, size_t siz
 static int v2_enable(const char *dir, struct err **err)
 {
 	_cleanup_close_ int fd = -1;
-	char req[64]; /* "+cpu +memory +pids" */
+	char req[64] = ""; /* "+cpu +memory +pids" */
 	int r;
 
 	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -11,6 +11,7 @@
 #include "cli/ctl-http.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/version.h"
 
 #define CTL_CONNECT_TIMEOUT_S 10L
 

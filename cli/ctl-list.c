@@ -58,12 +58,13 @@ int ctl_print_statuses(const json_t *list, int64_t now, FILE *out)
 	size_t n = json_array_size(list);
 	int r;
 
-	items = calloc(n + 1, sizeof(*items));
+	items = calloc(n + 1, sizeof(*items)); // NOLINT(bugprone-sizeof-expression): an array of json_t pointers
 	if (!t || !items)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_array_get(list, i);
-	qsort(items, n, sizeof(*items), cmp_by_id);
+	qsort(items, n, sizeof(*items), // NOLINT(bugprone-sizeof-expression): pointers are sorted
+	      cmp_by_id);
 	for (size_t i = 0; i < n; i++) {
 		r = add_status_row(t, items[i], now);
 		if (r < 0)
@@ -146,12 +147,13 @@ int ctl_print_images(const json_t *list, int64_t now, FILE *out)
 	size_t n = json_array_size(list);
 	int r;
 
-	items = calloc(n + 1, sizeof(*items));
+	items = calloc(n + 1, sizeof(*items)); // NOLINT(bugprone-sizeof-expression): an array of json_t pointers
 	if (!t || !items)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_array_get(list, i);
-	qsort(items, n, sizeof(*items), cmp_by_ref);
+	qsort(items, n, sizeof(*items), // NOLINT(bugprone-sizeof-expression): pointers are sorted
+	      cmp_by_ref);
 	for (size_t i = 0; i < n; i++) {
 		r = add_image_row(t, items[i], now);
 		if (r < 0)

@@ -10,6 +10,7 @@
 
 #include "cli/ctl.h"
 #include "common/cleanup.h"
+#include "common/version.h"
 
 static const struct ctl_cmd cmds[] = {
     {"apply", ctl_cmd_apply, "apply -f FILE|-", "create or replace instances from a spec (or an array)",

@@ -9,12 +9,15 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
+/* a type cannot be parenthesised: NOLINTBEGIN(bugprone-macro-parentheses) */
 #define DEFINE_CLEANUP(type, fn)                                                                             \
 	static inline void fn##p(type *p)                                                                    \
 	{                                                                                                    \
 		if (*p)                                                                                      \
 			fn(*p);                                                                              \
 	}
+
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 #define TAKE_PTR(p)                                                                                          \
 	({                                                                                                   \
