@@ -61,10 +61,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdrover.a
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
+# The integration smoke subset run against the sanitizer build.
+SMOKE := spec file in the assignments dir|exit codes|kill -9|malformed|bad API|logs -f|higher revision
 sanitize:
 	$(MAKE) BUILD=build-san SAN=1 all $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/run-unit.sh $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		DROVER_BUILD=build-san DROVER_FILTER='$(SMOKE)' tests/run-integration.sh tests/integration/20-agent.bats
 
 integration: all
 	@tests/run-integration.sh

@@ -7,15 +7,16 @@ scripts/deps.sh all || { echo "0 passed, 1 failed"; exit 1; }
 
 total_pass=0
 total_fail=0
-count() { # parses "<stage>: N passed, N failed" from a stage's output
-	local line p f
-	line=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
-	p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-	[ -n "$p" ] || p=0
-	[ -n "$f" ] || f=1 # a stage that printed no summary failed
-	total_pass=$((total_pass + p))
-	total_fail=$((total_fail + f))
+count() { # sums every "<stage>: N passed, N failed" line of a stage's output
+	local p f line found=0
+	while read -r line; do
+		p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+		f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+		found=1
+	done < <(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$1")
+	[ "$found" -eq 1 ] || total_fail=$((total_fail + 1)) # a stage that printed no summary failed
 }
 stage() { # name, command...
 	local name=$1 log rc

@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/integration/*.bats)
 out=$(mktemp)
-bats --tap "${files[@]}" 2>&1 | tee "$out"
-pass=$(grep -cE '^ok ' "$out" | grep -v '# skip' || true)
+filter=()
+[ -z "${DROVER_FILTER:-}" ] || filter=(-f "$DROVER_FILTER")
+bats --tap "${filter[@]}" "${files[@]}" 2>&1 | tee "$out"
 pass=$(grep -E '^ok ' "$out" | grep -vc '# skip' || true)
 skip=$(grep -E '^ok ' "$out" | grep -c '# skip' || true)
 fail=$(grep -cE '^not ok ' "$out" || true)

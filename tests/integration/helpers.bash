@@ -4,8 +4,9 @@
 # and a teardown that removes every container, mount, cgroup and process made.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-DROVERD="$REPO_ROOT/build/droverd"
-DROVERCTL="$REPO_ROOT/build/droverctl"
+# DROVER_BUILD=build-san runs the suites against the ASan+UBSan build (make sanitize).
+DROVERD="$REPO_ROOT/${DROVER_BUILD:-build}/droverd"
+DROVERCTL="$REPO_ROOT/${DROVER_BUILD:-build}/droverctl"
 RUNC="${RUNC:-$(command -v runc)}"
 
 # Like bats' `run`, and shows the command, status and output when a test fails.
@@ -61,11 +62,18 @@ start_agent() {
 	return 1
 }
 
+# Stops droverd with SIGTERM; it must exit 0 (under the sanitizers this is where leaks show).
 stop_agent() {
+	local rc=0
 	[ -n "$AGENT_PID" ] || return 0
 	kill "$AGENT_PID" 2>/dev/null || true
-	wait "$AGENT_PID" 2>/dev/null || true
+	wait "$AGENT_PID" 2>/dev/null || rc=$?
 	AGENT_PID=""
+	if [ "$rc" -ne 0 ]; then
+		echo "droverd exited with $rc; log:" >&2
+		tail -50 "$AGENT_LOG" >&2
+		return 1
+	fi
 }
 
 kill9_agent() {
@@ -130,8 +138,9 @@ cg_file() {
 }
 
 drv_teardown() {
+	local agent_rc=0
 	[ -n "${T:-}" ] || return 0
-	stop_agent
+	stop_agent || agent_rc=1
 	local f pid c
 	# containers first: kill, then delete (runc removes their cgroups)
 	if [ -d "$RUN/runc" ]; then
@@ -161,4 +170,5 @@ drv_teardown() {
 		find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 	done
 	rm -rf "$T"
+	return "$agent_rc"
 }
