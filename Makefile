@@ -33,6 +33,7 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl
+TEST_HELPERS := $(BUILD)/tests/notify-listen
 
 .PHONY: all check unit sanitize integration lint bench install clean demo run format
 all: $(BINS)
@@ -70,7 +71,11 @@ sanitize:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		DROVER_BUILD=build-san DROVER_FILTER='$(SMOKE)' tests/run-integration.sh tests/integration/20-agent.bats
 
-integration: all
+$(BUILD)/tests/notify-listen: tests/helpers/notify-listen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+integration: all $(TEST_HELPERS)
 	@tests/run-integration.sh
 
 # The README's test command: install deps, then every unit, sanitizer, lint and integration test.
