@@ -42,13 +42,14 @@ static void push(json_t *doc)
 void events_publish(struct agent *a, struct instance *i)
 {
 	(void)a;
-	push(json_pack("{s:s, s:o}", "id", i->id, "status", inst_status_json(i)));
+	push(json_pack("{s:s, s:s, s:s, s:o}", "id", i->id, "phase", inst_phase_name(i->phase), "reason", i->reason,
+		       "status", inst_status_json(i)));
 }
 
 void events_publish_removed(struct agent *a, struct instance *i)
 {
 	(void)a;
-	push(json_pack("{s:s, s:b}", "id", i->id, "removed", 1));
+	push(json_pack("{s:s, s:s, s:s, s:b}", "id", i->id, "phase", "removed", "reason", "", "removed", 1));
 }
 
 json_t *events_since(uint64_t after, size_t max, uint64_t *ret_last)
