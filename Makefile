@@ -97,7 +97,11 @@ $(BUILD)/compile_commands.json: Makefile
 	@mkdir -p $(BUILD)
 	@tests/gen-compdb.sh '$(CC) $(CFLAGS)' $(LIB_SRC) agent/main.c $(wildcard runtime/shim/*.c cli/*.c) > $@
 
-bench: all
+$(BUILD)/bench/put-wait: bench/put-wait.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
+
+bench: all $(BUILD)/bench/put-wait
 	bench/run.sh
 
 demo: all

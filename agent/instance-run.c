@@ -155,7 +155,8 @@ static void sync_ok(struct instance *i, const char *line)
 	inst_watch_shim(i);
 	if (i->shim_pidfd < 0)
 		return;
-	log_info("running pid=%ld revision=%lld id=%s", ctr_pid, (long long)i->spec->revision, i->id);
+	log_info("running pid=%ld revision=%lld start_ms=%.1f id=%s", ctr_pid, (long long)i->spec->revision,
+		 (double)(i->running_since - i->start_begun) / 1e6, i->id);
 	inst_set_phase(i, PH_RUNNING, "", NULL);
 	if (i->removing || i->next_spec)
 		inst_stop(i);
@@ -232,10 +233,15 @@ void inst_start(struct instance *i)
 
 	if (!i->spec)
 		return;
+	i->start_begun = time_mono_ns();
 	inst_set_phase(i, PH_CREATING, "", NULL);
-	/* a leftover container of this id (crash between create and record) must go first */
-	(void)rt_runc_delete(&i->a->runc, i->id, NULL);
+	/* a leftover container of this id (a crash between start and record) must go first; the
+	 * runtime's state dir tells without paying for a runtime exec on every start */
+	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
+	if (!state || access(state, F_OK) == 0)
+		(void)rt_runc_delete(&i->a->runc, i->id, NULL);
 	r = inst_prepare(i, &e);
+	log_debug("prepared in %.1f ms id=%s", (double)(time_mono_ns() - i->start_begun) / 1e6, i->id);
 	if (r >= 0)
 		r = spawn_shim(i, &e);
 	if (r < 0)

@@ -47,6 +47,7 @@ struct instance {
 	int64_t finished_at;
 	int64_t backoff_ms;     /* next restart delay */
 	int64_t running_since;  /* monotonic ns, for the back-off reset */
+	int64_t start_begun;    /* monotonic ns when the last start began, for the start-latency log */
 
 	int sync_fd;
 	char sync_buf[1024];

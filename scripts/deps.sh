@@ -7,13 +7,15 @@ build_pkgs=(build-essential pkg-config libjansson-dev libnl-3-dev libnl-route-3-
 	libseccomp-dev libcap-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev
 	libssl-dev libsystemd-dev libcmocka-dev)
 run_pkgs=(runc busybox-static)
-test_pkgs=(bats jq iproute2 nftables util-linux procps cppcheck clang-tidy systemd)
+test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy systemd)
+bench_pkgs=(jq curl bc podman conmon containernetworking-plugins)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 case "${1:-all}" in
 run) ;;
 all) want+=("${test_pkgs[@]}") ;;
-*) echo "usage: $0 [run|all]" >&2; exit 2 ;;
+bench) want+=("${bench_pkgs[@]}") ;;
+*) echo "usage: $0 [run|all|bench]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -228,32 +228,20 @@ static int devnull_fds(int fds[3])
 	return fd;
 }
 
-int shim_runc_create(const struct shim_args *a, int out_fd, int err_fd, struct err **err)
+int shim_runc_run(const struct shim_args *a, int out_fd, int err_fd, struct err **err)
 {
 	_cleanup_close_ int null_fd = -1;
 	int fds[3] = {-1, -1, -1};
-	char *argv[] = {(char *)"create", (char *)"--bundle", a->bundle, (char *)"--pid-file",
-			a->pid_file,	  (char *)a->id,      NULL};
+	char *argv[] = {(char *)"run",	     (char *)"--detach", (char *)"--bundle", a->bundle,
+			(char *)"--pid-file", a->pid_file,	     (char *)a->id,	     NULL};
 
 	null_fd = devnull_fds(fds);
 	if (null_fd < 0)
 		return err_set(err, -null_fd, "open /dev/null");
-	/* runc passes its stdio on to the container process: that is how the pipes reach it. */
+	/* with --detach and no terminal, runc hands its stdio to the container: the pipes reach it */
 	fds[1] = out_fd;
 	fds[2] = err_fd;
-	return run_runc(a, "create", argv, fds, err);
-}
-
-int shim_runc_start(const struct shim_args *a, struct err **err)
-{
-	_cleanup_close_ int null_fd = -1;
-	char *argv[] = {(char *)"start", (char *)a->id, NULL};
-	int fds[3] = {-1, -1, -1};
-
-	null_fd = devnull_fds(fds);
-	if (null_fd < 0)
-		return err_set(err, -null_fd, "open /dev/null");
-	return run_runc(a, "start", argv, fds, err);
+	return run_runc(a, "run", argv, fds, err);
 }
 
 void shim_runc_delete_force(const struct shim_args *a)

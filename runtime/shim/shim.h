@@ -38,8 +38,8 @@ int shim_wait(pid_t pid, int *ret_status);
 void shim_status_str(int status, char *buf, size_t size);
 
 /* shim-runc.c */
-int shim_runc_create(const struct shim_args *a, int out_fd, int err_fd, struct err **err);
-int shim_runc_start(const struct shim_args *a, struct err **err);
+/* `runc run --detach` with the container's stdout/stderr on out_fd/err_fd. */
+int shim_runc_run(const struct shim_args *a, int out_fd, int err_fd, struct err **err);
 /* Best effort: runc delete --force ID (stdio on /dev/null). */
 void shim_runc_delete_force(const struct shim_args *a);
 /* Copies the "msg" of the last JSON line in buf (preferring error level lines) into out as one line.

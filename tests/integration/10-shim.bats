@@ -124,7 +124,7 @@ teardown() {
 	make_bundle true
 	shim_run start_shim --foreground --runtime /nonexistent/runc
 	[ "$status" -eq 1 ]
-	[ "$(cat "$TMP/sync")" = "error spawn '/nonexistent/runc' create: No such file or directory" ]
+	[ "$(cat "$TMP/sync")" = "error spawn '/nonexistent/runc' run: No such file or directory" ]
 }
 
 @test "shim: the log is capped and rotated to FILE.1" {

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# make bench: drover side by side with its peers on this machine, in one run.
+#  (a) start latency: PUT /v1/instances/{id} -> phase running, vs `runc run -d` of the same
+#      bundle (drover's own config.json on the same image), vs `podman run -d --network none`
+#  (b) memory of the per-container monitor: drover-shim vs conmon (PSS and RSS, mean of 10)
+#  (c) droverd's RSS with 50 running instances
+# Prints a summary and writes bench/RESULTS.md. Nothing here is asserted: figures only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
+scripts/deps.sh bench
+make -s all build/bench/put-wait
+
+N=${BENCH_N:-20}
+B=/tmp/drover-bench-$$ # lowercase: podman names images after the path
+mkdir -p "$B"
+CG=/drover-bench-$$
+export CONTAINERS_CONF=$PWD/bench/peers/containers.conf
+export CONTAINERS_STORAGE_CONF=$PWD/bench/peers/storage.conf
+export CONTAINERS_REGISTRIES_CONF=$PWD/bench/peers/registries.conf
+PODMAN=(podman --root "$B/podman/root" --runroot "$B/podman/run" --tmpdir "$B/podman/tmp")
+AGENT_PID=""
+SOCK="$B/run/droverd.sock"
+
+cleanup() {
+	set +e
+	"${PODMAN[@]}" rm -a -f -t 0 >/dev/null 2>&1
+	"${PODMAN[@]}" system reset -f >/dev/null 2>&1
+	for c in $(runc --root "$B/rr" list -q 2>/dev/null); do runc --root "$B/rr" delete -f "$c" >/dev/null 2>&1; done
+	if [ -n "$AGENT_PID" ]; then
+		for id in $(curl -s --unix-socket "$SOCK" http://localhost/v1/instances | jq -r '.[].id'); do
+			build/bench/put-wait rm "$SOCK" "$id" >/dev/null 2>&1
+		done
+		kill "$AGENT_PID"
+		wait "$AGENT_PID" 2>/dev/null
+	fi
+	grep " $B/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	for d in /sys/fs/cgroup/*"$CG"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+	rm -rf "$B"
+}
+trap cleanup EXIT
+
+now_ms() { echo $(($(date +%s%N) / 1000)); } # microseconds
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "bench: building the image and starting droverd" >&2
+demo/build-image.sh "$B/image" latest >/dev/null
+mkdir -p "$B/assign" "$B/rr" "$B/podman/tmp" /tmp/peers/podman
+: >"$B/droverd.conf"
+build/droverd --config "$B/droverd.conf" --state-dir "$B/state" --run-dir "$B/run" --assignments-dir "$B/assign" \
+	--cgroup-root "$CG" --log-level warning 2>"$B/droverd.log" &
+AGENT_PID=$!
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+jq -n --arg img "oci:$B/image:latest" '{image: $img, network: {mode: "none"}, command: ["sleep", "100000"], stop_grace_ms: 0}' >"$B/spec.json"
+
+# the runc peer runs drover's own config.json for this image, on an overlay of the same layer
+build/bench/put-wait run "$SOCK" template "$B/spec.json" >/dev/null
+mkdir -p "$B/peer/rootfs" "$B/ov/u" "$B/ov/w"
+layer=$(ls -d "$B"/state/images/layers/[0-9a-f]*)
+mount -t overlay overlay -o "lowerdir=$layer,upperdir=$B/ov/u,workdir=$B/ov/w" "$B/peer/rootfs"
+jq --arg r "$B/peer/rootfs" '.root.path = $r' "$B/state/bundles/template/config.json" >"$B/peer/config.tmpl"
+build/bench/put-wait rm "$SOCK" template >/dev/null
+
+"${PODMAN[@]}" pull -q "oci:$B/image:latest" >/dev/null
+podman_img=$("${PODMAN[@]}" images -q | head -1)
+
+echo "bench: (a) start latency, $N rounds, the three in turn" >&2
+: >"$B/a.drover"
+: >"$B/a.runc"
+: >"$B/a.podman"
+for i in $(seq 1 "$N"); do
+	build/bench/put-wait run "$SOCK" "d$i" "$B/spec.json" >>"$B/a.drover"
+	jq --arg cg "$CG/peer/r$i" '.linux.cgroupsPath = $cg' "$B/peer/config.tmpl" >"$B/peer/config.json"
+	t0=$(now_ms)
+	runc --root "$B/rr" run -d --bundle "$B/peer" "r$i" </dev/null >/dev/null 2>&1
+	t1=$(now_ms)
+	echo "scale=2; ($t1 - $t0) / 1000" | bc >>"$B/a.runc"
+	t0=$(now_ms)
+	"${PODMAN[@]}" run -d --network none --name "p$i" "$podman_img" sleep 100000 >/dev/null
+	t1=$(now_ms)
+	echo "scale=2; ($t1 - $t0) / 1000" | bc >>"$B/a.podman"
+	# not timed: keep at most a few of each running so every round starts alike
+	build/bench/put-wait rm "$SOCK" "d$i" >/dev/null
+	runc --root "$B/rr" delete -f "r$i" >/dev/null
+	"${PODMAN[@]}" rm -f -t 0 "p$i" >/dev/null
+done
+a_drover=$(median <"$B/a.drover")
+a_runc=$(median <"$B/a.runc")
+a_podman=$(median <"$B/a.podman")
+
+echo "bench: (b) monitor memory, 10 containers each" >&2
+pss_rss() { # PID -> "PSS_KiB RSS_KiB"
+	awk '/^Pss:/ {p=$2} /^Rss:/ {r=$2} END {print p, r}' "/proc/$1/smaps_rollup"
+}
+for i in $(seq 1 10); do
+	build/bench/put-wait run "$SOCK" "m$i" "$B/spec.json" >/dev/null
+	"${PODMAN[@]}" run -d --network none --name "pm$i" "$podman_img" sleep 100000 >/dev/null
+done
+shim_pids=$(for f in "$B"/state/bundles/m*/shim.pid; do cat "$f"; done)
+conmon_pids=$(pgrep -f "conmon .*$B/podman" || true)
+mean_mem() { # pids... -> "PSS RSS" means in KiB
+	for p in "$@"; do pss_rss "$p"; done | awk '{p+=$1; r+=$2; n++} END {if (n) printf "%.0f %.0f %d\n", p/n, r/n, n; else print "0 0 0"}'
+}
+read -r shim_pss shim_rss shim_n <<<"$(mean_mem $shim_pids)"
+read -r conmon_pss conmon_rss conmon_n <<<"$(mean_mem $conmon_pids)"
+"${PODMAN[@]}" rm -a -f -t 0 >/dev/null 2>&1
+
+echo "bench: (c) droverd RSS with 50 instances" >&2
+rss_idle=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
+for i in $(seq 11 50); do
+	build/bench/put-wait run "$SOCK" "m$i" "$B/spec.json" >/dev/null
+done
+running=$(curl -s --unix-socket "$SOCK" http://localhost/v1/instances | jq '[.[] | select(.phase == "running")] | length')
+rss_50=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
+pss_50=$(pss_rss "$AGENT_PID" | cut -d' ' -f1)
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
+machine="$(uname -srm), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1 (hybrid)/;s/cgroup2fs/v2/'), runc $(runc --version | head -1 | cut -d' ' -f3), podman $(podman --version | cut -d' ' -f3)"
+cat >bench/RESULTS.md <<MD
+# drover benchmarks
+
+Measured $(date -u +%Y-%m-%d) on: $machine.
+Produced by \`make bench\` (bench/run.sh); medians of $N rounds run in turn, so
+drift of the machine hits every peer alike. Figures, never assertions.
+
+## (a) Start latency: request to running
+
+| what | median ms | vs raw runc | vs podman |
+|---|---|---|---|
+| drover: \`PUT /v1/instances/{id}\` to \`phase: running\` | $a_drover | $(ratio "$a_drover" "$a_runc")x | $(ratio "$a_drover" "$a_podman")x |
+| raw \`runc run -d\` of the same bundle (drover's config.json) | $a_runc | 1.00x | $(ratio "$a_runc" "$a_podman")x |
+| \`podman run -d --network none\` | $a_podman | $(ratio "$a_podman" "$a_runc")x | 1.00x |
+
+Targets (issue 2): drover within 1.25x of raw runc, at least 3x faster than podman.
+drover's figure includes validating the spec, resolving the image, mounting the
+overlay rootfs, writing the bundle, persisting the instance record (fsync'd),
+starting drover-shim, runc, and telling the client (an event long-poll).
+
+## (b) Per-container monitor memory (mean of $shim_n and $conmon_n containers)
+
+| monitor | PSS KiB | RSS KiB |
+|---|---|---|
+| drover-shim | $shim_pss | $shim_rss |
+| conmon (podman) | $conmon_pss | $conmon_rss |
+
+Shim PSS / conmon PSS: $(ratio "$shim_pss" "$conmon_pss") (target: at most 0.5).
+
+## (c) droverd memory
+
+| instances running | VmRSS KiB | PSS KiB |
+|---|---|---|
+| 0 | $rss_idle | |
+| $running | $rss_50 | $pss_50 |
+
+Target: under 8 MiB (8192 KiB) RSS with 50 running instances.
+MD
+cat bench/RESULTS.md
