@@ -22,8 +22,13 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 VERSION_FLAG := -DDROVER_VERSION='"$(VERSION)"'
 
 COMMON_SRC := $(wildcard common/*.c)
-LIB_SRC := $(COMMON_SRC) $(wildcard image/*.c runtime/*.c cgroups/*.c net/*.c api/*.c) \
-	$(filter-out agent/main.c,$(wildcard agent/*.c))
+LIB_SRC := $(COMMON_SRC) $(filter-out image/img-tool.c,$(wildcard image/*.c)) \
+	$(wildcard runtime/*.c cgroups/*.c net/*.c api/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
+# The digest and archive half of image/ runs in drover-image, never inside droverd: the agent
+# stays small (no libcrypto, libarchive and their dependencies mapped) and its loop never unpacks.
+IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c
+AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
+AGENT_LIBS := $(shell pkg-config --libs jansson libseccomp libcap libmicrohttpd libsystemd 2>/dev/null)
 SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -32,7 +37,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl
+BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
 TEST_HELPERS := $(BUILD)/tests/notify-listen
 
 .PHONY: all check unit sanitize integration lint bench install clean demo run format
@@ -45,8 +50,11 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libdrover.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-$(BUILD)/droverd: $(call obj,agent/main.c) $(BUILD)/libdrover.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/droverd: $(call obj,agent/main.c $(AGENT_SRC))
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(AGENT_LIBS)
+
+$(BUILD)/drover-image: $(call obj,image/img-tool.c image/img-config.c $(IMG_TOOL_SRC) $(COMMON_SRC))
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(shell pkg-config --libs jansson libarchive libcrypto)
 
 # The shim links libc only: it is one process per container, so every page counts.
 $(BUILD)/drover-shim: $(call obj,$(SHIM_SRC))
@@ -88,14 +96,14 @@ lint: $(BUILD)/compile_commands.json
 	cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
 		--suppress=missingIncludeSystem --suppress=memleak --suppress=resourceLeak \
 		-I. -D_GNU_SOURCE common image runtime cgroups net api agent cli
-	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
+	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
 	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
 		common image runtime cgroups net api agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
 
 # compile_commands.json without bear: one entry per source, the flags we build with.
 $(BUILD)/compile_commands.json: Makefile
 	@mkdir -p $(BUILD)
-	@tests/gen-compdb.sh '$(CC) $(CFLAGS)' $(LIB_SRC) agent/main.c $(wildcard runtime/shim/*.c cli/*.c) > $@
+	@tests/gen-compdb.sh '$(CC) $(CFLAGS)' $(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c) > $@
 
 $(BUILD)/bench/put-wait: bench/put-wait.c
 	@mkdir -p $(dir $@)
@@ -116,7 +124,8 @@ format:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/drover $(DESTDIR)/etc/drover/assignments.d \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
-	install -m 0755 $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-shim $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-shim $(BUILD)/drover-image \
+		$(DESTDIR)$(PREFIX)/bin/
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/droverd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/droverd.service
 	install -m 0644 systemd/drover.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/drover.conf
 	install -m 0644 systemd/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example

@@ -15,11 +15,12 @@ struct api;
 struct agent {
 	struct agent_config *cfg;
 	struct loop *loop;
-	struct img_store *images;
 	struct cg_ctx *cg;
 	struct rt_runc runc;
 	char *runtime_path;
 	char *shim_path;
+	char *image_tool;  /* drover-image, next to droverd */
+	char *images_dir;  /* STATE_DIR/images: the layer store */
 	char *node_name;
 	char *instances_dir; /* STATE_DIR/instances: one record per instance */
 	char *bundles_dir;   /* STATE_DIR/bundles: bundle, rootfs, logs, exit record */

@@ -197,7 +197,7 @@ int inst_prepare(struct instance *i, struct err **err)
 	if (mkdir(i->bundle_dir, 0700) < 0 && errno != EEXIST)
 		return err_set(err, errno, "create bundle dir '%s'", i->bundle_dir);
 	remove_stale(i->bundle_dir);
-	r = img_from_oci_layout(i->a->images, i->spec->image, &img, err);
+	r = img_resolve(i->a->image_tool, i->a->images_dir, i->spec->image, &img, err);
 	if (r < 0)
 		return err_wrap(err, "image '%s'", i->spec->image);
 	free(i->image_digest);

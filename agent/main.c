@@ -111,28 +111,43 @@ static int lock_state(const char *state_dir)
 	return fd; /* held for the life of the process */
 }
 
-static int resolve_programs(struct agent *a)
+/* A program installed next to droverd (drover-shim, drover-image). */
+static char *sibling(const char *name)
 {
 	char self[PATH_MAX];
-	ssize_t n;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *path;
+
+	if (n < 0)
+		return NULL;
+	self[n] = '\0';
+	path = fs_path_join(dirname(self), name);
+	if (path && access(path, X_OK) < 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int resolve_programs(struct agent *a)
+{
 	int r;
 
 	r = proc_find_exe(a->cfg->runtime, &a->runtime_path);
 	if (r < 0)
 		return log_err_errno(r, "OCI runtime '%s' not found", a->cfg->runtime);
-	if (a->cfg->shim) {
-		r = proc_find_exe(a->cfg->shim, &a->shim_path);
-		if (r < 0)
-			return log_err_errno(r, "shim '%s' not found", a->cfg->shim);
+	a->image_tool = sibling("drover-image");
+	if (!a->image_tool)
+		return log_err_errno(-ENOENT, "drover-image not found next to droverd");
+	if (!a->cfg->shim) {
+		a->shim_path = sibling("drover-shim");
+		if (!a->shim_path)
+			return log_err_errno(-ENOENT, "drover-shim not found next to droverd (use --shim)");
 		return 0;
 	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return log_err_errno(-errno, "readlink /proc/self/exe");
-	self[n] = '\0';
-	a->shim_path = fs_path_join(dirname(self), "drover-shim");
-	if (!a->shim_path || access(a->shim_path, X_OK) < 0)
-		return log_err_errno(-ENOENT, "drover-shim not found next to droverd (use --shim)");
+	r = proc_find_exe(a->cfg->shim, &a->shim_path);
+	if (r < 0)
+		return log_err_errno(r, "shim '%s' not found", a->cfg->shim);
 	return 0;
 }
 
@@ -151,7 +166,6 @@ static bool has_sys_resource(void)
 static int setup(struct agent *a)
 {
 	_cleanup_err_ struct err *e = NULL;
-	_cleanup_free_ char *images = NULL;
 	char host[256];
 	int r;
 
@@ -167,9 +181,9 @@ static int setup(struct agent *a)
 		return r;
 	a->runc.runtime = a->runtime_path;
 	a->runc.runtime_root = a->runc_root;
-	images = fs_path_join(a->cfg->state_dir, "images");
-	if (!images || img_store_open(images, &a->images, &e) < 0)
-		return log_err_errno(-EIO, "image store: %s", err_msg(e));
+	a->images_dir = fs_path_join(a->cfg->state_dir, "images");
+	if (!a->images_dir)
+		return -ENOMEM;
 	r = cgroot_setup(a, &e);
 	if (r < 0)
 		return log_err_errno(r, "cgroups: %s", err_msg(e));
@@ -241,7 +255,9 @@ int main(int argc, char **argv)
 	}
 	events_reset();
 	loop_free(a.loop);
-	img_store_free(a.images);
+	img_resolve_cache_clear();
+	free(a.image_tool);
+	free(a.images_dir);
 	cg_ctx_free(a.cg);
 	free(a.runtime_path);
 	free(a.shim_path);

@@ -43,6 +43,13 @@ struct img_image *img_image_free(struct img_image *img);
  * overlay opaque xattr on its directory. On error the caller removes dest. */
 int img_unpack_layer(int fd, int dest_dirfd, struct err **err);
 
+/* droverd's entry point: resolves ref through the drover-image tool (a separate process that
+ * links the digest and archive code) into the store at store_root. The result is remembered per
+ * ref while the layout's index.json and the layer dirs stay the same. */
+int img_resolve(const char *tool, const char *store_root, const char *ref, struct img_image **ret,
+		struct err **err);
+void img_resolve_cache_clear(void);
+
 /* Mounts the overlay rootfs of img under inst_dir (inst_dir/upper, work, rootfs created). */
 int img_rootfs_mount(const struct img_image *img, const char *inst_dir, struct err **err);
 /* Unmounts inst_dir/rootfs if mounted (lazy-detaches if busy); idempotent. */

@@ -326,3 +326,25 @@ teardown() {
 	[[ "$output" == *"HTTP 200"* ]]
 	[ "$(echo "${lines[0]}" | jq '.events | length')" -ge 1 ]
 }
+
+@test "a layout rebuilt under the same reference is resolved again on the next start" {
+	put_file img '.command = ["sleep", "1000"] | .revision = 1'
+	wait_for 10 phase_is img running
+	d1=$(status_of img .image_digest)
+	# same path and tag, new content: an extra layer on top
+	mkdir -p "$T/extra/etc"
+	echo v2 >"$T/extra/etc/version"
+	cp -a "$IMAGE_DIR" "$T/image2"
+	"$REPO_ROOT/demo/build-image.sh" "$T/image2" latest --extra-layer "$T/extra" >/dev/null
+	put_file img ".command = [\"sh\", \"-c\", \"cat /etc/version; exec sleep 1000\"] | .revision = 2 | .image = \"oci:$T/image2:latest\""
+	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/img | jq -r '.revision,.phase' | tr '\n' ' ')\" = '2 running ' ]"
+	d2=$(status_of img .image_digest)
+	[ "$d1" != "$d2" ]
+	wait_for 5 sh -c "'$DROVERCTL' --socket '$SOCK' logs img | grep -qx v2"
+	# rebuild image2 in place without the extra layer: the cached resolution must not be reused
+	"$REPO_ROOT/demo/build-image.sh" "$T/image2" latest >/dev/null
+	put_file img ".command = [\"sh\", \"-c\", \"cat /etc/version || echo none; exec sleep 1000\"] | .revision = 3 | .image = \"oci:$T/image2:latest\""
+	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/img | jq -r '.revision,.phase' | tr '\n' ' ')\" = '3 running ' ]"
+	[ "$(status_of img .image_digest)" = "$d1" ]
+	wait_for 5 sh -c "'$DROVERCTL' --socket '$SOCK' logs img | grep -qx none"
+}

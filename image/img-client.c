@@ -1,0 +1,223 @@
+/* droverd's side of image resolution: drover-image does the work in its own
+ * process; the result is kept per reference and reused while the layout's
+ * index.json and every layer directory are unchanged, so a start of a known
+ * image costs a few stat() calls and no exec. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/proc.h"
+#include "image/img-internal.h"
+
+#define RESULT_MAX (1024 * 1024)
+
+struct cached {
+	char *ref;
+	struct stat index_st;
+	struct img_image *img;
+	struct cached *next;
+};
+
+static struct cached *cache;
+
+/* "oci:/a/b:tag" -> "/a/b/index.json" */
+static char *index_path(const char *ref)
+{
+	const char *p = strncmp(ref, "oci:", 4) == 0 ? ref + 4 : ref;
+	const char *slash = strrchr(p, '/'), *colon = strrchr(p, ':');
+	size_t n = colon && (!slash || colon > slash) ? (size_t)(colon - p) : strlen(p);
+	char *out = NULL;
+
+	if (asprintf(&out, "%.*s/index.json", (int)n, p) < 0)
+		return NULL;
+	return out;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static struct img_image *image_dup(const struct img_image *src)
+{
+	struct img_image *img = calloc(1, sizeof(*img));
+	json_t *cfg = img_config_to_json(&src->config);
+
+	if (!img || !cfg)
+		goto out_fail;
+	img->manifest_digest = strdup(src->manifest_digest);
+	img->config_digest = strdup(src->config_digest);
+	img->layer_dirs = calloc(src->n_layers + 1, sizeof(char *));
+	if (!img->manifest_digest || !img->config_digest || !img->layer_dirs)
+		goto out_fail;
+	for (; img->n_layers < src->n_layers; img->n_layers++)
+		if (!(img->layer_dirs[img->n_layers] = strdup(src->layer_dirs[img->n_layers])))
+			goto out_fail;
+	if (img_config_parse(cfg, &img->config, NULL) < 0)
+		goto out_fail;
+	json_decref(cfg);
+	return img;
+out_fail:
+	json_decref(cfg);
+	return img_image_free(img);
+}
+
+static struct cached *lookup(const char *ref, const struct stat *st)
+{
+	for (struct cached *c = cache; c; c = c->next) {
+		if (strcmp(c->ref, ref) != 0 || !same_file(&c->index_st, st))
+			continue;
+		for (size_t i = 0; i < c->img->n_layers; i++)
+			if (access(c->img->layer_dirs[i], F_OK) < 0)
+				return NULL; /* a layer was removed: resolve (and unpack) again */
+		return c;
+	}
+	return NULL;
+}
+
+static void remember(const char *ref, const struct stat *st, struct img_image *img)
+{
+	struct cached *c = calloc(1, sizeof(*c));
+	struct img_image *copy = image_dup(img);
+
+	if (!c || !copy || !(c->ref = strdup(ref))) {
+		free(c);
+		img_image_free(copy);
+		return; /* the cache is an optimisation: without it the next start resolves again */
+	}
+	c->index_st = *st;
+	c->img = copy;
+	for (struct cached **pp = &cache; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->ref, ref) == 0) { /* replace the stale entry */
+			struct cached *old = *pp;
+			*pp = old->next;
+			free(old->ref);
+			img_image_free(old->img);
+			free(old);
+			break;
+		}
+	c->next = cache;
+	cache = c;
+}
+
+static int parse_result(const char *text, struct img_image **ret, struct err **err)
+{
+	json_error_t jerr;
+	json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr), *dirs, *v;
+	struct img_image *img = calloc(1, sizeof(*img));
+	const char *md, *cd;
+	size_t i;
+	int r = 0;
+
+	md = json_string_value(json_object_get(doc, "manifest_digest"));
+	cd = json_string_value(json_object_get(doc, "config_digest"));
+	dirs = json_object_get(doc, "layer_dirs");
+	if (!img || !md || !cd || !json_is_array(dirs)) {
+		r = err_set(err, EPROTO, "drover-image gave a malformed result");
+		goto out;
+	}
+	img->manifest_digest = strdup(md);
+	img->config_digest = strdup(cd);
+	img->layer_dirs = calloc(json_array_size(dirs) + 1, sizeof(char *));
+	if (!img->manifest_digest || !img->config_digest || !img->layer_dirs) {
+		r = err_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach (dirs, i, v) {
+		if (!json_is_string(v) || !(img->layer_dirs[i] = strdup(json_string_value(v)))) {
+			r = err_set(err, EPROTO, "drover-image gave a malformed layer list");
+			goto out;
+		}
+		img->n_layers = i + 1;
+	}
+	r = img_config_parse(json_object_get(doc, "config"), &img->config, err);
+out:
+	json_decref(doc);
+	if (r < 0) {
+		img_image_free(img);
+		return r;
+	}
+	*ret = img;
+	return 0;
+}
+
+/* Runs drover-image with stdout and stderr in memory files (no pipe can fill up and block it). */
+static int run_tool(const char *tool, const char *store, const char *ref, char **ret_out, struct err **err)
+{
+	char *argv[] = {(char *)tool, (char *)"resolve", (char *)store, (char *)ref, NULL};
+	_cleanup_close_ int out = memfd_create("drover-image-out", MFD_CLOEXEC);
+	_cleanup_close_ int errfd = memfd_create("drover-image-err", MFD_CLOEXEC);
+	_cleanup_free_ char *msg = NULL;
+	struct proc_opts o = {.stdin_fd = -1, .stdout_fd = out, .stderr_fd = errfd, .keep_fd = -1};
+	int status = 0, r;
+	pid_t pid;
+
+	if (out < 0 || errfd < 0)
+		return err_set(err, errno, "memfd");
+	r = proc_spawn(tool, argv, &o, &pid, err);
+	if (r < 0)
+		return r;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_set(err, errno, "wait for drover-image");
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (lseek(out, 0, SEEK_SET) < 0)
+			return err_set(err, errno, "read drover-image's result");
+		return fs_read_fd(out, RESULT_MAX, ret_out, NULL, err);
+	}
+	if (lseek(errfd, 0, SEEK_SET) == 0 && fs_read_fd(errfd, 4096, &msg, NULL, NULL) == 0 && *msg) {
+		msg[strcspn(msg, "\n")] = '\0';
+		return err_set(err, EIO, "%s", msg);
+	}
+	char how[64];
+	proc_describe_status(status, how, sizeof(how));
+	return err_set(err, EIO, "drover-image: %s", how);
+}
+
+int img_resolve(const char *tool, const char *store_root, const char *ref, struct img_image **ret,
+		struct err **err)
+{
+	_cleanup_free_ char *index = index_path(ref);
+	_cleanup_free_ char *out = NULL;
+	struct stat st = {0};
+	struct cached *c;
+	int r;
+
+	if (!index)
+		return err_set(err, ENOMEM, "out of memory");
+	if (stat(index, &st) == 0 && (c = lookup(ref, &st))) {
+		*ret = image_dup(c->img);
+		return *ret ? 0 : err_set(err, ENOMEM, "out of memory");
+	}
+	r = run_tool(tool, store_root, ref, &out, err);
+	if (r < 0)
+		return r;
+	r = parse_result(out, ret, err);
+	if (r < 0)
+		return r;
+	if (st.st_ino) /* index.json was there before the resolution began */
+		remember(ref, &st, *ret);
+	return 0;
+}
+
+void img_resolve_cache_clear(void)
+{
+	while (cache) {
+		struct cached *c = cache;
+		cache = c->next;
+		free(c->ref);
+		img_image_free(c->img);
+		free(c);
+	}
+}
