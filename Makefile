@@ -65,7 +65,7 @@ $(BUILD)/droverctl: $(call obj,$(CTL_SRC))
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdrover.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdrover.a $(PKG_LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(BUILD)/libdrover.a $(PKG_LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)

@@ -14,7 +14,9 @@
 #include "common/cleanup.h"
 #include "common/timeutil.h"
 
-int ctl_cmd_ps(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
+/* GET path, then the raw JSON (-o json) or a table of the array (or of obj[key]) by print. */
+int ctl_list_cmd(struct ctl_ctx *ctx, int argc, char **argv, const char *path, const char *key,
+		 int (*print)(const json_t *list, int64_t now, FILE *out), struct err **err)
 {
 	_cleanup_reply_ struct ctl_reply rep = {0};
 	_cleanup_json_ json_t *doc = NULL;
@@ -24,7 +26,7 @@ int ctl_cmd_ps(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 	r = ctl_parse_plain(ctx, argc, argv, 0, 0, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = ctl_call(ctx, "GET", "/v1/instances", NULL, &rep, err);
+	r = ctl_call(ctx, "GET", path, NULL, &rep, err);
 	if (r < 0)
 		return r;
 	if (ctx->output == CTL_OUT_JSON) {
@@ -34,13 +36,18 @@ int ctl_cmd_ps(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 	r = ctl_parse_json(&rep, &doc, err);
 	if (r < 0)
 		return r;
-	list = json_is_object(doc) ? json_object_get(doc, "instances") : doc;
+	list = json_is_object(doc) ? json_object_get(doc, key) : doc;
 	if (!json_is_array(list))
-		return err_set(err, EPROTO, "the agent's instance list is not a JSON array");
-	r = ctl_print_statuses(list, time_now_ns() / 1000000000LL, stdout);
+		return err_set(err, EPROTO, "the agent's %s list is not a JSON array", key);
+	r = print(list, time_now_ns() / 1000000000LL, stdout);
 	if (r < 0)
-		return err_set(err, -r, "print instances");
+		return err_set(err, -r, "print %s", key);
 	return 0;
+}
+
+int ctl_cmd_ps(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
+{
+	return ctl_list_cmd(ctx, argc, argv, "/v1/instances", "instances", ctl_print_statuses, err);
 }
 
 int ctl_cmd_inspect(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)

@@ -114,30 +114,7 @@ static int image_prune(struct ctl_ctx *ctx, int argc, char **argv, struct err **
 
 static int image_ls(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 {
-	_cleanup_reply_ struct ctl_reply rep = {0};
-	_cleanup_json_ json_t *doc = NULL;
-	const json_t *list;
-	int r = ctl_parse_plain(ctx, argc, argv, 0, 0, err);
-
-	if (r != 0)
-		return r < 0 ? r : 0;
-	r = ctl_call(ctx, "GET", "/v1/images", NULL, &rep, err);
-	if (r < 0)
-		return r;
-	if (ctx->output == CTL_OUT_JSON) {
-		ctl_print_raw(&rep);
-		return 0;
-	}
-	r = ctl_parse_json(&rep, &doc, err);
-	if (r < 0)
-		return r;
-	list = json_is_object(doc) ? json_object_get(doc, "images") : doc;
-	if (!json_is_array(list))
-		return err_set(err, EPROTO, "the agent's image list is not a JSON array");
-	r = ctl_print_images(list, time_now_ns() / 1000000000LL, stdout);
-	if (r < 0)
-		return err_set(err, -r, "print images");
-	return 0;
+	return ctl_list_cmd(ctx, argc, argv, "/v1/images", "images", ctl_print_images, err);
 }
 
 static const struct ctl_cmd image_cmds[] = {

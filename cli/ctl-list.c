@@ -48,12 +48,13 @@ static int add_status_row(struct ctl_table *t, const json_t *st, int64_t now)
 	return r;
 }
 
-/* Statuses sorted by id into a table printed to out. */
-int ctl_print_statuses(const json_t *list, int64_t now, FILE *out)
+typedef int (*row_fn)(struct ctl_table *t, const json_t *item, int64_t now);
+
+/* Sorts the array's items with cmp and prints one row each under hdr. */
+static int print_sorted(const json_t *list, const char *const *hdr, size_t n_hdr,
+			int (*cmp)(const void *, const void *), row_fn add_row, int64_t now, FILE *out)
 {
-	static const char *const hdr[] = {"ID",	 "REVISION", "PHASE",	 "REASON",
-					  "PID", "IP",	     "RESTARTS", "AGE"};
-	_cleanup_table_ struct ctl_table *t = ctl_table_new(hdr, ELEMENTSOF(hdr));
+	_cleanup_table_ struct ctl_table *t = ctl_table_new(hdr, n_hdr);
 	_cleanup_free_ json_t **items = NULL;
 	size_t n = json_array_size(list);
 	int r;
@@ -64,14 +65,23 @@ int ctl_print_statuses(const json_t *list, int64_t now, FILE *out)
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_array_get(list, i);
 	qsort(items, n, sizeof(*items), // NOLINT(bugprone-sizeof-expression): pointers are sorted
-	      cmp_by_id);
+	      cmp);
 	for (size_t i = 0; i < n; i++) {
-		r = add_status_row(t, items[i], now);
+		r = add_row(t, items[i], now);
 		if (r < 0)
 			return r;
 	}
 	ctl_table_print(t, out);
 	return 0;
+}
+
+/* Statuses sorted by id into a table printed to out. */
+int ctl_print_statuses(const json_t *list, int64_t now, FILE *out)
+{
+	static const char *const hdr[] = {"ID",	 "REVISION", "PHASE",	 "REASON",
+					  "PID", "IP",	     "RESTARTS", "AGE"};
+
+	return print_sorted(list, hdr, ELEMENTSOF(hdr), cmp_by_id, add_status_row, now, out);
 }
 
 /* "ref", else the "refs"/"tags" array joined with ','. */
@@ -142,23 +152,6 @@ static int cmp_by_ref(const void *a, const void *b)
 int ctl_print_images(const json_t *list, int64_t now, FILE *out)
 {
 	static const char *const hdr[] = {"REF", "DIGEST", "SIZE", "CREATED"};
-	_cleanup_table_ struct ctl_table *t = ctl_table_new(hdr, ELEMENTSOF(hdr));
-	_cleanup_free_ json_t **items = NULL;
-	size_t n = json_array_size(list);
-	int r;
 
-	items = calloc(n + 1, sizeof(*items)); // NOLINT(bugprone-sizeof-expression): an array of json_t pointers
-	if (!t || !items)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		items[i] = json_array_get(list, i);
-	qsort(items, n, sizeof(*items), // NOLINT(bugprone-sizeof-expression): pointers are sorted
-	      cmp_by_ref);
-	for (size_t i = 0; i < n; i++) {
-		r = add_image_row(t, items[i], now);
-		if (r < 0)
-			return r;
-	}
-	ctl_table_print(t, out);
-	return 0;
+	return print_sorted(list, hdr, ELEMENTSOF(hdr), cmp_by_ref, add_image_row, now, out);
 }

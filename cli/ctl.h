@@ -1,6 +1,8 @@
 #pragma once
 /* droverctl internals shared by ctl-main.c and the command files. */
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -83,3 +85,7 @@ int ctl_cmd_node(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_logs(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_events(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_image(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
+
+/* GET path, then the raw JSON (-o json) or a table of the array (or of obj[key]) by print. */
+int ctl_list_cmd(struct ctl_ctx *ctx, int argc, char **argv, const char *path, const char *key,
+		 int (*print)(const json_t *list, int64_t now, FILE *out), struct err **err);
