@@ -382,9 +382,16 @@ enum MHD_Result api_events(struct api *api, struct http_req *req)
 			loop_timer_cancel(api->a->loop, f->timer);
 		free(f);
 		req->user = NULL;
-		return events_reply(req, after);
+		json_decref(events_since(0, 0, &last));
+		return events_reply(req, after > last ? 0 : after);
 	}
 	evs = events_since(after, 1, &last);
+	if (after > last) {
+		/* a sequence number from before an agent restart: start over rather than wait for it */
+		after = 0;
+		json_decref(evs);
+		evs = events_since(after, 1, &last);
+	}
 	bool have = json_array_size(evs) > 0;
 	json_decref(evs);
 	if (have || wait <= 0)

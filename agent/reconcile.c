@@ -127,8 +127,14 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 			return r;
 		}
 	}
-	if (i)
+	if (i) {
+		/* a spec file renamed or replaced by another file: the new file owns the id now */
+		if (ref && (!i->source_ref || strcmp(i->source_ref, ref) != 0)) {
+			free(i->source_ref);
+			i->source_ref = strdup(ref);
+		}
 		return replace(a, i, spec, ret);
+	}
 	i = inst_new(a, spec->id, src, ref);
 	if (!i) {
 		spec_free(spec);

@@ -170,8 +170,9 @@ static void load_file(struct dir_source *d, const char *name)
 	if (m && strcmp(m->id, spec->id) != 0)
 		remove_file(d, name); /* the file now names another id: the old one goes */
 	struct instance *owner = agent_find(d->a, spec->id);
+	/* another file that still exists defines this id: first come, first served */
 	if (owner && owner->source == SRC_DIR && owner->source_ref && strcmp(owner->source_ref, name) != 0 &&
-	    owner->spec) {
+	    owner->spec && map_find(d, owner->source_ref)) {
 		log_err("assignment file '%s/%s' is ignored: id '%s' is already defined by '%s'", d->dir, name,
 			spec->id, owner->source_ref);
 		spec_free(spec);

@@ -325,6 +325,10 @@ teardown() {
 	drv_run api GET "/v1/events?after=$last&wait=10"
 	[[ "$output" == *"HTTP 200"* ]]
 	[ "$(echo "${lines[0]}" | jq '.events | length')" -ge 1 ]
+	# a sequence number from a previous agent's life does not make the client wait
+	drv_run api GET "/v1/events?after=999999&wait=10"
+	[[ "$output" == *"HTTP 200"* ]]
+	[ "$(echo "${lines[0]}" | jq '.events | length')" -ge 1 ]
 }
 
 @test "a layout rebuilt under the same reference is resolved again on the next start" {
@@ -347,4 +351,13 @@ teardown() {
 	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/img | jq -r '.revision,.phase' | tr '\n' ' ')\" = '3 running ' ]"
 	[ "$(status_of img .image_digest)" = "$d1" ]
 	wait_for 5 sh -c "'$DROVERCTL' --socket '$SOCK' logs img | grep -qx none"
+}
+
+@test "renaming a spec file keeps the instance owned by the new file" {
+	put_file mv1 '.command = ["sleep", "1000"]'
+	wait_for 10 phase_is mv1 running
+	mv "$ASSIGN/mv1.json" "$ASSIGN/renamed.json"
+	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/mv1 | jq -r '.phase,.source_file' | tr '\n' ' ')\" = 'running renamed.json ' ]"
+	rm "$ASSIGN/renamed.json"
+	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/mv1"
 }
