@@ -62,6 +62,11 @@ static void adopt_one(struct agent *a, struct instance *i)
 {
 	if (!(i->bundle_dir = fs_path_join(a->bundles_dir, i->id)))
 		return;
+	if (i->phase == PH_PULLING) {
+		/* the last agent died while the image was resolved: nothing ran yet, start over */
+		inst_start(i);
+		return;
+	}
 	if (i->phase == PH_CREATING)
 		recover_creating(i);
 	if (inst_is_active(i)) {

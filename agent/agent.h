@@ -11,6 +11,7 @@
 #include "runtime/rt.h"
 
 struct api;
+struct image_pending;
 
 struct agent {
 	struct agent_config *cfg;
@@ -29,6 +30,7 @@ struct agent {
 	struct instance *instances;
 	struct api *api;
 	struct dir_source *dir;
+	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */
 	uint64_t event_seq;
 	int64_t started_mono;
 };

@@ -5,7 +5,12 @@
 #include "agent/instance.h"
 #include "common/err.h"
 
-int inst_prepare(struct instance *i, struct err **err);
+struct img_image;
+
+/* Rootfs, files, user and bundle for a start whose image is resolved. */
+int inst_prepare(struct instance *i, const struct img_image *img, struct err **err);
+/* The image an instance waited for is there (img) or failed (e); may free i. */
+void inst_image_ready(struct instance *i, const struct img_image *img, const struct err *e);
 /* "uid[:gid]" numbers, or names looked up in the rootfs's /etc/passwd and /etc/group. */
 int user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
 		 size_t *ret_n_gids, struct err **err);

@@ -186,9 +186,8 @@ static int fresh_rootfs(const char *dir, const struct img_image *img, struct err
 	return img_rootfs_mount(img, dir, err);
 }
 
-int inst_prepare(struct instance *i, struct err **err)
+int inst_prepare(struct instance *i, const struct img_image *img, struct err **err)
 {
-	struct img_image *img = NULL;
 	_cleanup_free_ char *rootfs = NULL;
 	int r;
 
@@ -197,21 +196,15 @@ int inst_prepare(struct instance *i, struct err **err)
 	if (mkdir(i->bundle_dir, 0700) < 0 && errno != EEXIST)
 		return err_set(err, errno, "create bundle dir '%s'", i->bundle_dir);
 	remove_stale(i->bundle_dir);
-	r = img_resolve(i->a->image_tool, i->a->images_dir, i->spec->image, &img, err);
-	if (r < 0)
-		return err_wrap(err, "image '%s'", i->spec->image);
 	free(i->image_digest);
 	i->image_digest = strdup(img->manifest_digest);
 	rootfs = fs_path_join(i->bundle_dir, "rootfs");
-	if (!rootfs) {
-		img_image_free(img);
+	if (!rootfs)
 		return err_set(err, ENOMEM, "out of memory");
-	}
 	r = fresh_rootfs(i->bundle_dir, img, err);
 	if (r >= 0)
 		r = write_files(i->spec, rootfs, err);
 	if (r >= 0)
 		r = write_bundle(i, img, rootfs, err);
-	img_image_free(img);
 	return r;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -42,7 +43,8 @@ void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, c
 
 bool inst_is_active(const struct instance *i)
 {
-	return i->phase == PH_CREATING || i->phase == PH_RUNNING || i->phase == PH_STOPPING;
+	return i->phase == PH_PULLING || i->phase == PH_CREATING || i->phase == PH_RUNNING ||
+	       i->phase == PH_STOPPING;
 }
 
 static void close_watch(struct instance *i)
@@ -226,26 +228,62 @@ static int spawn_shim(struct instance *i, struct err **err)
 	return 0;
 }
 
-void inst_start(struct instance *i)
+/* Second half of a start, once the image is resolved. */
+static void create(struct instance *i, const struct img_image *img)
 {
 	_cleanup_err_ struct err *e = NULL;
 	int r;
 
-	if (!i->spec)
-		return;
-	i->start_begun = time_mono_ns();
-	inst_set_phase(i, PH_CREATING, "", NULL);
+	if (i->phase != PH_CREATING)
+		inst_set_phase(i, PH_CREATING, "", NULL);
 	/* a leftover container of this id (a crash between start and record) must go first; the
 	 * runtime's state dir tells without paying for a runtime exec on every start */
 	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
 	if (!state || access(state, F_OK) == 0)
 		(void)rt_runc_delete(&i->a->runc, i->id, NULL);
-	r = inst_prepare(i, &e);
+	r = inst_prepare(i, img, &e);
 	log_debug("prepared in %.1f ms id=%s", (double)(time_mono_ns() - i->start_begun) / 1e6, i->id);
 	if (r >= 0)
 		r = spawn_shim(i, &e);
 	if (r < 0)
 		start_failed(i, "StartFailed", err_msg(e));
+}
+
+void inst_image_ready(struct instance *i, const struct img_image *img, const struct err *e)
+{
+	if (i->removing || i->next_spec) {
+		/* removed or replaced while its image was being resolved: nothing was started */
+		i->phase = PH_EXITED;
+		agent_after_exit(i->a, i);
+		return;
+	}
+	if (!img) {
+		start_failed(i, "ImagePullFailed", err_msg(e));
+		return;
+	}
+	create(i, img);
+}
+
+void inst_start(struct instance *i)
+{
+	_cleanup_err_ struct err *e = NULL;
+	struct img_image *img = NULL;
+	int r;
+
+	if (!i->spec)
+		return;
+	i->start_begun = time_mono_ns();
+	r = agent_image_request(i->a, i, &img, &e);
+	if (r < 0) {
+		start_failed(i, "ImagePullFailed", err_msg(e));
+		return;
+	}
+	if (r == 0) {
+		inst_set_phase(i, PH_PULLING, "", NULL); /* inst_image_ready() carries on */
+		return;
+	}
+	create(i, img);
+	img_image_free(img);
 }
 
 static void read_exit_record(struct instance *i)
@@ -330,8 +368,8 @@ void inst_stop(struct instance *i)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 		i->restart_timer = NULL;
 	}
-	if (i->phase == PH_CREATING)
-		return; /* sync_ok sees removing/next_spec and stops it once it runs */
+	if (i->phase == PH_CREATING || i->phase == PH_PULLING)
+		return; /* sync_ok or inst_image_ready sees removing/next_spec and acts then */
 	if (i->phase != PH_RUNNING && i->phase != PH_STOPPING) {
 		agent_after_exit(i->a, i);
 		return;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/image-jobs.h"
 #include "agent/instance.h"
 
 struct instance *inst_new(struct agent *a, const char *id, enum inst_source src, const char *ref)
@@ -26,6 +27,7 @@ struct instance *inst_free(struct instance *i)
 {
 	if (!i)
 		return NULL;
+	agent_image_forget(i->a, i);
 	if (i->restart_timer)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 	if (i->kill_timer)

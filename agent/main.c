@@ -21,6 +21,7 @@
 #include "agent/api.h"
 #include "agent/cgroot.h"
 #include "agent/events.h"
+#include "agent/image-jobs.h"
 #include "agent/source-dir.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -247,6 +248,7 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = serve(&a);
 	dir_source_free(a.dir);
+	agent_image_jobs_free(&a);
 	api_free(a.api);
 	while (a.instances) {
 		struct instance *i = a.instances;

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -152,62 +151,108 @@ out:
 	return 0;
 }
 
-/* Runs drover-image with stdout and stderr in memory files (no pipe can fill up and block it). */
-static int run_tool(const char *tool, const char *store, const char *ref, char **ret_out, struct err **err)
-{
-	char *argv[] = {(char *)tool, (char *)"resolve", (char *)store, (char *)ref, NULL};
-	_cleanup_close_ int out = memfd_create("drover-image-out", MFD_CLOEXEC);
-	_cleanup_close_ int errfd = memfd_create("drover-image-err", MFD_CLOEXEC);
-	_cleanup_free_ char *msg = NULL;
-	struct proc_opts o = {.stdin_fd = -1, .stdout_fd = out, .stderr_fd = errfd, .keep_fd = -1};
-	int status = 0, r;
+struct img_job {
+	char *ref;
+	struct stat index_st; /* index.json as it was when the job began: the cache key */
+	int out, errfd;       /* memfds: no pipe can fill up and block the tool */
+	int pidfd;
 	pid_t pid;
+};
 
-	if (out < 0 || errfd < 0)
-		return err_set(err, errno, "memfd");
-	r = proc_spawn(tool, argv, &o, &pid, err);
-	if (r < 0)
-		return r;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_set(err, errno, "wait for drover-image");
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		if (lseek(out, 0, SEEK_SET) < 0)
-			return err_set(err, errno, "read drover-image's result");
-		return fs_read_fd(out, RESULT_MAX, ret_out, NULL, err);
-	}
-	if (lseek(errfd, 0, SEEK_SET) == 0 && fs_read_fd(errfd, 4096, &msg, NULL, NULL) == 0 && *msg) {
-		msg[strcspn(msg, "\n")] = '\0';
-		return err_set(err, EIO, "%s", msg);
-	}
-	char how[64];
-	proc_describe_status(status, how, sizeof(how));
-	return err_set(err, EIO, "drover-image: %s", how);
+struct img_job *img_job_free(struct img_job *j)
+{
+	if (!j)
+		return NULL;
+	if (j->pidfd >= 0)
+		close(j->pidfd);
+	if (j->out >= 0)
+		close(j->out);
+	if (j->errfd >= 0)
+		close(j->errfd);
+	free(j->ref);
+	free(j);
+	return NULL;
 }
 
-int img_resolve(const char *tool, const char *store_root, const char *ref, struct img_image **ret,
-		struct err **err)
+int img_resolve_cached(const char *ref, struct img_image **ret)
 {
 	_cleanup_free_ char *index = index_path(ref);
-	_cleanup_free_ char *out = NULL;
-	struct stat st = {0};
+	struct stat st;
 	struct cached *c;
+
+	if (!index || stat(index, &st) < 0 || !(c = lookup(ref, &st)))
+		return 0;
+	*ret = image_dup(c->img);
+	return *ret ? 1 : 0;
+}
+
+int img_job_start(const char *tool, const char *store_root, const char *ref, struct img_job **ret,
+		  struct err **err)
+{
+	char *argv[] = {(char *)tool, (char *)"resolve", (char *)store_root, (char *)ref, NULL};
+	_cleanup_free_ char *index = index_path(ref);
+	struct img_job *j = calloc(1, sizeof(*j));
+	struct proc_opts o = {.stdin_fd = -1, .keep_fd = -1};
 	int r;
 
-	if (!index)
+	if (!j || !index || !(j->ref = strdup(ref))) {
+		free(j);
 		return err_set(err, ENOMEM, "out of memory");
-	if (stat(index, &st) == 0 && (c = lookup(ref, &st))) {
-		*ret = image_dup(c->img);
-		return *ret ? 0 : err_set(err, ENOMEM, "out of memory");
 	}
-	r = run_tool(tool, store_root, ref, &out, err);
-	if (r < 0)
+	j->pidfd = -1;
+	if (stat(index, &j->index_st) < 0)
+		j->index_st.st_ino = 0; /* the tool reports the missing layout */
+	j->out = memfd_create("drover-image-out", MFD_CLOEXEC);
+	j->errfd = memfd_create("drover-image-err", MFD_CLOEXEC);
+	if (j->out < 0 || j->errfd < 0) {
+		r = err_set(err, errno, "memfd");
+		img_job_free(j);
 		return r;
+	}
+	o.stdout_fd = j->out;
+	o.stderr_fd = j->errfd;
+	r = proc_spawn(tool, argv, &o, &j->pid, err);
+	if (r >= 0 && (j->pidfd = proc_pidfd_open(j->pid)) < 0)
+		r = err_set(err, errno, "pidfd for drover-image");
+	if (r < 0) {
+		img_job_free(j);
+		return r;
+	}
+	*ret = j;
+	return 0;
+}
+
+int img_job_fd(const struct img_job *j)
+{
+	return j->pidfd;
+}
+
+const char *img_job_ref(const struct img_job *j)
+{
+	return j->ref;
+}
+
+/* The tool's verdict is in what it wrote (its exit status may already be reaped by the caller's
+ * SIGCHLD handling): JSON on stdout means success, otherwise stderr holds the one-line error. */
+int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err)
+{
+	_cleanup_free_ char *out = NULL, *msg = NULL;
+	int r;
+
+	if (lseek(j->out, 0, SEEK_SET) < 0 || fs_read_fd(j->out, RESULT_MAX, &out, NULL, err) < 0)
+		return err_set(err, EIO, "read drover-image's result");
+	if (*out == '\0') {
+		if (lseek(j->errfd, 0, SEEK_SET) == 0 && fs_read_fd(j->errfd, 4096, &msg, NULL, NULL) == 0 && *msg) {
+			msg[strcspn(msg, "\n")] = '\0';
+			return err_set(err, EIO, "%s", msg);
+		}
+		return err_set(err, EIO, "drover-image ended without a result");
+	}
 	r = parse_result(out, ret, err);
 	if (r < 0)
 		return r;
-	if (st.st_ino) /* index.json was there before the resolution began */
-		remember(ref, &st, *ret);
+	if (j->index_st.st_ino)
+		remember(j->ref, &j->index_st, *ret);
 	return 0;
 }
 

@@ -43,11 +43,19 @@ struct img_image *img_image_free(struct img_image *img);
  * overlay opaque xattr on its directory. On error the caller removes dest. */
 int img_unpack_layer(int fd, int dest_dirfd, struct err **err);
 
-/* droverd's entry point: resolves ref through the drover-image tool (a separate process that
- * links the digest and archive code) into the store at store_root. The result is remembered per
- * ref while the layout's index.json and the layer dirs stay the same. */
-int img_resolve(const char *tool, const char *store_root, const char *ref, struct img_image **ret,
-		struct err **err);
+/* droverd's side of image resolution. The work (verifying, unpacking) runs in drover-image, a
+ * separate process that links the digest and archive code; its result is remembered per ref
+ * while the layout's index.json and the layer dirs stay the same. */
+struct img_job;
+/* 1 and *ret set when ref resolved before and nothing changed since; 0 otherwise. */
+int img_resolve_cached(const char *ref, struct img_image **ret);
+/* Starts drover-image on ref; watch img_job_fd (a pidfd) and call img_job_finish once it is readable. */
+int img_job_start(const char *tool, const char *store_root, const char *ref, struct img_job **ret,
+		  struct err **err);
+int img_job_fd(const struct img_job *j);
+const char *img_job_ref(const struct img_job *j);
+int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err);
+struct img_job *img_job_free(struct img_job *j);
 void img_resolve_cache_clear(void);
 
 /* Mounts the overlay rootfs of img under inst_dir (inst_dir/upper, work, rootfs created). */

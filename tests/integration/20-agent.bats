@@ -361,3 +361,23 @@ teardown() {
 	rm "$ASSIGN/renamed.json"
 	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/mv1"
 }
+
+@test "a missing or corrupted image fails with ImagePullFailed and a clear message" {
+	put_file noimg '.image = "oci:/nonexistent/layout:latest" | .command = ["true"] | .restart = "never"'
+	wait_for 10 phase_is noimg failed
+	[ "$(status_of noimg .reason)" = ImagePullFailed ]
+	[[ "$(status_of noimg .message)" == */nonexistent/layout* ]]
+	# flip a byte in the layer blob of a copy of the image: the digest check refuses it
+	cp -a "$IMAGE_DIR" "$T/bad"
+	layer=$(jq -r '.layers[0].digest' "$T/bad/blobs/sha256/$(jq -r '.manifests[0].digest' "$T/bad/index.json" | cut -d: -f2)" | cut -d: -f2)
+	printf 'X' | dd of="$T/bad/blobs/sha256/$layer" bs=1 seek=100 conv=notrunc status=none
+	# a fresh state dir so the good copy's layer is not already in the store
+	put_file badimg ".image = \"oci:$T/bad:latest\" | .command = [\"true\"] | .restart = \"never\""
+	stop_agent
+	rm -rf "$STATE/images"
+	start_agent
+	wait_for 10 phase_is badimg failed
+	[ "$(status_of badimg .reason)" = ImagePullFailed ]
+	[[ "$(status_of badimg .message)" == *"$layer"* ]]
+	[ -z "$(ls "$STATE/images/layers" 2>/dev/null | grep -v '^\.')" ]
+}
