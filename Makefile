@@ -4,7 +4,7 @@ DESTDIR ?=
 BUILD ?= build
 SAN ?= 0
 
-PKGS := jansson libnl-3.0 libnl-route-3.0 libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd
+PKGS := jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -26,9 +26,11 @@ LIB_SRC := $(COMMON_SRC) $(filter-out image/img-tool.c,$(wildcard image/*.c)) \
 	$(wildcard runtime/*.c cgroups/*.c net/*.c api/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
 # The digest and archive half of image/ runs in drover-image, never inside droverd: the agent
 # stays small (no libcrypto, libarchive and their dependencies mapped) and its loop never unpacks.
-IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c
+IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c \
+	image/img-auth.c image/img-platform.c image/img-http.c image/img-registry.c \
+	image/img-pull.c image/img-gc.c image/img-import.c
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
-AGENT_LIBS := $(shell pkg-config --libs jansson libseccomp libcap libmicrohttpd libsystemd 2>/dev/null)
+AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libsystemd 2>/dev/null)
 SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -38,7 +40,7 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
-TEST_HELPERS := $(BUILD)/tests/notify-listen
+TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness
 
 .PHONY: all check unit sanitize integration lint bench install clean demo run format
 all: $(BINS)
@@ -53,8 +55,8 @@ $(BUILD)/libdrover.a: $(LIB_OBJ)
 $(BUILD)/droverd: $(call obj,agent/main.c $(AGENT_SRC))
 	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(AGENT_LIBS)
 
-$(BUILD)/drover-image: $(call obj,image/img-tool.c image/img-config.c $(IMG_TOOL_SRC) $(COMMON_SRC))
-	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ $(shell pkg-config --libs jansson libarchive libcrypto)
+$(BUILD)/drover-image: $(call obj,image/img-tool.c image/img-config.c image/img-ref.c $(IMG_TOOL_SRC) $(COMMON_SRC))
+	$(CC) $(LDFLAGS) -Wl,--as-needed -pthread -o $@ $^ $(shell pkg-config --libs jansson libarchive libcrypto libcurl)
 
 # The shim links libc only: it is one process per container, so every page counts.
 $(BUILD)/drover-shim: $(call obj,$(SHIM_SRC))
@@ -82,6 +84,11 @@ sanitize:
 $(BUILD)/tests/notify-listen: tests/helpers/notify-listen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# A small CLI over net/ for tests/integration/40-net.bats.
+$(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard net/*.c) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libnftables jansson)
 
 integration: all $(TEST_HELPERS)
 	@tests/run-integration.sh

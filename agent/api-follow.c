@@ -77,8 +77,14 @@ void api_followers_wake(struct api *api, bool all)
 		MHD_resume_connection(f->conn);
 		resumed = true;
 	}
-	/* MHD works on resumed connections in its next run; never re-enter it from a handler */
-	if (resumed && !api->kick_timer)
+	if (resumed)
+		api_schedule_kick(api);
+}
+
+/* MHD works on resumed connections in its next run; never re-enter it from a handler. */
+void api_schedule_kick(struct api *api)
+{
+	if (!api->kick_timer)
 		api->kick_timer = loop_timer_add(api->a->loop, 0, kick_fired, api);
 }
 

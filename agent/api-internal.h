@@ -20,6 +20,8 @@ struct api {
 
 enum MHD_Result api_logs(struct api *api, struct http_req *req, struct instance *i);
 enum MHD_Result api_events(struct api *api, struct http_req *req);
+enum MHD_Result api_images(struct api *api, struct http_req *req);
 void api_followers_wake(struct api *api, bool all);
 void api_followers_free(struct api *api);
 void api_kick(struct api *api);
+void api_schedule_kick(struct api *api);

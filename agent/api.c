@@ -135,6 +135,8 @@ static enum MHD_Result route(void *data, struct http_req *req)
 		return node_status(api, req);
 	if (strcmp(req->url, "/v1/events") == 0 && strcmp(req->method, "GET") == 0)
 		return api_events(api, req);
+	if (strcmp(req->url, "/v1/images") == 0 || strncmp(req->url, "/v1/images/", 11) == 0)
+		return api_images(api, req);
 	return http_reply_error(req, 404, "", "no endpoint %s %s", req->method, req->url);
 }
 

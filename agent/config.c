@@ -14,7 +14,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 
-enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL };
+enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT };
 
 struct key {
 	const char *name;
@@ -44,6 +44,12 @@ static const struct key keys[] = {
 	K("tls-client-ca", KEY_STR, tls_client_ca, NULL, "CA that signs client certificates (mutual TLS)"),
 	K("token-file", KEY_STR, token_file, NULL, "bearer token file for --listen"),
 	K("container-log-max", KEY_BYTES, log_max_bytes, "10Mi", "container log size before rotation"),
+	K("registry-auth", KEY_STR, registry_auth, "/etc/drover/auth.json", "registry credentials (Docker config.json 'auths'; mode 0600)"),
+	K("registry-ca", KEY_STR, registry_ca, NULL, "extra CA certificate for registries"),
+	K("insecure-registry", KEY_STR, insecure_registry, NULL, "HOST:PORT[,HOST:PORT...] reachable over plain HTTP"),
+	K("pull-parallel", KEY_INT, pull_parallel, "3", "layers downloaded in parallel"),
+	K("image-gc-high", KEY_INT, image_gc_high, "85", "image store disk use (percent) that starts garbage collection"),
+	K("image-gc-low", KEY_INT, image_gc_low, "80", "disk use (percent) garbage collection brings the store down to"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 };
 #undef K
@@ -80,6 +86,17 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 		if (quantity_parse_bytes(value, (int64_t *)p) < 0)
 			return err_field(err, k->name, EINVAL, "'%s' must be a size like 10Mi, got '%s'", k->name, value);
 		return 0;
+	case KEY_INT: {
+		char *end = NULL;
+		long long v;
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno || end == value || *end || v < 0 || v > 1000000)
+			return err_field(err, k->name, EINVAL, "'%s' must be a non-negative integer, got '%s'", k->name,
+					 value);
+		*(int64_t *)p = v;
+		return 0;
+	}
 	case KEY_BOOL:
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
 			*(bool *)p = true;

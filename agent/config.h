@@ -24,6 +24,12 @@ struct agent_config {
 	char *tls_key;
 	char *tls_client_ca;
 	char *token_file;
+	char *registry_auth;
+	char *registry_ca;
+	char *insecure_registry; /* comma-separated HOST:PORT list */
+	int64_t pull_parallel;
+	int64_t image_gc_high;
+	int64_t image_gc_low;
 	int64_t log_max_bytes;
 	int64_t stop_grace_cap_ms;
 	bool no_assignments_dir;

@@ -1,7 +1,10 @@
-/* Image resolutions in flight: one drover-image process per reference, however
- * many instances wait for it, watched through its pidfd in the agent's loop, so
- * a long unpack never stalls the API or other instances. */
+/* drover-image runs in flight: one process per (command, reference) however many
+ * instances or API requests wait for it, watched through its pidfd in the agent's
+ * loop, so a long pull or unpack never stalls the API or other instances. A
+ * resolve reports its progress on a pipe; waiting instances show it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -13,13 +16,19 @@
 #include "common/log.h"
 
 struct image_waiter {
-	struct instance *i;
+	image_done_fn done;
+	void *data;
 	struct image_waiter *next;
 };
 
 struct image_pending {
 	struct agent *a;
+	char *cmd;
 	struct img_job *job;
+	int progress_fd; /* read end of the resolve's progress pipe, or -1 */
+	char progress_buf[256];
+	size_t progress_len;
+	int64_t bytes_done, bytes_total;
 	struct image_waiter *waiters;
 	struct image_pending *next;
 };
@@ -33,87 +42,199 @@ static void unlink_pending(struct agent *a, struct image_pending *p)
 		}
 }
 
+static void close_progress(struct image_pending *p)
+{
+	if (p->progress_fd < 0)
+		return;
+	loop_del_fd(p->a->loop, p->progress_fd);
+	close(p->progress_fd);
+	p->progress_fd = -1;
+}
+
+static void pending_free(struct image_pending *p)
+{
+	close_progress(p);
+	while (p->waiters) {
+		struct image_waiter *w = p->waiters;
+		p->waiters = w->next;
+		free(w);
+	}
+	img_job_free(p->job);
+	free(p->cmd);
+	free(p);
+}
+
 static void on_job_done(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct image_pending *p = data;
 	_cleanup_err_ struct err *e = NULL;
 	struct img_image *img = NULL;
+	char *out = NULL;
+	bool image = strcmp(p->cmd, "resolve") == 0 || strcmp(p->cmd, "import") == 0;
+	int r;
 
 	(void)events;
 	loop_del_fd(l, fd);
 	unlink_pending(p->a, p);
-	if (img_job_finish(p->job, &img, &e) < 0)
-		log_err("image '%s': %s", img_job_ref(p->job), err_msg(e));
+	close_progress(p);
+	r = image ? img_job_finish(p->job, &img, &e) : img_job_output(p->job, &out, &e);
+	if (r < 0)
+		log_err("drover-image %s '%s': %s", p->cmd, img_job_ref(p->job), err_msg(e));
 	/* each waiter may end (and free) its instance: walk a list nobody else can change now */
 	for (struct image_waiter *w = p->waiters, *n; w; w = n) {
 		n = w->next;
-		inst_image_ready(w->i, img, e);
+		w->done(w->data, img, out, r < 0 ? e : NULL);
 		free(w);
 	}
+	p->waiters = NULL;
 	img_image_free(img);
-	img_job_free(p->job);
-	free(p);
+	free(out);
+	pending_free(p);
 }
 
-static struct image_pending *find_pending(struct agent *a, const char *ref)
+/* "progress DONE TOTAL" lines from the tool: kept for the status of whoever waits. */
+static void on_progress(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct image_pending *p = data;
+	ssize_t n;
+	char *nl;
+
+	(void)l;
+	(void)events;
+	n = read(fd, p->progress_buf + p->progress_len, sizeof(p->progress_buf) - 1 - p->progress_len);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			close_progress(p);
+		return;
+	}
+	p->progress_len += (size_t)n;
+	p->progress_buf[p->progress_len] = '\0';
+	while ((nl = strchr(p->progress_buf, '\n'))) {
+		long long done, total;
+		*nl = '\0';
+		if (sscanf(p->progress_buf, "progress %lld %lld", &done, &total) == 2) { // NOLINT(cert-err34-c): a hint only
+			p->bytes_done = done;
+			p->bytes_total = total;
+		}
+		memmove(p->progress_buf, nl + 1, strlen(nl + 1) + 1);
+		p->progress_len = strlen(p->progress_buf);
+	}
+	if (p->progress_len == sizeof(p->progress_buf) - 1)
+		p->progress_len = 0; /* not a progress line: drop it */
+}
+
+static struct image_pending *find_pending(struct agent *a, const char *cmd, const char *key)
 {
 	for (struct image_pending *p = a->image_jobs; p; p = p->next)
-		if (strcmp(img_job_ref(p->job), ref) == 0)
+		if (strcmp(p->cmd, cmd) == 0 && strcmp(img_job_ref(p->job), key) == 0)
 			return p;
 	return NULL;
 }
 
-static int add_waiter(struct image_pending *p, struct instance *i)
+static int add_waiter(struct image_pending *p, image_done_fn done, void *data)
 {
 	struct image_waiter *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		return -ENOMEM;
-	w->i = i;
+	w->done = done;
+	w->data = data;
 	w->next = p->waiters;
 	p->waiters = w;
 	return 0;
 }
 
-/* Returns 1 when the image was known (img set, nothing pending), 0 when i now waits, <0 on error. */
-int agent_image_request(struct agent *a, struct instance *i, struct img_image **ret_img, struct err **err)
+static int start_pending(struct agent *a, const char *cmd, char *const *args, struct image_pending **ret,
+			 struct err **err)
 {
-	const char *ref = i->spec->image;
-	struct image_pending *p;
-	int r;
+	struct image_pending *p = calloc(1, sizeof(*p));
+	struct img_job_opts o = {.auth_file = a->cfg->registry_auth, .ca_file = a->cfg->registry_ca,
+				 .insecure = a->cfg->insecure_registry, .parallel = (int)a->cfg->pull_parallel,
+				 .progress_fd = -1};
+	int pfd[2] = {-1, -1}, r;
 
-	if (img_resolve_cached(ref, ret_img))
-		return 1;
-	p = find_pending(a, ref);
-	if (p)
-		return add_waiter(p, i) < 0 ? err_set(err, ENOMEM, "out of memory") : 0;
-	p = calloc(1, sizeof(*p));
-	if (!p)
+	if (!p || !(p->cmd = strdup(cmd))) {
+		free(p);
 		return err_set(err, ENOMEM, "out of memory");
+	}
 	p->a = a;
-	r = img_job_start(a->image_tool, a->images_dir, ref, &p->job, err);
+	p->progress_fd = -1;
+	if (strcmp(cmd, "resolve") == 0 && pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == 0)
+		o.progress_fd = pfd[1];
+	r = img_job_start(a->image_tool, a->images_dir, cmd, args, &o, &p->job, err);
+	if (pfd[1] >= 0)
+		close(pfd[1]); /* the tool holds the write end now */
+	p->progress_fd = pfd[0];
 	if (r >= 0 && (r = loop_add_fd(a->loop, img_job_fd(p->job), EPOLLIN, on_job_done, p)) < 0)
 		err_set(err, -r, "watch drover-image");
-	if (r >= 0 && add_waiter(p, i) < 0)
-		r = err_set(err, ENOMEM, "out of memory");
+	if (r >= 0 && p->progress_fd >= 0 && loop_add_fd(a->loop, p->progress_fd, EPOLLIN, on_progress, p) < 0) {
+		close(p->progress_fd); /* progress is optional */
+		p->progress_fd = -1;
+	}
 	if (r < 0) {
 		if (p->job)
 			loop_del_fd(a->loop, img_job_fd(p->job));
-		img_job_free(p->job);
-		free(p);
+		pending_free(p);
 		return r;
 	}
 	p->next = a->image_jobs;
 	a->image_jobs = p;
-	log_debug("resolving image '%s' id=%s", ref, i->id);
+	*ret = p;
 	return 0;
 }
 
-void agent_image_forget(struct agent *a, struct instance *i)
+int agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done, void *data,
+		    struct err **err)
+{
+	struct image_pending *p = args && args[0] ? find_pending(a, cmd, args[0]) : NULL;
+	int r;
+
+	if (!p) {
+		r = start_pending(a, cmd, args, &p, err);
+		if (r < 0 || !p)
+			return r < 0 ? r : -EIO;
+	}
+	if (add_waiter(p, done, data) < 0)
+		return err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+static void instance_done(void *data, const struct img_image *img, const char *out, const struct err *e)
+{
+	(void)out;
+	inst_image_ready(data, img, e);
+}
+
+int agent_image_request(struct agent *a, struct instance *i, struct img_image **ret_img, struct err **err)
+{
+	char *args[] = {i->spec->image, NULL};
+	int r;
+
+	if (img_resolve_cached(i->spec->image, ret_img))
+		return 1;
+	r = agent_image_run(a, "resolve", args, instance_done, i, err);
+	if (r < 0)
+		return r;
+	log_debug("resolving image '%s' id=%s", i->spec->image, i->id);
+	return 0;
+}
+
+bool agent_image_progress(struct agent *a, const char *ref, int64_t *ret_done, int64_t *ret_total)
+{
+	struct image_pending *p = find_pending(a, "resolve", ref);
+
+	if (!p || p->bytes_total <= 0)
+		return false;
+	*ret_done = p->bytes_done;
+	*ret_total = p->bytes_total;
+	return true;
+}
+
+void agent_image_forget(struct agent *a, void *data)
 {
 	for (struct image_pending *p = a->image_jobs; p; p = p->next)
 		for (struct image_waiter **pp = &p->waiters; *pp;) {
-			if ((*pp)->i == i) {
+			if ((*pp)->data == data) {
 				struct image_waiter *w = *pp;
 				*pp = w->next;
 				free(w);
@@ -129,12 +250,6 @@ void agent_image_jobs_free(struct agent *a)
 		struct image_pending *p = a->image_jobs;
 		a->image_jobs = p->next;
 		loop_del_fd(a->loop, img_job_fd(p->job));
-		while (p->waiters) {
-			struct image_waiter *w = p->waiters;
-			p->waiters = w->next;
-			free(w);
-		}
-		img_job_free(p->job); /* the tool finishes on its own; its layers commit atomically */
-		free(p);
+		pending_free(p); /* the tool finishes on its own; its layers commit atomically */
 	}
 }

@@ -1,5 +1,6 @@
 /* The instance status document (DESIGN.md "The instance status"). */
 #include "agent/agent.h"
+#include "agent/image-jobs.h"
 #include "common/timeutil.h"
 
 static const char *const phase_names[] = {
@@ -32,7 +33,7 @@ static json_t *ports_json(const struct spec *s)
 	return arr;
 }
 
-json_t *inst_status_json(const struct instance *i)
+static json_t *status_core(const struct instance *i)
 {
 	const struct spec *s = i->spec;
 	bool running = i->phase == PH_RUNNING || i->phase == PH_STOPPING;
@@ -50,4 +51,15 @@ json_t *inst_status_json(const struct instance *i)
 			 s ? s->app : NULL, "qos", spec_qos_name(s ? s->qos : SPEC_QOS_ONLINE), "source_file",
 			 i->source == SRC_DIR ? i->source_ref : NULL, "source",
 			 i->source == SRC_DIR ? "dir" : "api");
+}
+
+json_t *inst_status_json(const struct instance *i)
+{
+	json_t *st = status_core(i);
+	int64_t done, total;
+
+	if (st && i->phase == PH_PULLING && i->spec && agent_image_progress(i->a, i->spec->image, &done, &total))
+		json_object_set_new(st, "pull", json_pack("{s:I, s:I}", "bytes_done", (json_int_t)done, "bytes_total",
+							  (json_int_t)total));
+	return st;
 }

@@ -8,6 +8,7 @@
 
 #include "agent/spec-internal.h"
 #include "common/cleanup.h"
+#include "image/img.h"
 
 const char *spec_qos_name(enum spec_qos q)
 {
@@ -218,6 +219,11 @@ static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 		return r;
 	if (s->image[0] == '\0')
 		return err_field(err, "image", EINVAL, "'image' must not be empty");
+	if (img_ref_validate(s->image, err) < 0) {
+		err_wrap(err, "'image'");
+		(*err)->field = (*err)->field ? (*err)->field : strdup("image");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -354,10 +360,6 @@ int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err 
 
 int spec_check_supported(const struct spec *s, struct err **err)
 {
-	if (strncmp(s->image, "oci:", 4) != 0)
-		return err_field(err, "image", ENOTSUP,
-				 "registry images ('%s') are not supported yet: use an 'oci:/path/to/layout[:tag]' image",
-				 s->image);
 	if (s->net == SPEC_NET_BRIDGE)
 		return err_field(err, "network.mode", ENOTSUP,
 				 "network mode 'bridge' (the default) is not supported yet: set network.mode to "

@@ -16,25 +16,7 @@
 #include "common/fs.h"
 #include "image/img-internal.h"
 
-#define DIGEST_PREFIX "sha256:"
 
-int img_digest_parse(const char *digest, char ret_hex[IMG_HEX_LEN + 1], struct err **err)
-{
-	const char *hex;
-
-	if (!digest)
-		return err_set(err, EINVAL, "missing digest");
-	if (strncmp(digest, DIGEST_PREFIX, strlen(DIGEST_PREFIX)) != 0) {
-		if (strchr(digest, ':'))
-			return err_set(err, ENOTSUP, "digest '%.80s': only sha256 is supported", digest);
-		return err_set(err, EINVAL, "digest '%.80s' has no algorithm prefix", digest);
-	}
-	hex = digest + strlen(DIGEST_PREFIX);
-	if (strlen(hex) != IMG_HEX_LEN || strspn(hex, "0123456789abcdef") != IMG_HEX_LEN)
-		return err_set(err, EINVAL, "digest '%.80s' is not 64 lowercase hex digits", digest);
-	memcpy(ret_hex, hex, IMG_HEX_LEN + 1);
-	return 0;
-}
 
 void img_md_hex(EVP_MD_CTX *md, char ret_hex[IMG_HEX_LEN + 1])
 {

@@ -29,6 +29,11 @@ struct cached {
 
 static struct cached *cache;
 
+static bool is_layout_ref(const char *ref)
+{
+	return strncmp(ref, "oci:", 4) == 0 || ref[0] == '/';
+}
+
 /* "oci:/a/b:tag" -> "/a/b/index.json" */
 static char *index_path(const char *ref)
 {
@@ -75,7 +80,7 @@ out_fail:
 static struct cached *lookup(const char *ref, const struct stat *st)
 {
 	for (struct cached *c = cache; c; c = c->next) {
-		if (strcmp(c->ref, ref) != 0 || !same_file(&c->index_st, st))
+		if (strcmp(c->ref, ref) != 0 || (st && !same_file(&c->index_st, st)))
 			continue;
 		for (size_t i = 0; i < c->img->n_layers; i++)
 			if (access(c->img->layer_dirs[i], F_OK) < 0)
@@ -152,8 +157,9 @@ out:
 }
 
 struct img_job {
-	char *ref;
-	struct stat index_st; /* index.json as it was when the job began: the cache key */
+	char *ref;            /* the reference (or path) the job is about: the coalescing key */
+	bool resolve;         /* resolve/import: the output is an image, cached by ref */
+	struct stat index_st; /* a layout's index.json as it was when the job began: the cache key */
 	int out, errfd;       /* memfds: no pipe can fill up and block the tool */
 	int pidfd;
 	pid_t pid;
@@ -176,42 +182,103 @@ struct img_job *img_job_free(struct img_job *j)
 
 int img_resolve_cached(const char *ref, struct img_image **ret)
 {
-	_cleanup_free_ char *index = index_path(ref);
+	_cleanup_free_ char *index = NULL;
 	struct stat st;
 	struct cached *c;
 
-	if (!index || stat(index, &st) < 0 || !(c = lookup(ref, &st)))
+	if (is_layout_ref(ref)) {
+		index = index_path(ref);
+		if (!index || stat(index, &st) < 0 || !(c = lookup(ref, &st)))
+			return 0;
+	} else if (!(c = lookup(ref, NULL))) {
 		return 0;
+	}
 	*ret = image_dup(c->img);
 	return *ret ? 1 : 0;
 }
 
-int img_job_start(const char *tool, const char *store_root, const char *ref, struct img_job **ret,
-		  struct err **err)
+/* argv for one drover-image run: TOOL CMD [options] STORE [ARGS...]; the strings are borrowed
+ * except the numbers, which live in bufs. */
+static char **build_argv(const char *tool, const char *cmd, const char *store, char *const *args,
+			 const struct img_job_opts *o, char bufs[2][16], char **ret_insecure)
 {
-	char *argv[] = {(char *)tool, (char *)"resolve", (char *)store_root, (char *)ref, NULL};
-	_cleanup_free_ char *index = index_path(ref);
+	size_t n = 0, cap = 16;
+	char **argv;
+
+	for (char *const *a = args; a && *a; a++)
+		cap++;
+	if (o && o->insecure)
+		cap += 2 * (strlen(o->insecure) / 2 + 1);
+	argv = calloc(cap, sizeof(char *));
+	if (!argv)
+		return NULL;
+	argv[n++] = (char *)tool;
+	argv[n++] = (char *)cmd;
+	if (o && strcmp(cmd, "resolve") == 0) {
+		if (o->auth_file && access(o->auth_file, F_OK) == 0) {
+			argv[n++] = (char *)"--auth";
+			argv[n++] = (char *)o->auth_file;
+		}
+		if (o->ca_file) {
+			argv[n++] = (char *)"--ca";
+			argv[n++] = (char *)o->ca_file;
+		}
+		if (o->insecure && (*ret_insecure = strdup(o->insecure))) {
+			char *save = NULL;
+			for (char *h = strtok_r(*ret_insecure, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+				argv[n++] = (char *)"--insecure-registry";
+				argv[n++] = h;
+			}
+		}
+		if (o->parallel > 0) {
+			snprintf(bufs[0], 16, "%d", o->parallel);
+			argv[n++] = (char *)"--parallel";
+			argv[n++] = bufs[0];
+		}
+		if (o->progress_fd >= 0) {
+			snprintf(bufs[1], 16, "%d", 3); /* proc_spawn hands progress_fd over as fd 3 */
+			argv[n++] = (char *)"--progress-fd";
+			argv[n++] = bufs[1];
+		}
+	}
+	argv[n++] = (char *)store;
+	for (char *const *a = args; a && *a; a++)
+		argv[n++] = *a;
+	return argv;
+}
+
+int img_job_start(const char *tool, const char *store_root, const char *cmd, char *const *args,
+		  const struct img_job_opts *o, struct img_job **ret, struct err **err)
+{
+	_cleanup_free_ char *insecure = NULL;
+	_cleanup_free_ char **argv = NULL;
 	struct img_job *j = calloc(1, sizeof(*j));
-	struct proc_opts o = {.stdin_fd = -1, .keep_fd = -1};
+	struct proc_opts po = {.stdin_fd = -1, .keep_fd = o ? o->progress_fd : -1};
+	char bufs[2][16];
 	int r;
 
-	if (!j || !index || !(j->ref = strdup(ref))) {
+	if (!j || !(j->ref = strdup(args && args[0] ? args[0] : cmd))) {
 		free(j);
 		return err_set(err, ENOMEM, "out of memory");
 	}
-	j->pidfd = -1;
-	if (stat(index, &j->index_st) < 0)
-		j->index_st.st_ino = 0; /* the tool reports the missing layout */
+	j->pidfd = j->out = j->errfd = -1;
+	j->resolve = strcmp(cmd, "resolve") == 0 || strcmp(cmd, "import") == 0;
+	if (j->resolve && is_layout_ref(j->ref)) {
+		_cleanup_free_ char *index = index_path(j->ref);
+		if (!index || stat(index, &j->index_st) < 0)
+			j->index_st.st_ino = 0; /* the tool reports a missing layout */
+	}
+	argv = build_argv(tool, cmd, store_root, args, o, bufs, &insecure);
 	j->out = memfd_create("drover-image-out", MFD_CLOEXEC);
 	j->errfd = memfd_create("drover-image-err", MFD_CLOEXEC);
-	if (j->out < 0 || j->errfd < 0) {
-		r = err_set(err, errno, "memfd");
+	if (!argv || j->out < 0 || j->errfd < 0) {
+		r = err_set(err, argv ? errno : ENOMEM, "start drover-image");
 		img_job_free(j);
 		return r;
 	}
-	o.stdout_fd = j->out;
-	o.stderr_fd = j->errfd;
-	r = proc_spawn(tool, argv, &o, &j->pid, err);
+	po.stdout_fd = j->out;
+	po.stderr_fd = j->errfd;
+	r = proc_spawn(tool, argv, &po, &j->pid, err);
 	if (r >= 0 && (j->pidfd = proc_pidfd_open(j->pid)) < 0)
 		r = err_set(err, errno, "pidfd for drover-image");
 	if (r < 0) {
@@ -233,11 +300,10 @@ const char *img_job_ref(const struct img_job *j)
 }
 
 /* The tool's verdict is in what it wrote (its exit status may already be reaped by the caller's
- * SIGCHLD handling): JSON on stdout means success, otherwise stderr holds the one-line error. */
-int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err)
+ * SIGCHLD handling): output on stdout means success, otherwise stderr holds the one-line error. */
+int img_job_output(struct img_job *j, char **ret_out, struct err **err)
 {
 	_cleanup_free_ char *out = NULL, *msg = NULL;
-	int r;
 
 	if (lseek(j->out, 0, SEEK_SET) < 0 || fs_read_fd(j->out, RESULT_MAX, &out, NULL, err) < 0)
 		return err_set(err, EIO, "read drover-image's result");
@@ -248,10 +314,25 @@ int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err)
 		}
 		return err_set(err, EIO, "drover-image ended without a result");
 	}
+	*ret_out = TAKE_PTR(out);
+	return 0;
+}
+
+int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err)
+{
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	r = img_job_output(j, &out, err);
+	if (r < 0)
+		return r;
 	r = parse_result(out, ret, err);
 	if (r < 0)
 		return r;
-	if (j->index_st.st_ino)
+	/* a layout is re-checked through its index.json; a registry reference that resolved once is
+	 * used while its layers are there (pull if not present), as a node agent should not ask the
+	 * registry on every restart of an instance */
+	if (!is_layout_ref(j->ref) || j->index_st.st_ino)
 		remember(j->ref, &j->index_st, *ret);
 	return 0;
 }

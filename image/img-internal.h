@@ -13,6 +13,7 @@
 #include "image/img.h"
 
 #define IMG_HEX_LEN 64			 /* sha256 in hex */
+#define DIGEST_PREFIX "sha256:"
 #define IMG_DOC_MAX (1024 * 1024)	 /* index.json, nested indexes, manifests */
 #define IMG_CONFIG_MAX (8 * 1024 * 1024) /* image config blobs (history can be long) */
 #define IMG_LAYERS_MAX 128		 /* overlay's own limit is 500 lower dirs */
@@ -73,6 +74,18 @@ int img_blob_open(int layoutfd, const struct img_desc *d, int *ret_fd, struct er
 int img_blob_read(int layoutfd, const struct img_desc *d, size_t max, char **ret_buf, struct err **err);
 /* Parses a JSON document, rejecting duplicate keys; what names it in errors. */
 int img_json_parse(const char *buf, const char *what, json_t **ret, struct err **err);
+
+/* img-layout.c: documents shared with the registry client */
+enum img_doc_kind { IMG_DOC_INDEX, IMG_DOC_MANIFEST, IMG_DOC_UNKNOWN };
+enum img_doc_kind img_doc_kind(const char *media_type);
+bool img_layer_type_known(const char *media_type);
+/* An image manifest's config and layer descriptors (media types checked). */
+int img_manifest_parse(json_t *m, const char *digest, struct img_desc *ret_cfg, struct img_desc **ret_layers,
+		       size_t *ret_n, struct err **err);
+/* An image config blob's run config; its diff_ids must match n_layers. */
+int img_config_load(const char *buf, const struct img_desc *d, size_t n_layers, struct img_config *ret,
+		    struct err **err);
+void img_descs_free(struct img_desc *d, size_t n);
 
 /* img-unpack.c */
 /* A libarchive reader set up for tar (ustar, pax, gnu) behind gzip, zstd or no compression. */

@@ -11,54 +11,35 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "image/img-internal.h"
+#include "image/img-reg-internal.h"
 
 #define REF_NAME_ANNOTATION "org.opencontainers.image.ref.name"
 #define TAG_MAX 256
-
-#if defined(__x86_64__)
-#define HOST_ARCH "amd64"
-#elif defined(__aarch64__)
-#define HOST_ARCH "arm64"
-#elif defined(__i386__)
-#define HOST_ARCH "386"
-#elif defined(__arm__)
-#define HOST_ARCH "arm"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_ARCH "ppc64le"
-#elif defined(__s390x__)
-#define HOST_ARCH "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define HOST_ARCH "riscv64"
-#else
-#define HOST_ARCH "unknown"
-#endif
-
-enum doc_kind { DOC_INDEX, DOC_MANIFEST, DOC_UNKNOWN };
 
 static void image_freep(struct img_image **img)
 {
 	img_image_free(*img);
 }
 
-static void descs_free(struct img_desc *d, size_t n)
+void img_descs_free(struct img_desc *d, size_t n)
 {
 	for (size_t i = 0; d && i < n; i++)
 		img_desc_done(&d[i]);
 	free(d);
 }
 
-static enum doc_kind doc_kind(const char *media_type)
+enum img_doc_kind img_doc_kind(const char *media_type)
 {
 	if (!media_type)
-		return DOC_UNKNOWN;
+		return IMG_DOC_UNKNOWN;
 	if (strcmp(media_type, IMG_MT_OCI_INDEX) == 0 || strcmp(media_type, IMG_MT_DOCKER_LIST) == 0)
-		return DOC_INDEX;
+		return IMG_DOC_INDEX;
 	if (strcmp(media_type, IMG_MT_OCI_MANIFEST) == 0 || strcmp(media_type, IMG_MT_DOCKER_MANIFEST) == 0)
-		return DOC_MANIFEST;
-	return DOC_UNKNOWN;
+		return IMG_DOC_MANIFEST;
+	return IMG_DOC_UNKNOWN;
 }
 
-static bool layer_type_known(const char *mt)
+bool img_layer_type_known(const char *mt)
 {
 	static const char *const known[] = {
 	    "application/vnd.oci.image.layer.v1.tar",
@@ -173,21 +154,19 @@ static int pick_tagged(json_t *index, const char *tag, struct img_desc *ret, str
 
 static int pick_platform(json_t *index, const char *digest, struct img_desc *ret, struct err **err)
 {
-	json_t *list = NULL, *it;
-	size_t i;
+	struct img_platform p;
+	json_t *list = NULL;
 	int r;
 
 	r = index_manifests(index, digest, &list, err);
 	if (r < 0)
 		return r;
-	json_array_foreach (list, i, it) {
-		json_t *plat = json_object_get(it, "platform");
-		const char *os = json_string_value(json_object_get(plat, "os"));
-		const char *arch = json_string_value(json_object_get(plat, "architecture"));
-		if (os && arch && strcmp(os, "linux") == 0 && strcmp(arch, HOST_ARCH) == 0)
-			return img_desc_parse(it, digest, ret, err);
-	}
-	return err_set(err, ENOENT, "index %s: no manifest for linux/%s", digest, HOST_ARCH);
+	img_platform_host(&p);
+	r = img_platform_select(list, &p);
+	if (r < 0)
+		return err_set(err, ENOENT, "index %s: no manifest for %s/%s%s%s", digest, p.os, p.arch,
+			       p.variant ? "/" : "", p.variant ? p.variant : "");
+	return img_desc_parse(json_array_get(list, (size_t)r), digest, ret, err);
 }
 
 static int read_blob_doc(int layoutfd, const struct img_desc *d, json_t **ret, struct err **err)
@@ -213,21 +192,21 @@ static int resolve_manifest(int layoutfd, struct img_desc *desc, json_t **ret_do
 		if (depth > IMG_INDEX_DEPTH_MAX)
 			return err_set(err, ELOOP, "image indexes nested deeper than %d",
 				       IMG_INDEX_DEPTH_MAX);
-		if (desc->media_type && doc_kind(desc->media_type) == DOC_UNKNOWN)
+		if (desc->media_type && img_doc_kind(desc->media_type) == IMG_DOC_UNKNOWN)
 			return err_set(err, ENOTSUP, "%s: unsupported manifest media type '%s'", desc->digest,
 				       desc->media_type);
 		r = read_blob_doc(layoutfd, desc, &doc, err);
 		if (r < 0)
 			return r;
 		mt = json_string_value(json_object_get(doc, "mediaType"));
-		if (!desc->media_type && doc_kind(mt) == DOC_UNKNOWN)
+		if (!desc->media_type && img_doc_kind(mt) == IMG_DOC_UNKNOWN)
 			return err_set(err, ENOTSUP, "%s: unsupported manifest media type '%s'", desc->digest,
 				       mt ? mt : "(none)");
 		if (mt && desc->media_type && strcmp(mt, desc->media_type) != 0)
 			return err_set(err, EBADMSG,
 				       "%s: media type '%s' does not match its descriptor's '%s'",
 				       desc->digest, mt, desc->media_type);
-		if (doc_kind(desc->media_type ? desc->media_type : mt) == DOC_MANIFEST) {
+		if (img_doc_kind(desc->media_type ? desc->media_type : mt) == IMG_DOC_MANIFEST) {
 			*ret_doc = TAKE_PTR(doc);
 			return 0;
 		}
@@ -258,11 +237,11 @@ static int parse_layers(json_t *manifest, const char *digest, struct img_desc **
 		return err_set(err, ENOMEM, "manifest %s", digest);
 	json_array_foreach (arr, i, it) {
 		r = img_desc_parse(it, "layer", &d[i], err);
-		if (r >= 0 && !layer_type_known(d[i].media_type))
+		if (r >= 0 && !img_layer_type_known(d[i].media_type))
 			r = err_set(err, ENOTSUP, "layer %s: unsupported media type '%s'", d[i].digest,
 				    d[i].media_type ? d[i].media_type : "(none)");
 		if (r < 0) {
-			descs_free(d, n);
+			img_descs_free(d, n);
 			return err_wrap(err, "manifest %s", digest);
 		}
 	}
@@ -271,7 +250,7 @@ static int parse_layers(json_t *manifest, const char *digest, struct img_desc **
 	return 0;
 }
 
-static int parse_manifest(json_t *m, const char *digest, struct img_desc *ret_cfg,
+int img_manifest_parse(json_t *m, const char *digest, struct img_desc *ret_cfg,
 			  struct img_desc **ret_layers, size_t *ret_n, struct err **err)
 {
 	json_t *sv = json_object_get(m, "schemaVersion");
@@ -295,17 +274,14 @@ static int parse_manifest(json_t *m, const char *digest, struct img_desc *ret_cf
 	return r;
 }
 
-static int load_config(int layoutfd, const struct img_desc *d, size_t n_layers, struct img_config *ret,
-		       struct err **err)
+int img_config_load(const char *buf, const struct img_desc *d, size_t n_layers, struct img_config *ret,
+		    struct err **err)
 {
-	_cleanup_free_ char *buf = NULL;
 	_cleanup_json_ json_t *doc = NULL;
 	json_t *diff_ids;
 	int r;
 
-	r = img_blob_read(layoutfd, d, IMG_CONFIG_MAX, &buf, err);
-	if (r >= 0)
-		r = img_json_parse(buf, d->digest, &doc, err);
+	r = img_json_parse(buf, d->digest, &doc, err);
 	if (r < 0)
 		return r;
 	diff_ids = json_object_get(json_object_get(doc, "rootfs"), "diff_ids");
@@ -316,6 +292,18 @@ static int load_config(int layoutfd, const struct img_desc *d, size_t n_layers, 
 	if (r < 0)
 		return err_wrap(err, "config %s", d->digest);
 	return 0;
+}
+
+static int load_config(int layoutfd, const struct img_desc *d, size_t n_layers, struct img_config *ret,
+		       struct err **err)
+{
+	_cleanup_free_ char *buf = NULL;
+	int r;
+
+	r = img_blob_read(layoutfd, d, IMG_CONFIG_MAX, &buf, err);
+	if (r < 0)
+		return r;
+	return img_config_load(buf, d, n_layers, ret, err);
 }
 
 /* Loads the config and puts every missing layer into the store, then records the image. */
@@ -359,12 +347,12 @@ static int resolve_full(struct img_store *s, int layoutfd, json_t *manifest, con
 	size_t n = 0;
 	int r;
 
-	r = parse_manifest(manifest, digest, &cfg, &layers, &n, err);
+	r = img_manifest_parse(manifest, digest, &cfg, &layers, &n, err);
 	if (r < 0)
 		return r;
 	r = build_image(s, layoutfd, digest, &cfg, layers, n, ret, err);
 	img_desc_done(&cfg);
-	descs_free(layers, n);
+	img_descs_free(layers, n);
 	return r;
 }
 

@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "common/proc.h"
 #include "image/img-internal.h"
+#include "image/img-reg-internal.h"
 
 #define TMP_PREFIX ".tmp-"
 #define READ_CHUNK (64 * 1024)
@@ -148,98 +149,117 @@ bool img_store_has_layer(const struct img_store *s, const char *hex)
 
 /* The blob as libarchive reads it: every byte is hashed and counted on the way through. */
 struct hashed_src {
-	int fd;
+	struct img_src *src;
 	EVP_MD_CTX *md;
 	uint64_t count, limit;
-	char buf[READ_CHUNK];
+	int src_error; /* the source's -errno, 0 if it never failed */
 };
 
-static la_ssize_t hashed_read(struct archive *a, void *data, const void **ret_buf)
+static ssize_t hashed_pull(struct hashed_src *h, const void **ret_buf)
 {
-	struct hashed_src *src = data;
-	ssize_t n;
+	ssize_t n = h->src->read(h->src->ctx, ret_buf);
 
-	do
-		n = read(src->fd, src->buf, sizeof(src->buf));
-	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		archive_set_error(a, errno, "read blob: %s", strerror(errno));
-		return -1;
+		h->src_error = (int)n;
+		return n;
 	}
-	src->count += (uint64_t)n;
-	if (src->count > src->limit) {
-		archive_set_error(a, EBADMSG, "blob larger than the descriptor's %" PRIu64 " bytes",
-				  src->limit);
-		return -1;
-	}
-	if (n > 0 && EVP_DigestUpdate(src->md, src->buf, (size_t)n) != 1) {
-		archive_set_error(a, EIO, "sha256 failed");
-		return -1;
-	}
-	*ret_buf = src->buf;
+	h->count += (uint64_t)n;
+	if (h->count > h->limit)
+		return -EFBIG;
+	if (n > 0 && EVP_DigestUpdate(h->md, *ret_buf, (size_t)n) != 1)
+		return -EIO;
 	return n;
 }
 
+static la_ssize_t hashed_read(struct archive *a, void *data, const void **ret_buf)
+{
+	struct hashed_src *h = data;
+	ssize_t n = hashed_pull(h, ret_buf);
+
+	if (n == -EFBIG)
+		archive_set_error(a, EBADMSG, "blob larger than the descriptor's %" PRIu64 " bytes", h->limit);
+	else if (n < 0)
+		archive_set_error(a, (int)-n, "read blob: %s", strerror((int)-n));
+	return n < 0 ? -1 : n;
+}
+
 /* Hashes what libarchive left unread (tar padding), then compares size and digest. */
-static int hashed_finish(struct hashed_src *src, const struct img_desc *d, struct err **err)
+static int hashed_finish(struct hashed_src *h, const struct img_desc *d, struct err **err)
 {
 	char hex[IMG_HEX_LEN + 1];
+	const void *buf;
 	ssize_t n;
 
-	for (;;) {
-		n = read(src->fd, src->buf, sizeof(src->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_set(err, errno, "read blob %s", d->digest);
-		if (n == 0)
-			break;
-		src->count += (uint64_t)n;
-		if (src->count > src->limit || EVP_DigestUpdate(src->md, src->buf, (size_t)n) != 1)
-			return err_set(err, EBADMSG,
-				       "blob %s: larger than the descriptor's %" PRIu64 " bytes", d->digest,
-				       d->size);
-	}
-	if (src->count != d->size)
+	while ((n = hashed_pull(h, &buf)) > 0)
+		;
+	if (n == -EFBIG)
+		return err_set(err, EBADMSG, "blob %s: larger than the descriptor's %" PRIu64 " bytes",
+			       d->digest, d->size);
+	if (n < 0)
+		return err_set(err, (int)-n, "read blob %s", d->digest);
+	if (h->count != d->size)
 		return err_set(err, EBADMSG, "blob %s: %" PRIu64 " bytes, the descriptor says %" PRIu64,
-			       d->digest, src->count, d->size);
-	img_md_hex(src->md, hex);
+			       d->digest, h->count, d->size);
+	img_md_hex(h->md, hex);
 	if (strcmp(hex, d->hex) != 0)
 		return err_set(err, EBADMSG, "blob %s: digest mismatch, content hashes to sha256:%s",
 			       d->digest, hex);
 	return 0;
 }
 
-static int unpack_verified(int blobfd, int dest, const struct img_desc *d, struct err **err)
+static int unpack_verified(struct img_src *src, int dest, const struct img_desc *d, struct err **err)
 {
 	_cleanup_archive_ struct archive *a = NULL;
 	_cleanup_md_ EVP_MD_CTX *md = NULL;
-	_cleanup_free_ struct hashed_src *src = NULL;
+	struct hashed_src h;
 	int r;
 
 	r = img_archive_new(&a, err);
 	if (r < 0)
 		return r;
-	src = calloc(1, sizeof(*src));
 	md = EVP_MD_CTX_new();
-	if (!src || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		return err_set(err, ENOMEM, "layer %s: allocate", d->digest);
-	*src = (struct hashed_src){.fd = blobfd, .md = md, .limit = d->size};
-	if (archive_read_open(a, src, NULL, hashed_read, NULL) != ARCHIVE_OK)
-		return err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "layer %s: open: %s",
-			       d->digest,
-			       archive_error_string(a) ? archive_error_string(a) : "unknown error");
-	r = img_unpack_archive(a, dest, err);
+	h = (struct hashed_src){.src = src, .md = md, .limit = d->size};
+	if (archive_read_open(a, &h, NULL, hashed_read, NULL) != ARCHIVE_OK)
+		r = err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "layer %s: open: %s",
+			    d->digest, archive_error_string(a) ? archive_error_string(a) : "unknown error");
+	else
+		r = img_unpack_archive(a, dest, err);
+	if (r < 0 && h.src_error < 0)
+		return err_set(err, -h.src_error, "layer %s: the blob stream broke", d->digest);
 	if (r < 0) {
 		/* a corrupt blob usually shows up as a broken tar stream: report the real cause */
 		_cleanup_err_ struct err *verr = NULL;
-		if (hashed_finish(src, d, &verr) < 0) {
+		if (hashed_finish(&h, d, &verr) < 0 && h.src_error == 0) {
 			err_free(err);
 			return err_set(err, verr->errnum, "%s", err_msg(verr));
 		}
+		if (h.src_error < 0)
+			return err_set(err, -h.src_error, "layer %s: the blob stream broke", d->digest);
 		return err_wrap(err, "layer %s", d->digest);
 	}
-	return hashed_finish(src, d, err);
+	r = hashed_finish(&h, d, err);
+	if (r < 0 && h.src_error < 0)
+		return err_set(err, -h.src_error, "layer %s: the blob stream broke", d->digest);
+	return r;
+}
+
+struct fd_src {
+	int fd;
+	char buf[READ_CHUNK];
+};
+
+static ssize_t fd_src_read(void *ctx, const void **ret_buf)
+{
+	struct fd_src *f = ctx;
+	ssize_t n;
+
+	do
+		n = read(f->fd, f->buf, sizeof(f->buf));
+	while (n < 0 && errno == EINTR);
+	*ret_buf = f->buf;
+	return n < 0 ? -errno : n;
 }
 
 static int tmp_name(const char *hex, char *buf, size_t size)
@@ -249,19 +269,16 @@ static int tmp_name(const char *hex, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* Unpacks one layer into layers/.tmp-<hex>-<pid>; on failure the tmp dir is gone. */
-static int unpack_to_tmp(struct img_store *s, int layoutfd, const struct img_desc *d, struct err **err)
+/* Unpacks one layer from src into layers/.tmp-<hex>-<pid>; on failure the tmp dir is gone. */
+static int src_to_tmp(struct img_store *s, struct img_src *src, const struct img_desc *d, struct err **err)
 {
-	_cleanup_close_ int blobfd = -1, dfd = -1;
+	_cleanup_close_ int dfd = -1;
 	char tmp[NAME_MAX + 1];
 	int r;
 
 	r = tmp_name(d->hex, tmp, sizeof(tmp));
 	if (r < 0)
 		return err_set(err, -r, "layer %s: tmp name", d->digest);
-	r = img_blob_open(layoutfd, d, &blobfd, err);
-	if (r < 0)
-		return r;
 	(void)fs_rm_rf(s->layersfd, tmp); /* left by an earlier run with our pid; mkdirat reports trouble */
 	if (mkdirat(s->layersfd, tmp, 0755) < 0)
 		return err_set(err, errno, "layer %s: create '%s'", d->digest, tmp);
@@ -269,12 +286,52 @@ static int unpack_to_tmp(struct img_store *s, int layoutfd, const struct img_des
 	if (dfd < 0)
 		r = err_set(err, errno, "layer %s: open '%s'", d->digest, tmp);
 	else
-		r = unpack_verified(blobfd, dfd, d, err);
+		r = unpack_verified(src, dfd, d, err);
 	if (r >= 0 && syncfs(dfd) < 0)
 		r = err_set(err, errno, "layer %s: sync", d->digest);
 	if (r < 0)
 		(void)fs_rm_rf(s->layersfd, tmp); /* best effort; img_store_open sweeps leftovers */
 	return r;
+}
+
+static int unpack_to_tmp(struct img_store *s, int layoutfd, const struct img_desc *d, struct err **err)
+{
+	_cleanup_close_ int blobfd = -1;
+	_cleanup_free_ struct fd_src *f = NULL;
+	struct img_src src;
+	int r;
+
+	r = img_blob_open(layoutfd, d, &blobfd, err);
+	if (r < 0)
+		return r;
+	f = malloc(sizeof(*f));
+	if (!f)
+		return err_set(err, ENOMEM, "layer %s: allocate", d->digest);
+	f->fd = blobfd;
+	src = (struct img_src){.read = fd_src_read, .ctx = f};
+	return src_to_tmp(s, &src, d, err);
+}
+
+int img_store_put_layer(struct img_store *s, const struct img_desc *d, struct img_src *src,
+			struct err **err)
+{
+	char tmp[NAME_MAX + 1];
+	int r;
+
+	r = src_to_tmp(s, src, d, err);
+	if (r < 0)
+		return r;
+	if (tmp_name(d->hex, tmp, sizeof(tmp)) < 0)
+		return err_set(err, ENAMETOOLONG, "layer %s: tmp name", d->digest);
+	if (renameat(s->layersfd, tmp, s->layersfd, d->hex) < 0) {
+		r = errno;
+		(void)fs_rm_rf(s->layersfd, tmp); /* best effort; swept on the next open */
+		if (r != EEXIST && r != ENOTEMPTY)
+			return err_set(err, r, "layer %s: commit", d->digest);
+	}
+	if (fsync(s->layersfd) < 0)
+		return err_set(err, errno, "layer store: sync '%s/layers'", s->root);
+	return 0;
 }
 
 static void drop_tmps(struct img_store *s, const struct img_desc *layers, size_t n)

@@ -26,6 +26,10 @@ struct img_image {
 
 struct img_store;
 
+/* Checks the form of an image reference: "oci:/abs/layout[:tag]", or a registry reference
+ * "host[:port]/path[:tag][@sha256:...]" (Docker Hub short forms allowed). Touches nothing. */
+int img_ref_validate(const char *ref, struct err **err);
+
 /* root: the store directory (created if missing), e.g. STATE_DIR/images. */
 int img_store_open(const char *root, struct img_store **ret, struct err **err);
 struct img_store *img_store_free(struct img_store *s);
@@ -49,12 +53,23 @@ int img_unpack_layer(int fd, int dest_dirfd, struct err **err);
 struct img_job;
 /* 1 and *ret set when ref resolved before and nothing changed since; 0 otherwise. */
 int img_resolve_cached(const char *ref, struct img_image **ret);
-/* Starts drover-image on ref; watch img_job_fd (a pidfd) and call img_job_finish once it is readable. */
-int img_job_start(const char *tool, const char *store_root, const char *ref, struct img_job **ret,
-		  struct err **err);
+struct img_job_opts {
+	const char *auth_file; /* passed when the file exists */
+	const char *ca_file;
+	const char *insecure; /* comma-separated HOST:PORT list */
+	int parallel;
+	int progress_fd; /* -1, or the write end the tool reports "progress DONE TOTAL" lines to */
+};
+/* Starts `drover-image CMD [options] STORE ARGS...` (options only for resolve); watch img_job_fd (a
+ * pidfd) and call img_job_finish (resolve, import) or img_job_output (ls, rm, prune) once it is
+ * readable. args[0] is the job's key (the reference for resolve). */
+int img_job_start(const char *tool, const char *store_root, const char *cmd, char *const *args,
+		  const struct img_job_opts *o, struct img_job **ret, struct err **err);
 int img_job_fd(const struct img_job *j);
 const char *img_job_ref(const struct img_job *j);
 int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err);
+/* The tool's stdout (raw JSON) on success, its one-line error otherwise. */
+int img_job_output(struct img_job *j, char **ret_out, struct err **err);
 struct img_job *img_job_free(struct img_job *j);
 void img_resolve_cache_clear(void);
 

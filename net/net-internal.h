@@ -1,0 +1,188 @@
+#pragma once
+/* Declarations shared by the net/ sources (and their unit tests); not for other modules. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <netlink/cache.h>
+#include <netlink/msg.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
+
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "net/net.h"
+
+#define NET_VETH_PREFIX "dv"
+#define NET_IP_STRLEN 16     /* "255.255.255.255" + NUL */
+#define NET_SUBNET_STRLEN 19 /* "255.255.255.255/32" + NUL */
+#define NET_ID_MAX 63
+
+/* One cleanup helper per libnl handle (STYLE 2.4, 2.8). */
+DEFINE_CLEANUP(struct nl_sock *, nl_socket_free)
+DEFINE_CLEANUP(struct nl_msg *, nlmsg_free)
+DEFINE_CLEANUP(struct nl_cache *, nl_cache_free)
+DEFINE_CLEANUP(struct nl_addr *, nl_addr_put)
+DEFINE_CLEANUP(struct rtnl_link *, rtnl_link_put)
+DEFINE_CLEANUP(struct rtnl_addr *, rtnl_addr_put)
+DEFINE_CLEANUP(struct rtnl_route *, rtnl_route_put)
+#define _cleanup_nlsock_ _cleanup_(nl_socket_freep)
+#define _cleanup_nlmsg_ _cleanup_(nlmsg_freep)
+#define _cleanup_nlcache_ _cleanup_(nl_cache_freep)
+#define _cleanup_nladdr_ _cleanup_(nl_addr_putp)
+#define _cleanup_rtnl_link_ _cleanup_(rtnl_link_putp)
+#define _cleanup_rtnl_addr_ _cleanup_(rtnl_addr_putp)
+#define _cleanup_rtnl_route_ _cleanup_(rtnl_route_putp)
+
+/* ---- net-util.c: parsing, naming, error mapping (leaf helpers: bare -errno) ---- */
+
+/* An IPv4 subnet, addresses in host byte order. */
+struct net_subnet {
+	uint32_t network;
+	uint32_t broadcast;
+	uint32_t gateway; /* network + 1 */
+	uint32_t first;	  /* network + 2: the first address handed to instances */
+	uint32_t last;	  /* broadcast - 1 */
+	int prefix_len;
+};
+
+/* "a.b.c.d/len" with len 8..30 and no host bits set; -EINVAL otherwise. */
+int net_subnet_parse(const char *s, struct net_subnet *ret);
+bool net_subnet_contains(const struct net_subnet *sn, uint32_t ip);
+/* Dotted quad <-> host-order address. */
+int net_ip_parse(const char *s, uint32_t *ret);
+void net_ip_format(uint32_t ip, char buf[NET_IP_STRLEN]);
+/* The ids the agent accepts: [a-z0-9][a-z0-9_.-]{0,62} (safe as a file name). */
+bool net_id_valid(const char *id);
+/* The host end of id's veth: "dv" + 8 hex digits of a hash of bridge and id (fits IFNAMSIZ; two
+ * agents with their own bridges may use the same ids). */
+void net_veth_name(const char *bridge, const char *id, char buf[16]);
+/* Interface names drover creates or is given: 1..15 chars of [A-Za-z0-9_.-]. */
+bool net_ifname_valid(const char *name);
+/* -NLE_* -> -errno, for err_set(err, -r, "...: %s", nl_geterror(r)). */
+int net_nl_errno(int nlerr);
+/* Runs fn in a forked child (for work inside another namespace: the agent never leaves its own).
+ * fn returns 0 or -errno and may describe a failure in msg; the report comes back through a pipe
+ * and becomes err. The child _exit()s; the parent always reaps it. */
+#define NET_CHILD_MSG 256
+int net_run_child(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, struct err **err);
+/* A NETLINK_ROUTE socket, connected (in the caller's current netns). */
+int net_nl_open(struct nl_sock **ret, struct err **err);
+
+/* ---- net-ipam.c: host-local IPAM, one lease file per address ---- */
+
+struct net_ipam;
+
+struct net_lease {
+	uint32_t ip;
+	char id[NET_ID_MAX + 1]; /* "" for a lease file left empty by a crash */
+};
+
+/* Opens (creating) lease_dir and parses subnet. */
+int net_ipam_open(const char *lease_dir, const char *subnet, struct net_ipam **ret, struct err **err);
+struct net_ipam *net_ipam_free(struct net_ipam *ipam);
+DEFINE_CLEANUP(struct net_ipam *, net_ipam_free)
+#define _cleanup_ipam_ _cleanup_(net_ipam_freep)
+const struct net_subnet *net_ipam_subnet(const struct net_ipam *ipam);
+/* id's address: its existing lease (returns 0), else a new one after the last handed out (returns 1).
+ * -ENOSPC when the subnet is full. */
+int net_ipam_allocate(struct net_ipam *ipam, const char *id, uint32_t *ret_ip, struct err **err);
+/* Removes id's lease if it has one; returns 1 if one was removed, 0 if there was none. */
+int net_ipam_release(struct net_ipam *ipam, const char *id, struct err **err);
+/* Removes the lease on ip if it still holds expect_id (reclaim). Returns 1 if removed. */
+int net_ipam_release_ip(struct net_ipam *ipam, uint32_t ip, const char *expect_id, struct err **err);
+/* Every lease, in no particular order; caller frees *ret. */
+int net_ipam_list(struct net_ipam *ipam, struct net_lease **ret, size_t *ret_n, struct err **err);
+/* Removes every lease file and the allocation cursor (teardown). */
+int net_ipam_clear(struct net_ipam *ipam, struct err **err);
+
+/* ---- net-ns.c: agent-owned network namespaces, bind-mounted under netns_dir ---- */
+
+/* Makes dir a shared mount point (a bind mount onto itself if it is not one yet), as /run/netns. */
+int net_ns_dir_prepare(const char *dir, struct err **err);
+/* Undoes net_ns_dir_prepare (teardown); not a mount point is fine. */
+int net_ns_dir_release(const char *dir, struct err **err);
+/* dir/name is a mounted network namespace. */
+bool net_ns_is_mounted(const char *path);
+/* Creates dir/name as a new network namespace, or reuses a mounted one. Returns 1 if created. */
+int net_ns_ensure(const char *path, struct err **err);
+/* umount (detach) + unlink; a missing file is fine. Returns 1 if something was removed. */
+int net_ns_remove(const char *path, struct err **err);
+
+/* ---- net-link.c: bridge and veth over libnl-route ---- */
+
+/* Creates the bridge if missing, adds the gateway address, brings it up. Returns its ifindex and MTU. */
+int net_link_bridge_ensure(const char *bridge, const struct net_subnet *sn, int *ret_ifindex,
+			   unsigned *ret_mtu, struct err **err);
+int net_link_bridge_delete(const char *bridge, struct err **err);
+
+struct net_veth_req {
+	const char *id;
+	const char *host_name; /* "dvXXXXXXXX" */
+	int bridge_ifindex;
+	unsigned mtu;
+	const char *netns_path;
+	uint32_t ip;
+	uint32_t gateway;
+	int prefix_len;
+};
+
+/* Creates the pair (peer "eth0" directly in the netns), or reuses an existing one whose peer is
+ * still there, then configures the inside: address, lo and eth0 up, default route. */
+int net_link_veth_ensure(const struct net_veth_req *req, bool fresh_netns, struct err **err);
+/* Deletes a host veth (which removes its peer); missing is fine. Returns 1 if deleted. */
+int net_link_veth_delete(const char *host_name, struct err **err);
+/* Names of the dv* veths on the bridge, and of those of its instances left off any bridge (the
+ * alias names the instance, and the name is the one derived for it); caller frees with strv. */
+int net_link_list_veths(const char *bridge, int bridge_ifindex, char ***ret, struct err **err);
+
+/* ---- net-ports.c: published ports, in memory and in ports.json ---- */
+
+struct net_pub {
+	char id[NET_ID_MAX + 1];
+	char ip[NET_IP_STRLEN];
+	struct net_port *ports;
+	size_t n_ports;
+};
+
+struct net_pubs {
+	struct net_pub *v;
+	size_t n;
+};
+
+void net_pubs_done(struct net_pubs *p);
+static inline void net_pubs_donep(struct net_pubs *p)
+{
+	net_pubs_done(p);
+}
+#define _cleanup_pubs_ _cleanup_(net_pubs_donep)
+/* Loads dirfd/name ("ports.json"); a missing file is an empty set. */
+int net_pubs_load(int dirfd, const char *name, struct net_pubs *ret, struct err **err);
+int net_pubs_save(int dirfd, const char *name, const struct net_pubs *p, struct err **err);
+int net_pubs_copy(const struct net_pubs *src, struct net_pubs *ret);
+/* Sets id's ports (n_ports 0 removes id). -ENOMEM only. */
+int net_pubs_set(struct net_pubs *p, const char *id, const char *ip, const struct net_port *ports,
+		 size_t n_ports);
+/* The id other than id that holds host port+protocol, or NULL. */
+const char *net_pubs_holder(const struct net_pubs *p, const char *id, uint16_t host, bool udp);
+ssize_t net_pubs_find(const struct net_pubs *p, const char *id);
+
+/* ---- net-nft.c: the nftables table ---- */
+
+struct net_nft_spec {
+	const char *table;
+	const char *bridge;
+	const struct net_subnet *sn;
+	const struct net_pubs *pubs;
+};
+
+/* Writes the whole ruleset (delete + recreate the table) into a malloc'd buffer. */
+int net_nft_render(const struct net_nft_spec *spec, char **ret);
+/* Replaces the table in one transaction. */
+int net_nft_apply(const struct net_nft_spec *spec, struct err **err);
+/* Deletes the table if it exists. */
+int net_nft_delete(const char *table, struct err **err);
+bool net_nft_table_name_valid(const char *table);

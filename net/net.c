@@ -1,0 +1,447 @@
+/* The net/ entry points: ties IPAM, the netns, the veth pair and the nftables table together for
+ * one instance at a time (see net.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "net/net-internal.h"
+
+#define PORTS_FILE "ports.json"
+
+struct net_ctx {
+	char *bridge;
+	char *netns_dir;
+	char *nft_table;
+	char *state_dir; /* the parent of lease_dir: ports.json */
+	int state_dirfd;
+	struct net_ipam *ipam;
+	int bridge_ifindex;
+	unsigned mtu;
+	struct net_pubs pubs;
+};
+
+DEFINE_CLEANUP(struct net_ctx *, net_ctx_free)
+
+struct net_ctx *net_ctx_free(struct net_ctx *n)
+{
+	if (!n)
+		return NULL;
+	if (n->state_dirfd >= 0)
+		(void)close(n->state_dirfd); /* a directory fd: nothing to flush */
+	net_ipam_free(n->ipam);
+	net_pubs_done(&n->pubs);
+	free(n->bridge);
+	free(n->netns_dir);
+	free(n->nft_table);
+	free(n->state_dir);
+	free(n);
+	return NULL;
+}
+
+static int check_config(const struct net_config *cfg, struct err **err)
+{
+	if (!cfg || !cfg->bridge || !cfg->subnet || !cfg->lease_dir || !cfg->netns_dir || !cfg->nft_table)
+		return err_set(
+		    err, EINVAL,
+		    "network config: bridge, subnet, lease_dir, netns_dir and nft_table are required");
+	if (!net_ifname_valid(cfg->bridge) ||
+	    strncmp(cfg->bridge, NET_VETH_PREFIX, strlen(NET_VETH_PREFIX)) == 0)
+		return err_field(err, "bridge", EINVAL,
+				 "bridge name '%s' is not 1..15 of [A-Za-z0-9_.-] (nor dv*)", cfg->bridge);
+	if (!net_nft_table_name_valid(cfg->nft_table))
+		return err_set(err, EINVAL, "nftables table name '%s' is not 1..32 of [A-Za-z0-9_]",
+			       cfg->nft_table);
+	if (cfg->lease_dir[0] != '/' || cfg->netns_dir[0] != '/')
+		return err_set(err, EINVAL, "lease_dir '%s' and netns_dir '%s' must be absolute",
+			       cfg->lease_dir, cfg->netns_dir);
+	return 0;
+}
+
+static int open_state(struct net_ctx *n, const struct net_config *cfg, struct err **err)
+{
+	char *slash;
+	int r;
+
+	n->state_dir = strdup(cfg->lease_dir);
+	if (!n->state_dir)
+		return err_set(err, ENOMEM, "out of memory");
+	while ((slash = strrchr(n->state_dir, '/')) && slash[1] == '\0' && slash != n->state_dir)
+		*slash = '\0'; /* "a/leases/" */
+	slash = strrchr(n->state_dir, '/');
+	slash[slash == n->state_dir] = '\0'; /* the parent; "/" stays "/" */
+	r = net_ipam_open(cfg->lease_dir, cfg->subnet, &n->ipam, err);
+	if (r < 0)
+		return r;
+	n->state_dirfd = open(n->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (n->state_dirfd < 0)
+		return err_set(err, errno, "open '%s'", n->state_dir);
+	r = net_pubs_load(n->state_dirfd, PORTS_FILE, &n->pubs, err);
+	if (r < 0)
+		return err_wrap(err, "published ports in '%s'", n->state_dir);
+	return 0;
+}
+
+static int set_knobs(const char *bridge, struct err **err)
+{
+	char path[PATH_MAX];
+	int r;
+
+	r = fs_write_knob(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", "1", err);
+	if (r < 0)
+		return err_wrap(err, "turn on IPv4 forwarding");
+	/* DNAT of 127.0.0.1:PORT to an instance routes a loopback source out of the bridge */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", bridge);
+	r = fs_write_knob(AT_FDCWD, path, "1", err);
+	if (r < 0)
+		return err_wrap(err, "allow loopback sources on '%s'", bridge);
+	return 0;
+}
+
+static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, struct err **err)
+{
+	struct net_nft_spec spec = {
+	    .table = n->nft_table, .bridge = n->bridge, .sn = net_ipam_subnet(n->ipam), .pubs = pubs};
+
+	return net_nft_apply(&spec, err);
+}
+
+int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err **err)
+{
+	_cleanup_(net_ctx_freep) struct net_ctx *n = NULL;
+	int r;
+
+	r = check_config(cfg, err);
+	if (r < 0)
+		return r;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return err_set(err, ENOMEM, "out of memory");
+	n->state_dirfd = -1;
+	n->bridge = strdup(cfg->bridge);
+	n->netns_dir = strdup(cfg->netns_dir);
+	n->nft_table = strdup(cfg->nft_table);
+	if (!n->bridge || !n->netns_dir || !n->nft_table)
+		return err_set(err, ENOMEM, "out of memory");
+	r = open_state(n, cfg, err);
+	if (r >= 0)
+		r = net_ns_dir_prepare(n->netns_dir, err);
+	if (r >= 0)
+		r = net_link_bridge_ensure(n->bridge, net_ipam_subnet(n->ipam), &n->bridge_ifindex, &n->mtu,
+					   err);
+	if (r >= 0)
+		r = set_knobs(n->bridge, err);
+	if (r >= 0)
+		r = apply_table(n, &n->pubs, err);
+	if (r < 0)
+		return err_wrap(err, "network on bridge '%s'", cfg->bridge);
+	*ret = TAKE_PTR(n);
+	return 0;
+}
+
+/* ---- attach / detach ---- */
+
+static int netns_path(const struct net_ctx *n, const char *id, char buf[PATH_MAX])
+{
+	int r = snprintf(buf, PATH_MAX, "%s/%s", n->netns_dir, id);
+
+	return r < 0 || r >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+static void fill_attachment(const struct net_ctx *n, const struct net_veth_req *req,
+			    struct net_attachment *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	net_ip_format(req->ip, ret->ip);
+	net_ip_format(req->gateway, ret->gateway);
+	ret->prefix_len = req->prefix_len;
+	snprintf(ret->netns_path, sizeof(ret->netns_path), "%s", req->netns_path);
+	snprintf(ret->host_veth, sizeof(ret->host_veth), "%s", req->host_name);
+	(void)n;
+}
+
+int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, struct err **err)
+{
+	const struct net_subnet *sn = net_ipam_subnet(n->ipam);
+	char path[PATH_MAX], host[16];
+	struct net_veth_req req = {.id = id,
+				   .host_name = host,
+				   .bridge_ifindex = n->bridge_ifindex,
+				   .mtu = n->mtu,
+				   .netns_path = path,
+				   .gateway = sn->gateway,
+				   .prefix_len = sn->prefix_len};
+	int r, fresh_lease, fresh_ns;
+
+	if (!net_id_valid(id))
+		return err_field(err, "id", EINVAL, "invalid instance id '%s'", id ? id : "");
+	if (netns_path(n, id, path) < 0)
+		return err_set(err, ENAMETOOLONG, "netns path for '%s' too long", id);
+	net_veth_name(n->bridge, id, host);
+	fresh_lease = net_ipam_allocate(n->ipam, id, &req.ip, err);
+	if (fresh_lease < 0)
+		return err_wrap(err, "attach '%s'", id);
+	fresh_ns = net_ns_ensure(path, err);
+	if (fresh_ns < 0)
+		goto out_release_lease;
+	r = net_link_veth_ensure(&req, fresh_ns, err);
+	if (r < 0)
+		goto out_remove_ns;
+	fill_attachment(n, &req, ret);
+	return 0;
+
+out_remove_ns:
+	if (fresh_ns > 0)
+		(void)net_ns_remove(path, NULL); /* undo; the error being returned is the one that matters */
+out_release_lease:
+	if (fresh_lease > 0)
+		(void)net_ipam_release(n->ipam, id, NULL); /* undo, as above */
+	return err_wrap(err, "attach '%s'", id);
+}
+
+static int check_ports(const struct net_ctx *n, const char *id, const struct net_port *ports, size_t n_ports,
+		       struct err **err)
+{
+	for (size_t i = 0; i < n_ports; i++) {
+		const char *proto = ports[i].udp ? "udp" : "tcp";
+		const char *holder;
+
+		if (ports[i].host == 0)
+			continue;
+		if (ports[i].container == 0)
+			return err_field(err, "ports", EINVAL, "host port %s/%u has no container port", proto,
+					 ports[i].host);
+		for (size_t k = 0; k < i; k++)
+			if (ports[k].host == ports[i].host && ports[k].udp == ports[i].udp)
+				return err_field(err, "ports", EINVAL, "host port %s/%u is listed twice",
+						 proto, ports[i].host);
+		holder = net_pubs_holder(&n->pubs, id, ports[i].host, ports[i].udp);
+		if (holder)
+			return err_field(err, "ports", EADDRINUSE,
+					 "host port %s/%u is already published by instance '%s'", proto,
+					 ports[i].host, holder);
+	}
+	return 0;
+}
+
+/* Replaces the table with next, persists it, and adopts it; on failure nothing changed. */
+static int commit_pubs(struct net_ctx *n, struct net_pubs *next, struct err **err)
+{
+	int r;
+
+	r = apply_table(n, next, err);
+	if (r < 0)
+		return r;
+	r = net_pubs_save(n->state_dirfd, PORTS_FILE, next, err);
+	if (r < 0) {
+		(void)apply_table(n, &n->pubs, NULL); /* put the old rules back; the save error is reported */
+		return err_wrap(err, "save published ports");
+	}
+	net_pubs_done(&n->pubs);
+	n->pubs = *next;
+	*next = (struct net_pubs){0};
+	return 0;
+}
+
+int net_publish(struct net_ctx *n, const char *id, const char *ip, const struct net_port *ports,
+		size_t n_ports, struct err **err)
+{
+	_cleanup_pubs_ struct net_pubs next = {0};
+	uint32_t addr;
+	int r;
+
+	if (!net_id_valid(id))
+		return err_field(err, "id", EINVAL, "invalid instance id '%s'", id ? id : "");
+	if (n_ports > 0 && net_ip_parse(ip, &addr) < 0)
+		return err_set(err, EINVAL, "publish '%s': bad address '%s'", id, ip ? ip : "");
+	r = check_ports(n, id, ports, n_ports, err);
+	if (r < 0)
+		return err_wrap(err, "publish '%s'", id);
+	if (net_pubs_copy(&n->pubs, &next) < 0 || net_pubs_set(&next, id, ip ? ip : "", ports, n_ports) < 0)
+		return err_set(err, ENOMEM, "out of memory");
+	r = commit_pubs(n, &next, err);
+	if (r < 0)
+		return err_wrap(err, "publish '%s'", id);
+	return 0;
+}
+
+int net_detach(struct net_ctx *n, const char *id, struct err **err)
+{
+	char path[PATH_MAX], host[16];
+	int r;
+
+	if (!net_id_valid(id))
+		return err_field(err, "id", EINVAL, "invalid instance id '%s'", id ? id : "");
+	if (netns_path(n, id, path) < 0)
+		return err_set(err, ENAMETOOLONG, "netns path for '%s' too long", id);
+	if (net_pubs_find(&n->pubs, id) >= 0) {
+		r = net_publish(n, id, NULL, NULL, 0, err);
+		if (r < 0)
+			return err_wrap(err, "detach '%s'", id);
+	}
+	net_veth_name(n->bridge, id, host);
+	r = net_link_veth_delete(host, err);
+	if (r >= 0)
+		r = net_ns_remove(path, err);
+	if (r >= 0)
+		r = net_ipam_release(n->ipam, id, err);
+	if (r < 0)
+		return err_wrap(err, "detach '%s'", id);
+	return 0;
+}
+
+/* ---- reclaim / teardown ---- */
+
+static bool kept(char *const *keep, const char *id)
+{
+	for (; keep && *keep; keep++)
+		if (strcmp(*keep, id) == 0)
+			return true;
+	return false;
+}
+
+static int reclaim_leases(struct net_ctx *n, char *const *keep, struct err **err)
+{
+	_cleanup_free_ struct net_lease *v = NULL;
+	size_t nv = 0;
+	int r, count = 0;
+
+	r = net_ipam_list(n->ipam, &v, &nv, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].id[0] && kept(keep, v[i].id))
+			continue;
+		r = net_ipam_release_ip(n->ipam, v[i].ip, v[i].id, err);
+		if (r < 0)
+			return r;
+		count += r;
+	}
+	return count;
+}
+
+static bool veth_kept(const struct net_ctx *n, char *const *keep, const char *name)
+{
+	char host[16];
+
+	for (; keep && *keep; keep++) {
+		net_veth_name(n->bridge, *keep, host);
+		if (strcmp(host, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int reclaim_veths(struct net_ctx *n, char *const *keep, bool all, struct err **err)
+{
+	_cleanup_strv_ char **names = NULL;
+	int r, count = 0;
+
+	r = net_link_list_veths(n->bridge, n->bridge_ifindex, &names, err);
+	if (r < 0)
+		return r;
+	for (char **s = names; *s; s++) {
+		if (!all && veth_kept(n, keep, *s))
+			continue;
+		r = net_link_veth_delete(*s, err);
+		if (r < 0)
+			return r;
+		count += r;
+	}
+	return count;
+}
+
+static int reclaim_netns(struct net_ctx *n, char *const *keep, bool all, struct err **err)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int r, count = 0;
+
+	d = opendir(n->netns_dir);
+	if (!d)
+		return errno == ENOENT ? 0 : err_set(err, errno, "open netns dir '%s'", n->netns_dir);
+	while ((errno = 0, de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (!all && kept(keep, de->d_name))
+			continue;
+		if (netns_path(n, de->d_name, path) < 0)
+			continue; /* cannot be ours: our names fit */
+		r = net_ns_remove(path, err);
+		if (r < 0)
+			return r;
+		count += r;
+	}
+	if (errno)
+		return err_set(err, errno, "read netns dir '%s'", n->netns_dir);
+	return count;
+}
+
+static int reclaim_ports(struct net_ctx *n, char *const *keep, struct err **err)
+{
+	_cleanup_pubs_ struct net_pubs next = {0};
+	int r, count = 0;
+
+	if (net_pubs_copy(&n->pubs, &next) < 0)
+		return err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n->pubs.n; i++) {
+		if (kept(keep, n->pubs.v[i].id))
+			continue;
+		(void)net_pubs_set(&next, n->pubs.v[i].id, "", NULL, 0); /* removal never allocates */
+		count++;
+	}
+	/* one rebuild, also when nothing changed: a restarted agent puts back a table someone removed */
+	r = commit_pubs(n, &next, err);
+	return r < 0 ? r : count;
+}
+
+int net_reclaim(struct net_ctx *n, char *const *keep_ids, struct err **err)
+{
+	int (*const steps[])(struct net_ctx *, char *const *, struct err **) = {reclaim_ports,
+										reclaim_leases};
+	int r, total = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+		r = steps[i](n, keep_ids, err);
+		if (r < 0)
+			return err_wrap(err, "reclaim");
+		total += r;
+	}
+	r = reclaim_veths(n, keep_ids, false, err);
+	if (r < 0)
+		return err_wrap(err, "reclaim");
+	total += r;
+	r = reclaim_netns(n, keep_ids, false, err);
+	if (r < 0)
+		return err_wrap(err, "reclaim");
+	return total + r;
+}
+
+int net_teardown(struct net_ctx *n, struct err **err)
+{
+	int r;
+
+	r = net_nft_delete(n->nft_table, err);
+	if (r >= 0)
+		r = reclaim_veths(n, NULL, true, err);
+	if (r >= 0)
+		r = reclaim_netns(n, NULL, true, err);
+	if (r >= 0)
+		r = net_ns_dir_release(n->netns_dir, err);
+	if (r >= 0)
+		r = net_link_bridge_delete(n->bridge, err);
+	if (r >= 0)
+		r = net_ipam_clear(n->ipam, err);
+	if (r >= 0 && unlinkat(n->state_dirfd, PORTS_FILE, 0) < 0 && errno != ENOENT)
+		r = err_set(err, errno, "remove '%s/%s'", n->state_dir, PORTS_FILE);
+	if (r < 0)
+		return err_wrap(err, "teardown of bridge '%s'", n->bridge);
+	net_pubs_done(&n->pubs);
+	return 0;
+}

@@ -1,0 +1,59 @@
+#pragma once
+/* Networking for bridge-mode instances: a bridge with the subnet's gateway, per
+ * instance a network namespace owned by the agent (bind-mounted, so a restarted
+ * container keeps it), a veth pair into it, an address from host-local IPAM
+ * persisted in the state dir, and nftables rules (masquerade, published ports)
+ * in a table of drover's own. All netlink work goes through libnl-route. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct net_config {
+	const char *bridge;    /* "drover0" */
+	const char *subnet;    /* "10.77.0.0/24"; the gateway is the first address */
+	const char *lease_dir; /* STATE_DIR/net/leases: one file per leased address */
+	const char *netns_dir; /* RUN_DIR/netns: ID -> bind-mounted namespace */
+	const char *nft_table; /* "drover": the one nftables table (family inet/ip) drover owns */
+};
+
+struct net_port {
+	uint16_t container;
+	uint16_t host; /* 0: not published */
+	bool udp;
+};
+
+struct net_attachment {
+	char ip[16]; /* dotted quad */
+	char gateway[16];
+	int prefix_len;
+	char netns_path[4096]; /* what the OCI config's network namespace path points at */
+	char host_veth[16];    /* the host end, attached to the bridge */
+};
+
+struct net_ctx;
+
+/* Parses the subnet, creates the bridge (idempotent) with the gateway address and brings it up,
+ * turns on IPv4 forwarding, creates the lease and netns dirs, and installs the base nftables
+ * table (masquerade for traffic leaving the subnet). */
+int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err **err);
+struct net_ctx *net_ctx_free(struct net_ctx *n);
+
+/* Wires instance id: netns (netns_dir/ID, created or reused), a lease (the id's existing one is
+ * reused, so the IP survives restarts of the container and of the agent), the veth pair (host end
+ * on the bridge, other end "eth0" in the netns with the address, lo up, default route via the
+ * gateway, MTU of the bridge). Idempotent. -ENOSPC with a clear message when the subnet is full. */
+int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, struct err **err);
+/* Sets the published ports of id (replacing what it had); the whole table is rebuilt and replaced
+ * in one nftables transaction. A host port+protocol published by another id: -EADDRINUSE with a
+ * message naming the other instance, and nothing changes. */
+int net_publish(struct net_ctx *n, const char *id, const char *ip, const struct net_port *ports,
+		size_t n_ports, struct err **err);
+/* Removes id's rules, veth, netns (unmount + unlink) and lease. Idempotent. */
+int net_detach(struct net_ctx *n, const char *id, struct err **err);
+/* At start, after adoption: frees every lease, veth, netns file and port rule whose id is not in
+ * keep_ids (NULL-terminated). Returns how many things were reclaimed. */
+int net_reclaim(struct net_ctx *n, char *const *keep_ids, struct err **err);
+/* Removes the table, the bridge and the dirs' contents (tests and uninstall). */
+int net_teardown(struct net_ctx *n, struct err **err);
