@@ -31,6 +31,8 @@ struct agent {
 	struct api *api;
 	struct dir_source *dir;
 	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */
+	struct net_ctx *net;               /* bridge networking, set up at first use */
+	char *net_dir;                     /* STATE_DIR/net: leases and published ports */
 	uint64_t event_seq;
 	int64_t started_mono;
 };
@@ -52,6 +54,14 @@ int agent_adopt(struct agent *a);
 /* After an exit or failed start: remove, replace with next_spec, or apply the restart policy.
  * May free i. */
 void agent_after_exit(struct agent *a, struct instance *i);
+
+/* The bridge network, created at first use (or at start when earlier state exists). */
+struct net_ctx *agent_net(struct agent *a, struct err **err);
+/* After adoption: leases, veths, netns files and rules of unknown instances are freed. */
+void agent_net_reclaim(struct agent *a);
+
+/* -EADDRINUSE when another instance publishes one of spec's host ports. */
+int agent_check_ports(struct agent *a, const struct spec *spec, struct err **err);
 
 /* Status change hook: persist + notify waiters. */
 void agent_status_changed(struct agent *a, struct instance *i);

@@ -34,6 +34,7 @@ static const struct key keys[] = {
 	K("cgroup-mount", KEY_STR, cgroup_mount, "/sys/fs/cgroup", "where cgroupfs is mounted"),
 	K("bridge", KEY_STR, bridge, "drover0", "bridge for bridge networking"),
 	K("subnet", KEY_STR, subnet, "10.77.0.0/24", "instance subnet"),
+	K("nft-table", KEY_STR, nft_table, "drover", "the nftables table drover owns (NAT, published ports)"),
 	K("node-name", KEY_STR, node_name, NULL, "node name (default: hostname)"),
 	K("runtime", KEY_STR, runtime, "runc", "OCI runtime binary"),
 	K("shim", KEY_STR, shim, NULL, "drover-shim binary (default: next to droverd)"),

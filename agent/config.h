@@ -15,6 +15,7 @@ struct agent_config {
 	char *cgroup_mount;
 	char *bridge;
 	char *subnet;
+	char *nft_table;
 	char *node_name;
 	char *runtime;
 	char *shim;

@@ -7,6 +7,11 @@
 
 struct img_image;
 
+/* Bridge mode: attach before a start (namespace, veth, address, ports; reused across restarts),
+ * detach when the instance goes (agent/network.c). */
+int inst_net_attach(struct instance *i, struct err **err);
+void inst_net_detach(struct instance *i);
+
 /* Rootfs, files, user and bundle for a start whose image is resolved. */
 int inst_prepare(struct instance *i, const struct img_image *img, struct err **err);
 /* The image an instance waited for is there (img) or failed (e); may free i. */

@@ -154,7 +154,8 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 	cpu_limits(i->a, s, &b);
 	b.memory_limit = s->memory;
 	b.pids_limit = s->pids;
-	b.net = s->net == SPEC_NET_HOST ? RT_NET_HOST : RT_NET_NONE;
+	b.net = s->net == SPEC_NET_HOST ? RT_NET_HOST : s->net == SPEC_NET_BRIDGE ? RT_NET_PATH : RT_NET_NONE;
+	b.netns_path = i->netns_path;
 	return rt_bundle_write(i->bundle_dir, &b, err);
 }
 

@@ -241,7 +241,9 @@ static void create(struct instance *i, const struct img_image *img)
 	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
 	if (!state || access(state, F_OK) == 0)
 		(void)rt_runc_delete(&i->a->runc, i->id, NULL);
-	r = inst_prepare(i, img, &e);
+	r = inst_net_attach(i, &e);
+	if (r >= 0)
+		r = inst_prepare(i, img, &e);
 	log_debug("prepared in %.1f ms id=%s", (double)(time_mono_ns() - i->start_begun) / 1e6, i->id);
 	if (r >= 0)
 		r = spawn_shim(i, &e);
@@ -402,6 +404,7 @@ void inst_cleanup(struct instance *i)
 			err_free(&e);
 		}
 	}
+	inst_net_detach(i);
 	if (!i->bundle_dir)
 		i->bundle_dir = fs_path_join(i->a->bundles_dir, i->id);
 	if (i->bundle_dir) {

@@ -16,7 +16,7 @@
 static json_t *record_json(const struct instance *i)
 {
 	return json_pack("{s:O, s:O?, s:s, s:s?, s:s, s:s, s:s?, s:i, s:b, s:i, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:b}",
+			 " s:I, s:b, s:s?, s:s?}",
 			 "spec", i->spec->raw, "next_spec", i->next_spec ? i->next_spec->raw : NULL, "source",
 			 i->source == SRC_DIR ? "dir" : "api", "source_ref", i->source_ref, "phase",
 			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message, "restarts",
@@ -24,7 +24,7 @@ static json_t *record_json(const struct instance *i)
 			 "image_digest", i->image_digest, "started_at", (json_int_t)i->started_at, "finished_at",
 			 (json_int_t)i->finished_at, "backoff_ms", (json_int_t)i->backoff_ms, "pid", (json_int_t)i->pid,
 			 "shim_pid", (json_int_t)i->shim_pid, "shim_start", (json_int_t)i->shim_start, "removing",
-			 i->removing);
+			 i->removing, "ip", i->ip, "netns_path", i->netns_path);
 }
 
 int inst_save(const struct instance *i)
@@ -88,6 +88,10 @@ static int load_fields(struct instance *i, json_t *doc)
 	reason = json_string_value(json_object_get(doc, "reason"));
 	message = json_string_value(json_object_get(doc, "message"));
 	digest = json_string_value(json_object_get(doc, "image_digest"));
+	if (json_is_string(json_object_get(doc, "ip")))
+		i->ip = strdup(json_string_value(json_object_get(doc, "ip")));
+	if (json_is_string(json_object_get(doc, "netns_path")))
+		i->netns_path = strdup(json_string_value(json_object_get(doc, "netns_path")));
 	i->phase = phase_from(phase);
 	snprintf(i->reason, sizeof(i->reason), "%s", reason ? reason : "");
 	i->message = message && *message ? strdup(message) : NULL;

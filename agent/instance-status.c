@@ -42,7 +42,7 @@ static json_t *status_core(const struct instance *i)
 			 " s:s?, s:s, s:s?, s:s?}",
 			 "id", i->id, "revision", (json_int_t)(s ? s->revision : 0), "node", i->a->node_name, "phase",
 			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message ? i->message : "",
-			 "ip", json_null(), /* set once bridge networking lands */ "ports", ports_json(s), "pid",
+			 "ip", i->ip ? json_string(i->ip) : json_null(), "ports", ports_json(s), "pid",
 			 running && i->pid > 0 ? json_integer(i->pid) : json_null(), "ready", running, "health",
 			 "unknown", "restarts", i->restarts, "exit_code",
 			 i->has_exit ? json_integer(i->exit_code) : json_null(), "oom_killed", i->oom_killed,

@@ -48,6 +48,8 @@ struct instance *inst_free(struct instance *i)
 	free(i->source_ref);
 	free(i->message);
 	free(i->image_digest);
+	free(i->ip);
+	free(i->netns_path);
 	free(i->bundle_dir);
 	free(i);
 	return NULL;

@@ -43,6 +43,8 @@ struct instance {
 	int exit_code;
 	bool oom_killed;
 	char *image_digest;
+	char *ip;         /* bridge mode: the instance address, kept across restarts */
+	char *netns_path; /* bridge mode: the agent-owned namespace runc joins */
 	int64_t started_at; /* ns since the epoch; 0: null */
 	int64_t finished_at;
 	int64_t backoff_ms;     /* next restart delay */

@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/timeutil.h"
+#include "net/net.h"
 #include "common/version.h"
 
 static void on_signal(struct loop *l, int fd, uint32_t events, void *data)
@@ -183,7 +184,8 @@ static int setup(struct agent *a)
 	a->runc.runtime = a->runtime_path;
 	a->runc.runtime_root = a->runc_root;
 	a->images_dir = fs_path_join(a->cfg->state_dir, "images");
-	if (!a->images_dir)
+	a->net_dir = fs_path_join(a->cfg->state_dir, "net");
+	if (!a->images_dir || !a->net_dir)
 		return -ENOMEM;
 	r = cgroot_setup(a, &e);
 	if (r < 0)
@@ -204,6 +206,7 @@ static int serve(struct agent *a)
 		return r;
 	if (!a->cfg->no_assignments_dir && (r = dir_source_start(a, a->cfg->assignments_dir, &a->dir)) < 0)
 		return r;
+	agent_net_reclaim(a); /* after adoption and the dir: only what no instance owns goes */
 	if (!sock || api_start(a, sock, &a->api, &e) < 0)
 		return log_err_errno(-EIO, "API: %s", err_msg(e));
 	log_info("serving on '%s' node=%s runtime=%s cgroup=%s", sock, a->node_name, a->runtime_path,
@@ -260,6 +263,8 @@ int main(int argc, char **argv)
 	img_resolve_cache_clear();
 	free(a.image_tool);
 	free(a.images_dir);
+	net_ctx_free(a.net); /* memory only: the bridge, namespaces and rules stay for the next agent */
+	free(a.net_dir);
 	cg_ctx_free(a.cg);
 	free(a.runtime_path);
 	free(a.shim_path);

@@ -113,6 +113,10 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 		spec_free(spec);
 		return r;
 	}
+	if (agent_check_ports(a, spec, err) < 0) {
+		spec_free(spec);
+		return -EADDRINUSE;
+	}
 	if (i && i->spec) {
 		const struct spec *cur = i->next_spec ? i->next_spec : i->spec;
 		if (spec->revision == cur->revision && !i->removing) {

@@ -184,7 +184,7 @@ static void load_file(struct dir_source *d, const char *name)
 		owner->source_ref = strdup(name);
 	}
 	if (agent_apply(d->a, spec, SRC_DIR, name, &res, &e) < 0)
-		log_err("assignment file '%s/%s' refused: %s", d->dir, name, err_msg(e));
+		show_invalid(d, name, text, e); /* e.g. a host port another instance publishes */
 }
 
 static void on_inotify(struct loop *l, int fd, uint32_t events, void *data)

@@ -360,14 +360,10 @@ int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err 
 
 int spec_check_supported(const struct spec *s, struct err **err)
 {
-	if (s->net == SPEC_NET_BRIDGE)
-		return err_field(err, "network.mode", ENOTSUP,
-				 "network mode 'bridge' (the default) is not supported yet: set network.mode to "
-				 "\"host\" or \"none\"");
 	for (size_t i = 0; i < s->n_ports; i++)
-		if (s->ports[i].host != 0)
-			return err_field(err, "network.ports", ENOTSUP,
-					 "published ports need bridge networking, which is not supported yet");
+		if (s->ports[i].host != 0 && s->net != SPEC_NET_BRIDGE)
+			return err_field(err, "network.ports", EINVAL,
+					 "published ports need network mode \"bridge\", not \"%s\"", spec_net_name(s->net));
 	if (s->has_health)
 		return err_field(err, "health", ENOTSUP, "health probes are not supported yet");
 	return 0;

@@ -177,6 +177,7 @@ unsigned http_status_for(int r)
 		return 404;
 	case EEXIST:
 	case ESTALE:
+	case EADDRINUSE:
 	case EPERM:
 		return 409;
 	case EINVAL:

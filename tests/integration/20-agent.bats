@@ -238,9 +238,9 @@ teardown() {
 	drv_run api PUT /v1/instances/j3 '{"id": "j3", "image": "Registry.Example/App:1", "network": {"mode": "none"}}'
 	[[ "$output" == *"HTTP 422"* ]]
 	[ "$(echo "${lines[0]}" | jq -r .field)" = image ]
-	drv_run api PUT /v1/instances/j4 '{"id": "j4", "image": "oci:/x"}'
+	drv_run api PUT /v1/instances/j4 '{"id": "j4", "image": "oci:/x", "network": {"mode": "host", "ports": [{"container": 80, "host": 8080}]}}'
 	[[ "$output" == *"HTTP 422"* ]]
-	[ "$(echo "${lines[0]}" | jq -r .field)" = network.mode ]
+	[ "$(echo "${lines[0]}" | jq -r .field)" = network.ports ]
 	drv_run api PUT /v1/instances/Bad_Id '{}'
 	[[ "$output" == *"HTTP 404"* ]]
 	drv_run api GET /v1/instances/nope

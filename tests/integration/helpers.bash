@@ -42,12 +42,24 @@ drv_setup() {
 	mkdir -p "$ASSIGN"
 	: >"$T/droverd.conf"
 	AGENT_PID=""
+	# bridge networking: a bridge, subnet and nftables table of this test's own
+	NET_BR="dt$RANDOM$RANDOM"
+	NET_BR=${NET_BR:0:15}
+	NFT_TABLE="drover_it$$_${BATS_TEST_NUMBER}"
+	local p i
+	for i in $(seq 1 50); do
+		p="10.$((RANDOM % 200 + 20)).$((RANDOM % 250))"
+		ip -4 route show | grep -q "^$p\." || break
+	done
+	NET_PREFIX=$p
+	NET_SUBNET="${NET_SUBNET_OVERRIDE:-$p.0/24}"
 }
 
 # start_agent [extra flags]: starts droverd in the background and waits until the API answers.
 start_agent() {
 	"$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
-		--cgroup-root "$CGROOT" --log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
+		--cgroup-root "$CGROOT" --bridge "$NET_BR" --subnet "$NET_SUBNET" --nft-table "$NFT_TABLE" \
+		--log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	local i
 	for i in $(seq 1 100); do
@@ -160,7 +172,16 @@ drv_teardown() {
 			kill -9 "$pid" 2>/dev/null || true
 		fi
 	done
-	# overlay mounts under this test's dir
+	# bridge networking: the instances' veths, the bridge, the table, the namespaces
+	for f in $(ip -o link show master "$NET_BR" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+		ip link del "$f" 2>/dev/null || true
+	done
+	ip link del "$NET_BR" 2>/dev/null || true
+	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+	for f in "$RUN"/netns/*; do
+		[ -e "$f" ] && umount -l "$f" 2>/dev/null
+	done
+	# overlay mounts (and the netns dir's own mount) under this test's dir
 	grep " $T/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do
 		umount -l "$m" 2>/dev/null || true
 	done

@@ -161,8 +161,11 @@ static void test_unsupported(void **state)
 	assert_int_equal(spec_check_supported(s, &e), 0); /* registry images are pulled */
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\"}");
+	assert_int_equal(spec_check_supported(s, &e), 0); /* bridge, the default */
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"none\",\"ports\":[{\"container\":80,\"host\":8080}]}}");
 	assert_true(spec_check_supported(s, &e) < 0);
-	assert_string_equal(e->field, "network.mode");
+	assert_string_equal(e->field, "network.ports");
 	err_free(&e);
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"none\"},"
