@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
+#include "common/cleanup.h"
 #include "common/log.h"
 
 struct image_waiter {
@@ -89,6 +91,8 @@ static void on_job_done(struct loop *l, int fd, uint32_t events, void *data)
 	p->waiters = NULL;
 	img_image_free(img);
 	free(out);
+	if (r >= 0 && strcmp(p->cmd, "resolve") == 0)
+		agent_image_gc(p->a);
 	pending_free(p);
 }
 
@@ -252,4 +256,47 @@ void agent_image_jobs_free(struct agent *a)
 		loop_del_fd(a->loop, img_job_fd(p->job));
 		pending_free(p); /* the tool finishes on its own; its layers commit atomically */
 	}
+}
+
+static void gc_done(void *data, const struct img_image *img, const char *out, const struct err *e)
+{
+	(void)data;
+	(void)img;
+	if (e)
+		log_err("image garbage collection: %s", err_msg(e));
+	else
+		log_info("image garbage collection: %s", out ? out : "done");
+}
+
+/* Past --image-gc-high percent of the store's filesystem, every image no instance uses goes. */
+void agent_image_gc(struct agent *a)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char **args = NULL;
+	struct statvfs st;
+	size_t n = 0, cap = 2;
+	double used;
+
+	if (statvfs(a->images_dir, &st) < 0 || st.f_blocks == 0)
+		return;
+	used = 100.0 * (double)(st.f_blocks - st.f_bavail) / (double)st.f_blocks;
+	if (used <= (double)a->cfg->image_gc_high)
+		return;
+	for (struct image_pending *p = a->image_jobs; p; p = p->next)
+		if (strcmp(p->cmd, "prune") == 0)
+			return; /* one at a time */
+	for (struct instance *i = a->instances; i; i = i->next)
+		cap += 2;
+	args = calloc(cap, sizeof(char *));
+	if (!args)
+		return;
+	for (struct instance *i = a->instances; i; i = i->next)
+		if (i->image_digest) {
+			args[n++] = (char *)"--keep";
+			args[n++] = i->image_digest;
+		}
+	log_notice("image store at %.0f%% of its filesystem (high mark %lld%%): removing unused images", used,
+		   (long long)a->cfg->image_gc_high);
+	if (agent_image_run(a, "prune", n ? args : NULL, gc_done, NULL, &e) < 0)
+		log_err("image garbage collection: %s", err_msg(e));
 }

@@ -22,3 +22,6 @@ bool agent_image_progress(struct agent *a, const char *ref, int64_t *ret_done, i
 /* Whatever waits with this data no longer does (an instance being freed, a closed request). */
 void agent_image_forget(struct agent *a, void *data);
 void agent_image_jobs_free(struct agent *a);
+/* Runs a prune (keeping every image an instance uses) when the store's filesystem is fuller than
+ * --image-gc-high percent. Called after each pull. */
+void agent_image_gc(struct agent *a);

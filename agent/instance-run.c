@@ -242,6 +242,8 @@ static void create(struct instance *i, const struct img_image *img)
 	if (!state || access(state, F_OK) == 0)
 		(void)rt_runc_delete(&i->a->runc, i->id, NULL);
 	r = inst_net_attach(i, &e);
+	if (r >= 0 && i->ip)
+		agent_status_changed(i->a, i); /* the address is known as soon as the netns is wired */
 	if (r >= 0)
 		r = inst_prepare(i, img, &e);
 	log_debug("prepared in %.1f ms id=%s", (double)(time_mono_ns() - i->start_begun) / 1e6, i->id);

@@ -110,3 +110,19 @@ registry_spec() { # ID [jq]
 	[ "$(status_of slowpull .pull)" = null ]
 	stop_proc "slow-$BATS_TEST_NUMBER"
 }
+
+@test "past --image-gc-high, a pull is followed by removing the images no instance uses" {
+	stop_agent
+	start_agent --image-gc-high 0
+	drv_run ctl image import "$IMAGE_DIR"
+	[ "$status" -eq 0 ]
+	drv_run ctl -o json image ls
+	[ "$(echo "$output" | jq length)" = 1 ]
+	registry_spec gcuser '.command = ["sleep", "1000"]' >"$ASSIGN/gcuser.json"
+	wait_for 20 phase_is gcuser running
+	wait_for 10 grep -q "image garbage collection: " "$AGENT_LOG"
+	drv_run ctl -o json image ls
+	[ "$(echo "$output" | jq length)" = 1 ]
+	[ "$(echo "$output" | jq -r '.[0].digest')" = "$(status_of gcuser .image_digest)" ]
+	[ "$(status_of gcuser)" = running ]
+}
