@@ -14,7 +14,6 @@
 DEFINE_CLEANUP(struct nft_ctx *, nft_ctx_free)
 #define _cleanup_nft_ _cleanup_(nft_ctx_freep)
 
-#define NFT_ERR_MAX 400
 
 bool net_nft_table_name_valid(const char *table)
 {
@@ -87,30 +86,43 @@ int net_nft_render(const struct net_nft_spec *spec, char **ret)
 	return 0;
 }
 
-/* One libnftables context per transaction, as one netlink socket per unit of work. */
-static int nft_run(const char *buf, const char *what, const char *table, struct err **err)
+struct nft_job {
+	const char *buf;
+	const char *what;
+	const char *table;
+};
+
+/* In a forked child: one libnftables context per transaction. The parser's caches and heap live
+ * and die with the child, so the long-running agent pays nothing for them. */
+static int nft_child(void *arg, char *msg, size_t size)
 {
+	const struct nft_job *j = arg;
 	_cleanup_nft_ struct nft_ctx *ctx = NULL;
-	char msg[NFT_ERR_MAX];
 	const char *text;
 	size_t n;
 
 	ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!ctx)
-		return err_set(err, ENOMEM, "nftables context");
-	if (nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0)
-		return err_set(err, ENOMEM, "nftables buffers");
-	if (nft_run_cmd_from_buffer(ctx, buf) == 0)
+	if (!ctx || nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0) {
+		snprintf(msg, size, "%s nftables table '%s': out of memory", j->what, j->table);
+		return -ENOMEM;
+	}
+	if (nft_run_cmd_from_buffer(ctx, j->buf) == 0)
 		return 0;
 	text = nft_ctx_get_error_buffer(ctx);
-	snprintf(msg, sizeof(msg), "%s", text && *text ? text : "failed");
+	snprintf(msg, size, "%s nftables table '%s': %s", j->what, j->table, text && *text ? text : "failed");
 	for (n = strlen(msg); n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--)
 		msg[n - 1] = '\0';
 	for (char *p = msg; *p; p++)
 		if (*p == '\n')
 			*p = ' '; /* one line, for the log */
-	return err_set(err, strstr(msg, "Operation not permitted") ? EPERM : EIO,
-		       "%s nftables table '%s': %s", what, table, msg);
+	return strstr(msg, "Operation not permitted") ? -EPERM : -EIO;
+}
+
+static int nft_run(const char *buf, const char *what, const char *table, struct err **err)
+{
+	struct nft_job j = {buf, what, table};
+
+	return net_run_child(nft_child, &j, err);
 }
 
 int net_nft_apply(const struct net_nft_spec *spec, struct err **err)

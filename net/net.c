@@ -247,6 +247,29 @@ static int commit_pubs(struct net_ctx *n, struct net_pubs *next, struct err **er
 	return 0;
 }
 
+/* Would setting id's ports change nothing (same address, same published ports in order)? */
+static bool pubs_unchanged(const struct net_pubs *p, const char *id, const char *ip, const struct net_port *ports,
+			   size_t n_ports)
+{
+	ssize_t i = net_pubs_find(p, id);
+	size_t n_pub = 0, m = 0;
+
+	for (size_t k = 0; k < n_ports; k++)
+		n_pub += ports[k].host != 0;
+	if (i < 0)
+		return n_pub == 0;
+	if (p->v[i].n_ports != n_pub || strcmp(p->v[i].ip, ip ? ip : "") != 0)
+		return false;
+	for (size_t k = 0; k < n_ports; k++) {
+		if (!ports[k].host)
+			continue;
+		const struct net_port *q = &p->v[i].ports[m++];
+		if (q->host != ports[k].host || q->container != ports[k].container || q->udp != ports[k].udp)
+			return false;
+	}
+	return true;
+}
+
 int net_publish(struct net_ctx *n, const char *id, const char *ip, const struct net_port *ports,
 		size_t n_ports, struct err **err)
 {
@@ -261,6 +284,8 @@ int net_publish(struct net_ctx *n, const char *id, const char *ip, const struct 
 	r = check_ports(n, id, ports, n_ports, err);
 	if (r < 0)
 		return err_wrap(err, "publish '%s'", id);
+	if (pubs_unchanged(&n->pubs, id, ip, ports, n_ports))
+		return 0; /* a restart with the same ports: the table already says so */
 	if (net_pubs_copy(&n->pubs, &next) < 0 || net_pubs_set(&next, id, ip ? ip : "", ports, n_ports) < 0)
 		return err_set(err, ENOMEM, "out of memory");
 	r = commit_pubs(n, &next, err);
