@@ -150,6 +150,8 @@ static enum MHD_Result prune(struct api *api, struct http_req *req)
 	return run(api, req, "prune", n ? args : NULL);
 }
 
+enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const char *ref);
+
 /* POST {"KEY": "value"}: runs drover-image CMD on the value. */
 static enum MHD_Result with_body_field(struct api *api, struct http_req *req, const char *cmd, const char *key)
 {
@@ -165,7 +167,11 @@ static enum MHD_Result with_body_field(struct api *api, struct http_req *req, co
 		return http_reply_error(req, 400, key, "the body must be {\"%s\": \"...\"}", key);
 	}
 	char *args[] = {(char *)v, NULL};
-	res = run(api, req, cmd, args);
+	const char *progress = http_query(req, "progress");
+	if (strcmp(cmd, "resolve") == 0 && progress && strcmp(progress, "1") == 0)
+		res = api_pull_stream(api, req, v);
+	else
+		res = run(api, req, cmd, args);
 	json_decref(doc);
 	return res;
 }
@@ -184,4 +190,119 @@ enum MHD_Result api_images(struct api *api, struct http_req *req)
 	    req->url[strlen(IMAGES_PREFIX)])
 		return remove_image(api, req, req->url + strlen(IMAGES_PREFIX));
 	return http_reply_error(req, 404, "", "no endpoint %s %s", req->method, req->url);
+}
+
+/* POST /v1/images/pull?progress=1: "progress DONE TOTAL" lines while the pull runs, then the
+ * result (or {"error"}) as the last line. The response is suspended between lines. */
+struct pull_stream {
+	struct api *api;
+	struct MHD_Connection *conn;
+	char *ref;
+	bool suspended, done, finished;
+	int64_t last_done;
+	char *result;
+	struct pull_stream *next;
+};
+
+static void stream_unlink(struct api *api, struct pull_stream *ps)
+{
+	for (struct pull_stream **pp = &api->pulls; *pp; pp = &(*pp)->next)
+		if (*pp == ps) {
+			*pp = ps->next;
+			return;
+		}
+}
+
+void api_pulls_wake(struct api *api)
+{
+	bool resumed = false;
+
+	for (struct pull_stream *ps = api->pulls; ps; ps = ps->next)
+		if (ps->suspended) {
+			ps->suspended = false;
+			MHD_resume_connection(ps->conn);
+			resumed = true;
+		}
+	if (resumed)
+		api_schedule_kick(api);
+}
+
+static void stream_done(void *data, const struct img_image *img, const char *out, const struct err *e)
+{
+	struct pull_stream *ps = data;
+	json_t *doc = e ? json_pack("{s:s}", "error", err_msg(e)) : img ? image_json(img) : NULL;
+
+	(void)out;
+	ps->result = doc ? json_dumps(doc, JSON_COMPACT) : strdup("{\"error\":\"out of memory\"}");
+	json_decref(doc);
+	ps->done = true;
+	api_pulls_wake(ps->api);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct pull_stream *ps = cls;
+	int64_t done, total;
+	int n;
+
+	(void)pos;
+	if (ps->finished)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (ps->done) {
+		n = snprintf(buf, max, "%s\n", ps->result ? ps->result : "{}");
+		ps->finished = true;
+		return n > 0 && (size_t)n < max ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	if (agent_image_progress(ps->api->a, ps->ref, &done, &total) && done != ps->last_done) {
+		ps->last_done = done;
+		n = snprintf(buf, max, "progress %lld %lld\n", (long long)done, (long long)total);
+		return n > 0 && (size_t)n < max ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	ps->suspended = true;
+	MHD_suspend_connection(ps->conn);
+	return 0;
+}
+
+static void stream_free(void *cls)
+{
+	struct pull_stream *ps = cls;
+
+	stream_unlink(ps->api, ps);
+	agent_image_forget(ps->api->a, ps); /* a client that went away no longer waits */
+	free(ps->ref);
+	free(ps->result);
+	free(ps);
+}
+
+enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const char *ref)
+{
+	_cleanup_err_ struct err *e = NULL;
+	struct pull_stream *ps = calloc(1, sizeof(*ps));
+	struct MHD_Response *resp;
+	char *args[] = {(char *)ref, NULL};
+	enum MHD_Result ret;
+
+	if (!ps || !(ps->ref = strdup(ref))) {
+		free(ps);
+		return MHD_NO;
+	}
+	ps->api = api;
+	ps->conn = req->conn;
+	ps->last_done = -1;
+	if (agent_image_run(api->a, "resolve", args, stream_done, ps, &e) < 0) {
+		free(ps->ref);
+		free(ps);
+		return http_reply_error(req, 500, "", "%s", err_msg(e));
+	}
+	ps->next = api->pulls;
+	api->pulls = ps;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, ps, stream_free);
+	if (!resp) {
+		stream_free(ps);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+	ret = MHD_queue_response(req->conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }

@@ -5,6 +5,7 @@
 #include "api/http.h"
 
 struct follower;
+struct pull_stream;
 
 struct api {
 	struct agent *a;
@@ -16,11 +17,14 @@ struct api {
 	struct loop_timer *kick_timer;
 	struct follower *followers; /* suspended log streams and event long-polls */
 	int ifd;                    /* inotify on the bundle dirs of followed logs */
+	struct pull_stream *pulls;  /* image pulls streaming their progress */
 };
 
 enum MHD_Result api_logs(struct api *api, struct http_req *req, struct instance *i);
 enum MHD_Result api_events(struct api *api, struct http_req *req);
 enum MHD_Result api_images(struct api *api, struct http_req *req);
+enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const char *ref);
+void api_pulls_wake(struct api *api);
 void api_followers_wake(struct api *api, bool all);
 void api_followers_free(struct api *api);
 void api_kick(struct api *api);

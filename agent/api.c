@@ -209,6 +209,7 @@ void api_wake(struct api *api)
 	if (!api)
 		return;
 	api_followers_wake(api, true);
+	api_pulls_wake(api);
 }
 
 struct api *api_free(struct api *api)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/api.h"
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "common/cleanup.h"
@@ -119,6 +120,7 @@ static void on_progress(struct loop *l, int fd, uint32_t events, void *data)
 		if (sscanf(p->progress_buf, "progress %lld %lld", &done, &total) == 2) { // NOLINT(cert-err34-c): a hint only
 			p->bytes_done = done;
 			p->bytes_total = total;
+			api_wake(p->a->api); /* streamed pulls show it */
 		}
 		memmove(p->progress_buf, nl + 1, strlen(nl + 1) + 1);
 		p->progress_len = strlen(p->progress_buf);

@@ -298,8 +298,14 @@ int ctl_http_do(const struct ctl_client *c, const char *method, const char *path
 int ctl_http_stream(const struct ctl_client *c, const char *path, FILE *out, struct ctl_reply *ret,
 		    struct err **err)
 {
+	return ctl_http_stream_body(c, "GET", path, NULL, out, ret, err);
+}
+
+int ctl_http_stream_body(const struct ctl_client *c, const char *method, const char *path, const char *body,
+			 FILE *out, struct ctl_reply *ret, struct err **err)
+{
 	struct sink s = {.out = out, .max = CTL_ERRBODY_MAX};
 
 	*ret = (struct ctl_reply){0};
-	return perform(c, "GET", path, NULL, &s, ret, err);
+	return perform(c, method, path, body, &s, ret, err);
 }

@@ -50,3 +50,6 @@ int ctl_http_do(const struct ctl_client *c, const char *method, const char *path
  * into ret instead. */
 int ctl_http_stream(const struct ctl_client *c, const char *path, FILE *out, struct ctl_reply *ret,
 		    struct err **err);
+/* The same with any method and an optional JSON body. */
+int ctl_http_stream_body(const struct ctl_client *c, const char *method, const char *path, const char *body,
+			 FILE *out, struct ctl_reply *ret, struct err **err);

@@ -53,7 +53,7 @@ static int image_pull(struct ctl_ctx *ctx, int argc, char **argv, struct err **e
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	return post_named(ctx, "/v1/images/pull", "ref", argv[optind], "pulled", err);
+	return ctl_image_pull_stream(ctx, argv[optind], err);
 }
 
 static int image_import(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)

@@ -89,3 +89,6 @@ int ctl_cmd_image(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 /* GET path, then the raw JSON (-o json) or a table of the array (or of obj[key]) by print. */
 int ctl_list_cmd(struct ctl_ctx *ctx, int argc, char **argv, const char *path, const char *key,
 		 int (*print)(const json_t *list, int64_t now, FILE *out), struct err **err);
+
+/* POST /v1/images/pull?progress=1, showing the agent's progress lines (a bar on a terminal). */
+int ctl_image_pull_stream(struct ctl_ctx *ctx, const char *ref, struct err **err);

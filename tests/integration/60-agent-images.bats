@@ -126,3 +126,17 @@ registry_spec() { # ID [jq]
 	[ "$(echo "$output" | jq -r '.[0].digest')" = "$(status_of gcuser .image_digest)" ]
 	[ "$(status_of gcuser)" = running ]
 }
+
+@test "droverctl image pull shows the pull's progress, then the digest" {
+	port=$(free_port)
+	start_fixture "slowctl-$BATS_TEST_NUMBER" "$FIXTURES/registry-proxy.py" --port "$port" --upstream "$REG_PORT" --mode slow
+	wait_port "$port"
+	drv_run ctl image pull "127.0.0.1:$port/demo/app:1"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"pulling: "*" MB"* ]]
+	[[ "${lines[-1]}" == *"pulled (sha256:"* ]]
+	drv_run ctl image pull "127.0.0.1:$port/demo/app:nosuchtag"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *nosuchtag* ]]
+	stop_proc "slowctl-$BATS_TEST_NUMBER"
+}
