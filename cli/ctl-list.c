@@ -121,23 +121,45 @@ static void short_digest(const char *d, char *buf, size_t size)
 		snprintf(buf, size, "%.19s", d);
 }
 
+/* "used_by" ids joined with ','; "-" when none. */
+static char *image_users(const json_t *img)
+{
+	const json_t *users = json_object_get(img, "used_by");
+	char *out = NULL;
+	size_t k;
+
+	for (k = 0; k < json_array_size(users); k++) {
+		const char *id = json_string_value(json_array_get(users, k));
+		char *next = NULL;
+		if (!id)
+			continue;
+		if (asprintf(&next, "%s%s%s", out ? out : "", out ? "," : "", id) < 0) {
+			free(out);
+			return NULL;
+		}
+		free(out);
+		out = next;
+	}
+	return out ? out : strdup("-");
+}
+
 static int add_image_row(struct ctl_table *t, const json_t *img, int64_t now)
 {
-	_cleanup_free_ char *refs = image_refs(img);
+	_cleanup_free_ char *refs = image_refs(img), *users = image_users(img);
 	const json_t *size = json_object_get(img, "size");
-	char digest[96], sz[24] = "-", age[24];
+	char digest[96], sz[24] = "-";
 	const char *cells[4];
 
-	if (!refs)
+	(void)now;
+	if (!refs || !users)
 		return -ENOMEM;
 	short_digest(json_string_value(json_object_get(img, "digest")), digest, sizeof(digest));
 	if (json_is_integer(size))
 		ctl_fmt_size(json_integer_value(size), sz, sizeof(sz));
-	ctl_fmt_age_since(json_string_value(json_object_get(img, "created")), now, age, sizeof(age));
 	cells[0] = refs;
 	cells[1] = digest;
 	cells[2] = sz;
-	cells[3] = age;
+	cells[3] = users;
 	return ctl_table_add_row(t, cells);
 }
 
@@ -151,7 +173,7 @@ static int cmp_by_ref(const void *a, const void *b)
 
 int ctl_print_images(const json_t *list, int64_t now, FILE *out)
 {
-	static const char *const hdr[] = {"REF", "DIGEST", "SIZE", "CREATED"};
+	static const char *const hdr[] = {"REF", "DIGEST", "SIZE", "IN USE BY"};
 
 	return print_sorted(list, hdr, ELEMENTSOF(hdr), cmp_by_ref, add_image_row, now, out);
 }

@@ -647,7 +647,11 @@ static int ping_once(struct img_reg *c, struct resp *r, CURLcode *ret_cc, char *
 	e = probe(c, "https", r, errbuf, ret_cc);
 	if (e < 0 || *ret_cc == CURLE_OK || !c->allow_http || *ret_cc == CURLE_COULDNT_CONNECT)
 		return e;
-	/* not TLS (or not verifiable) and plain http is allowed here: try that */
+	/* a server that speaks TLS with a certificate we cannot verify: plain http would only hide
+	 * that, so the verification error is what the user gets (--registry-ca fixes it) */
+	if (*ret_cc == CURLE_PEER_FAILED_VERIFICATION)
+		return e;
+	/* not TLS and plain http is allowed here: try that */
 	resp_done(r);
 	r->max = ERR_BODY_MAX;
 	e = probe(c, "http", r, errbuf, ret_cc);

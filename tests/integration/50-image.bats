@@ -341,3 +341,23 @@ test_proc() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *manifest.json* ]]
 }
+
+@test "HTTPS registry: verified with --ca, refused without it" {
+	local port dir="$BATS_TEST_TMPDIR/tls"
+	mkdir -p "$dir"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+		-addext "subjectAltName=IP:127.0.0.1" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+	port=$(free_port)
+	registry_config "$IMG_TMP/tls-$BATS_TEST_NUMBER.yml" "$port" "$REG_STORAGE" \
+		"  tls:" "    certificate: $dir/cert.pem" "    key: $dir/key.pem"
+	# the http: block is last in the config, so the tls lines above land inside it
+	start_registry "tls-$BATS_TEST_NUMBER" "$IMG_TMP/tls-$BATS_TEST_NUMBER.yml" "$port"
+	test_proc "tls-$BATS_TEST_NUMBER"
+	img_run "$DROVER_IMAGE" resolve "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"127.0.0.1:$port"* ]]
+	[[ "$output" == *certificate* || "$output" == *SSL* ]]
+	img_run "$DROVER_IMAGE" resolve --ca "$dir/cert.pem" "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 0 ]
+	[[ "$(echo "$output" | jq -r .manifest_digest)" == sha256:* ]]
+}

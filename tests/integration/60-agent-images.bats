@@ -85,6 +85,9 @@ registry_spec() { # ID [jq]
 	wait_for 20 phase_is user1 running
 	drv_run ctl -o json image ls
 	[ "$(echo "$output" | jq -r --arg d "$(status_of user1 .image_digest)" '.[] | select(.digest == $d) | .used_by[0]')" = user1 ]
+	drv_run ctl image ls
+	[[ "${lines[0]}" == *REF*DIGEST*SIZE*"IN USE BY"* ]]
+	[[ "$output" == *"$REG/demo/app:1"*user1* ]]
 	# an image in use is not removed; prune keeps it and drops the rest
 	drv_run ctl image rm "$REG/demo/app:1"
 	[ "$status" -ne 0 ]

@@ -153,12 +153,12 @@ static void test_image_table(void **state)
 	check_printed(
 	    print_images_at,
 	    "[{\"ref\":\"reg:5000/demo/web:1.0\",\"digest\":\"sha256:0123456789abcdef\",\"size\":5242880,"
-	    "\"created\":\"2026-11-25T10:00:00Z\"},"
-	    "{\"refs\":[\"busybox:latest\",\"bb:1\"],\"size\":100},{}]",
-	    "REF                     DIGEST                SIZE     CREATED\n"
+	    "\"used_by\":[\"web-0\",\"web-1\"]},"
+	    "{\"refs\":[\"busybox:latest\",\"bb:1\"],\"size\":100,\"used_by\":[]},{}]",
+	    "REF                     DIGEST                SIZE     IN USE BY\n"
 	    "-                       -                     -        -\n"
 	    "busybox:latest,bb:1     -                     100B     -\n"
-	    "reg:5000/demo/web:1.0   sha256:0123456789ab   5.0MiB   2d\n");
+	    "reg:5000/demo/web:1.0   sha256:0123456789ab   5.0MiB   web-0,web-1\n");
 }
 
 int main(void)
