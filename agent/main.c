@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -227,6 +228,11 @@ int main(int argc, char **argv)
 	int r;
 
 	log_init("droverd");
+	/* one long-lived single-threaded process: big buffers go to mmap (returned when freed) and
+	 * free heap is given back sooner, so bursts of API traffic do not stay resident */
+	(void)mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	(void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	(void)mallopt(M_ARENA_MAX, 1);
 	r = config_load(argc, argv, &cfg, &e);
 	if (r == 1) {
 		config_usage();

@@ -2,6 +2,7 @@
  * agent_apply/agent_remove; exits funnel into agent_after_exit. */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ static void destroy(struct agent *a, struct instance *i)
 	events_publish_removed(a, i);
 	agent_unlink(a, i);
 	inst_free(i);
+	(void)malloc_trim(0); /* a removal is a good moment to give freed memory back */
 }
 
 void agent_after_exit(struct agent *a, struct instance *i)

@@ -12,8 +12,17 @@ export CONTAINERS_CONF=$PWD/bench/peers/containers.conf
 export CONTAINERS_STORAGE_CONF=$PWD/bench/peers/storage.conf
 export CONTAINERS_REGISTRIES_CONF=$W/registries.conf
 PODMAN=(podman --root "$W/podman/root" --runroot "$W/podman/run" --tmpdir "$W/podman/tmp")
+AGENT=""
+CG=/drover-bench-img-$$
 cleanup() {
 	set +e
+	if [ -n "$AGENT" ]; then
+		for id in second1 second2; do build/bench/put-wait rm "$W/run/droverd.sock" "$id" >/dev/null 2>&1; done
+		kill "$AGENT"
+		wait "$AGENT" 2>/dev/null
+	fi
+	grep " $W/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	for d in /sys/fs/cgroup/*"$CG"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 	"${PODMAN[@]}" rmi -a -f >/dev/null 2>&1
 	[ -z "$REGPID" ] || kill "$REGPID"
 	wait 2>/dev/null
@@ -79,6 +88,20 @@ for i in $(seq 1 "$N"); do
 	t1=$(date +%s%N)
 	secs "$t0" "$t1" >>"$W/t.podman"
 done
+# A second instance of an image the store already has: time to running, and layer bytes added.
+mkdir -p "$W/assign"
+: >"$W/droverd.conf"
+build/droverd --config "$W/droverd.conf" --state-dir "$W/state" --run-dir "$W/run" --assignments-dir "$W/assign" \
+	--cgroup-root "$CG" --insecure-registry "127.0.0.1:$PORT" --log-level warning 2>"$W/droverd.log" &
+AGENT=$!
+for _ in $(seq 1 100); do [ -S "$W/run/droverd.sock" ] && break; sleep 0.05; done
+jq -n --arg img "$REF" '{image: $img, network: {mode: "none"}, command: ["sleep", "100000"], stop_grace_ms: 0}' >"$W/spec.json"
+first=$(build/bench/put-wait run "$W/run/droverd.sock" second1 "$W/spec.json")
+layers_before=$(du -sb "$W/state/images/layers" | cut -f1)
+second=$(build/bench/put-wait run "$W/run/droverd.sock" second2 "$W/spec.json")
+layers_after=$(du -sb "$W/state/images/layers" | cut -f1)
+echo "SECOND=| first instance (pull included) | $first ms | second instance of the same image | $second ms | layer bytes added by the second | $((layers_after - layers_before)) |"
+
 d=$(median <"$W/t.drover")
 s=$(median <"$W/t.skopeo")
 p=$(median <"$W/t.podman")

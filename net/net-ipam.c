@@ -1,5 +1,5 @@
 /* Host-local IPAM. Each leased address is a file in the lease dir named by the dotted address and
- * holding the instance id. Files are created with O_EXCL and fsync'd (file and dir), so an address
+ * holding the instance id. Files are created with O_EXCL and the directory fsync'd, so an address
  * is never handed to two instances, also across agent crashes. "last_reserved" holds the address
  * handed out last; allocation continues after it, wrapping around, so a freed address is not
  * reused at once. */
@@ -162,8 +162,9 @@ static int lease_create(struct net_ipam *ipam, uint32_t ip, const char *id)
 	if (fd < 0)
 		return -errno;
 	r = fs_write_all(fd, id, strlen(id));
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
+	/* the directory entry is what keeps the address taken, so the directory is fsync'd; the
+	 * content (the id) is not: a lease emptied by a power loss is freed by the reclaim at start,
+	 * and after a power loss no instance is running on it anyway */
 	if (r >= 0 && close(TAKE_FD(fd)) < 0)
 		r = -errno;
 	if (r >= 0 && fsync(ipam->dirfd) < 0)
