@@ -5,6 +5,7 @@
 # namespaces, veths and bridge the test made.
 
 load helpers
+load client-host
 
 setup_file() {
 	image_setup_file
@@ -50,24 +51,10 @@ fetch() { # NETNS|host URL
 # A netns playing a client host, wired to the host by a veth pair of our own (192.168.X.1/30 on
 # the host end). Sets CLIENT_NS and HOST_ADDR.
 client_setup() {
-	local x
-	for _ in $(seq 1 50); do
-		x=$((RANDOM % 150 + 100))
-		ip -4 route show | grep -q "^192\.168\.$x\." || break
-	done
 	CLIENT_NS="$T/client.ns"
 	CLIENT_VETH="dc${NET_BR#dt}"
 	CLIENT_VETH=${CLIENT_VETH:0:15}
-	HOST_ADDR="192.168.$x.1"
-	: >"$CLIENT_NS"
-	unshare --net="$CLIENT_NS" true
-	ip link add "$CLIENT_VETH" type veth peer name eth0 netns "$CLIENT_NS"
-	ip addr add "$HOST_ADDR/30" dev "$CLIENT_VETH"
-	ip link set "$CLIENT_VETH" up
-	nsenter --net="$CLIENT_NS" ip addr add "192.168.$x.2/30" dev eth0
-	nsenter --net="$CLIENT_NS" ip link set lo up
-	nsenter --net="$CLIENT_NS" ip link set eth0 up
-	nsenter --net="$CLIENT_NS" ip route add default via "$HOST_ADDR"
+	HOST_ADDR=$(make_client_host "$CLIENT_NS" "$CLIENT_VETH")
 }
 
 count_dnat() { nft list table ip "$NFT_TABLE" 2>/dev/null | grep -c 'dnat to' || true; }

@@ -6,6 +6,8 @@
 # shellcheck disable=SC2154,SC2034
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=tests/integration/client-host.bash
+. "$REPO_ROOT/tests/integration/client-host.bash"
 NET_HARNESS="${NET_HARNESS:-$REPO_ROOT/${DROVER_BUILD:-build}/tests/net-harness}"
 
 # Like bats' `run`, and shows the command, status and output when a test fails.
@@ -99,24 +101,10 @@ wait_http() {
 # client_setup: a netns playing a client host, wired to the host by a veth pair of our own:
 # host end 192.168.X.1/30, client end 192.168.X.2/30 with its default route via .1.
 client_setup() {
-	local x
-	for _ in $(seq 1 50); do
-		x=$((RANDOM % 150 + 100))
-		ip -4 route show | grep -q "^192\.168\.$x\." || break
-	done
 	NT_CLIENT="$NT_DIR/client"
 	NT_CLIENT_VETH="dc${NT_BR#dt}"
 	NT_CLIENT_VETH=${NT_CLIENT_VETH:0:15}
-	NT_HOST_ADDR="192.168.$x.1"
-	: >"$NT_CLIENT"
-	unshare --net="$NT_CLIENT" true
-	ip link add "$NT_CLIENT_VETH" type veth peer name eth0 netns "$NT_CLIENT"
-	ip addr add "$NT_HOST_ADDR/30" dev "$NT_CLIENT_VETH"
-	ip link set "$NT_CLIENT_VETH" up
-	in_ns "$NT_CLIENT" ip addr add "192.168.$x.2/30" dev eth0
-	in_ns "$NT_CLIENT" ip link set lo up
-	in_ns "$NT_CLIENT" ip link set eth0 up
-	in_ns "$NT_CLIENT" ip route add default via "$NT_HOST_ADDR"
+	NT_HOST_ADDR=$(make_client_host "$NT_CLIENT" "$NT_CLIENT_VETH")
 }
 
 count_links() { ip -o link | wc -l; }
