@@ -270,13 +270,15 @@ static void gc_done(void *data, const struct img_image *img, const char *out, co
 		log_info("image garbage collection: %s", out ? out : "done");
 }
 
-/* Past --image-gc-high percent of the store's filesystem, every image no instance uses goes. */
+/* Past --image-gc-high percent of the store's filesystem, images no instance uses go, least
+ * recently used first, until the filesystem is down to --image-gc-low percent. */
 void agent_image_gc(struct agent *a)
 {
 	_cleanup_err_ struct err *e = NULL;
 	_cleanup_free_ char **args = NULL;
 	struct statvfs st;
-	size_t n = 0, cap = 2;
+	size_t n = 0, cap = 4;
+	char low[16];
 	double used;
 
 	if (statvfs(a->images_dir, &st) < 0 || st.f_blocks == 0)
@@ -292,6 +294,10 @@ void agent_image_gc(struct agent *a)
 	args = calloc(cap, sizeof(char *));
 	if (!args)
 		return;
+	/* least recently used first, down to the low mark */
+	snprintf(low, sizeof(low), "%lld", (long long)a->cfg->image_gc_low);
+	args[n++] = (char *)"--until-below";
+	args[n++] = low;
 	for (struct instance *i = a->instances; i; i = i->next)
 		if (i->image_digest) {
 			args[n++] = (char *)"--keep";
@@ -299,6 +305,6 @@ void agent_image_gc(struct agent *a)
 		}
 	log_notice("image store at %.0f%% of its filesystem (high mark %lld%%): removing unused images", used,
 		   (long long)a->cfg->image_gc_high);
-	if (agent_image_run(a, "prune", n ? args : NULL, gc_done, NULL, &e) < 0)
+	if (agent_image_run(a, "prune", args, gc_done, NULL, &e) < 0)
 		log_err("image garbage collection: %s", err_msg(e));
 }

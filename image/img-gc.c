@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -339,9 +340,10 @@ static bool kept(const struct stat *st, const struct timespec *start, char *cons
 	       (st->st_mtim.tv_sec == start->tv_sec && st->st_mtim.tv_nsec >= start->tv_nsec);
 }
 
-/* Removes records not kept (and their refs); collects the layers the kept ones use. */
-static int prune_records(struct img_store *s, char *const *keep, const struct timespec *start, json_t *refs,
-			 json_t *used, struct prune_stats *st, struct err **err)
+/* Removes records not kept (only the one named `only`, when set) and their refs; collects the
+ * layers the remaining ones use. */
+static int prune_records(struct img_store *s, char *const *keep, const struct timespec *start, const char *only,
+			 json_t *refs, json_t *used, struct prune_stats *st, struct err **err)
 {
 	_cleanup_closedir_ DIR *d = open_dir(s->imagesfd);
 	char hex[IMG_HEX_LEN + 1], digest[IMG_HEX_LEN + 8];
@@ -358,7 +360,8 @@ static int prune_records(struct img_store *s, char *const *keep, const struct ti
 		if (!is_record_name(de->d_name, hex) || fstatat(s->imagesfd, de->d_name, &sb, 0) < 0)
 			continue;
 		snprintf(digest, sizeof(digest), "sha256:%s", hex);
-		if (kept(&sb, start, keep, digest) && load_record(s, de->d_name, &rec) == 0) {
+		if ((kept(&sb, start, keep, digest) || (only && strcmp(only, de->d_name) != 0)) &&
+		    load_record(s, de->d_name, &rec) == 0) {
 			json_array_foreach (json_object_get(rec, "layers"), i, it)
 				if (json_is_string(it))
 					json_object_set(used, json_string_value(it), json_true());
@@ -371,6 +374,42 @@ static int prune_records(struct img_store *s, char *const *keep, const struct ti
 		st->bytes += (json_int_t)sb.st_blocks * 512;
 	}
 	return 0;
+}
+
+/* The record of the least recently used image not kept (records are touched on every use). */
+static bool oldest_unkept(struct img_store *s, char *const *keep, const struct timespec *start,
+			  char ret_name[IMG_HEX_LEN + 8])
+{
+	_cleanup_closedir_ DIR *d = open_dir(s->imagesfd);
+	char hex[IMG_HEX_LEN + 1], digest[IMG_HEX_LEN + 8];
+	struct timespec best = {0};
+	struct dirent *de;
+	struct stat sb;
+	bool found = false;
+
+	while (d && (de = readdir(d))) {
+		if (!is_record_name(de->d_name, hex) || fstatat(s->imagesfd, de->d_name, &sb, 0) < 0)
+			continue;
+		snprintf(digest, sizeof(digest), "sha256:%s", hex);
+		if (kept(&sb, start, keep, digest))
+			continue;
+		if (!found || sb.st_mtim.tv_sec < best.tv_sec ||
+		    (sb.st_mtim.tv_sec == best.tv_sec && sb.st_mtim.tv_nsec < best.tv_nsec)) {
+			best = sb.st_mtim;
+			snprintf(ret_name, IMG_HEX_LEN + 8, "%.71s", de->d_name);
+			found = true;
+		}
+	}
+	return found;
+}
+
+static int fs_percent_used(int fd)
+{
+	struct statvfs v;
+
+	if (fstatvfs(fd, &v) < 0 || v.f_blocks == 0)
+		return -1;
+	return (int)(100 * (v.f_blocks - v.f_bavail) / v.f_blocks);
 }
 
 /* Removes every layer no kept record uses, and the lock files nobody can hold now. */
@@ -402,30 +441,47 @@ static int prune_layers(struct img_store *s, json_t *used, struct prune_stats *s
 	return 0;
 }
 
-int img_store_prune(struct img_store *s, char *const *keep, json_t **ret, struct err **err)
+/* One pass: drop records (all unkept, or just `only`), save refs, drop unused layers. */
+static int prune_pass(struct img_store *s, char *const *keep, const struct timespec *start, const char *only,
+		      struct prune_stats *st, struct err **err)
+{
+	_cleanup_json_ json_t *refs = NULL, *used = json_object();
+	int r;
+
+	if (!used)
+		return err_set(err, ENOMEM, "prune");
+	r = refs_load(s, &refs, err);
+	if (r >= 0)
+		r = prune_records(s, keep, start, only, refs, used, st, err);
+	if (r >= 0)
+		r = refs_save(s, refs, err);
+	if (r >= 0)
+		r = prune_layers(s, used, st, err);
+	return r;
+}
+
+int img_store_prune(struct img_store *s, char *const *keep, int until_below, json_t **ret, struct err **err)
 {
 	_cleanup_close_ int storefd = -1, refsfd = -1;
-	_cleanup_json_ json_t *refs = NULL, *used = json_object();
+	char name[IMG_HEX_LEN + 8];
 	struct prune_stats st = {0};
 	struct timespec start;
 	int r;
 
 	clock_gettime(CLOCK_REALTIME, &start); /* images used from now on are kept */
-	if (!used)
-		return err_set(err, ENOMEM, "prune");
 	r = img_store_lock(s, true, &storefd, err);
 	if (r < 0)
 		return r;
 	r = lock_at(s->rootfd, "refs.lock", LOCK_EX, &refsfd);
 	if (r < 0)
 		return err_set(err, -r, "image store: lock refs");
-	r = refs_load(s, &refs, err);
-	if (r >= 0)
-		r = prune_records(s, keep, &start, refs, used, &st, err);
-	if (r >= 0)
-		r = refs_save(s, refs, err);
-	if (r >= 0)
-		r = prune_layers(s, used, &st, err);
+	if (until_below < 0) {
+		r = prune_pass(s, keep, &start, NULL, &st, err);
+	} else {
+		/* least recently used first, until the filesystem is below the mark */
+		while (r >= 0 && fs_percent_used(s->rootfd) > until_below && oldest_unkept(s, keep, &start, name))
+			r = prune_pass(s, keep, &start, name, &st, err);
+	}
 	if (r < 0)
 		return r;
 	*ret = json_pack("{s:I, s:I, s:I}", "images_removed", st.images, "layers_removed", st.layers,

@@ -130,7 +130,9 @@ int img_store_list(struct img_store *s, json_t **ret, struct err **err);
 int img_store_remove_ref(struct img_store *s, const char *ref, struct err **err);
 /* Takes the exclusive store lock itself (waiting for pulls to end); keeps the images in keep and
  * those used since it began. */
-int img_store_prune(struct img_store *s, char *const *keep, json_t **ret, struct err **err);
+/* Removes records not kept and the layers no remaining record uses. until_below >= 0: least
+ * recently used first, one at a time, until the filesystem is at most that percent full. */
+int img_store_prune(struct img_store *s, char *const *keep, int until_below, json_t **ret, struct err **err);
 /* The refs naming a digest, as a new JSON array. */
 json_t *img_store_refs_of(struct img_store *s, const char *manifest_digest);
 

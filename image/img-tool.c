@@ -6,7 +6,9 @@
  *                        [--parallel N] [--progress-fd N] STORE REF
  *   drover-image ls STORE
  *   drover-image rm STORE REF|sha256:DIGEST
- *   drover-image prune STORE [--keep sha256:DIGEST]...
+ *   drover-image prune [--keep sha256:DIGEST]... [--until-below PCT] STORE
+ *       without --until-below every image not kept goes; with it, the least recently used go
+ *       one by one until the store's filesystem is at most PCT percent full
  *   drover-image import STORE PATH          (OCI layout dir or `docker save` tar)
  *
  * REF is oci:/path/to/layout[:tag] or a registry reference host[:port]/path[:tag][@sha256:...]
@@ -32,13 +34,13 @@
 	"                            [--parallel N] [--progress-fd N] STORE REF\n"                  \
 	"       drover-image ls STORE\n"                                                             \
 	"       drover-image rm STORE REF|sha256:DIGEST\n"                                           \
-	"       drover-image prune STORE [--keep sha256:DIGEST]...\n"                                \
+	"       drover-image prune [--keep sha256:DIGEST]... [--until-below PCT] STORE\n"                                \
 	"       drover-image import STORE PATH\n"
 
 #define INSECURE_MAX 64
 #define KEEP_MAX 4096
 
-enum { OPT_AUTH = 256, OPT_CA, OPT_INSECURE, OPT_PARALLEL, OPT_PROGRESS, OPT_KEEP };
+enum { OPT_AUTH = 256, OPT_CA, OPT_INSECURE, OPT_PARALLEL, OPT_PROGRESS, OPT_KEEP, OPT_UNTIL };
 
 struct args {
 	struct img_reg_opts reg;
@@ -46,6 +48,7 @@ struct args {
 	size_t n_insecure;
 	char **keep;
 	size_t n_keep;
+	int until_below; /* prune: stop once the store's filesystem is at most this full (percent); -1 */
 	char **pos; /* positional arguments after the command */
 	int n_pos;
 };
@@ -106,6 +109,11 @@ static int take_option(struct args *a, int c, const char *val)
 			return -E2BIG;
 		a->keep[a->n_keep++] = (char *)val;
 		return 0;
+	case OPT_UNTIL:
+		if (parse_uint(val, 0, 100, &v) < 0)
+			return -EINVAL;
+		a->until_below = (int)v;
+		return 0;
 	default:
 		return -EINVAL;
 	}
@@ -120,11 +128,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 	    {"parallel", required_argument, NULL, OPT_PARALLEL},
 	    {"progress-fd", required_argument, NULL, OPT_PROGRESS},
 	    {"keep", required_argument, NULL, OPT_KEEP},
+	    {"until-below", required_argument, NULL, OPT_UNTIL},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	a->reg.parallel = 3;
+	a->until_below = -1;
 	a->reg.progress_fd = -1;
 	a->reg.insecure = a->insecure;
 	a->keep = calloc(KEEP_MAX + 1, sizeof(char *));
@@ -226,7 +236,7 @@ static int cmd_rest(struct img_store *s, const char *cmd, const struct args *a, 
 	if (strcmp(cmd, "ls") == 0)
 		r = img_store_list(s, &doc, err);
 	else if (strcmp(cmd, "prune") == 0)
-		r = img_store_prune(s, a->keep, &doc, err);
+		r = img_store_prune(s, a->keep, a->until_below, &doc, err);
 	else {
 		r = img_store_lock(s, false, &lockfd, err);
 		if (r >= 0)

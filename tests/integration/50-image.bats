@@ -361,3 +361,35 @@ test_proc() {
 	[ "$status" -eq 0 ]
 	[[ "$(echo "$output" | jq -r .manifest_digest)" == sha256:* ]]
 }
+
+@test "blob redirects to other storage are followed, and still verified" {
+	local port
+	port=$(free_port)
+	start_fixture "redir-$BATS_TEST_NUMBER" "$FIXTURES/registry-proxy.py" --port "$port" --upstream "$REG_PORT" --mode redirect
+	test_proc "redir-$BATS_TEST_NUMBER"
+	wait_port "$port"
+	img_run "$DROVER_IMAGE" resolve "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 0 ]
+	[[ "$(echo "$output" | jq -r .manifest_digest)" == sha256:* ]]
+	grep -q "GET /v2/demo/blobs/sha256:" "$IMG_TMP/redir-$BATS_TEST_NUMBER.log"
+}
+
+@test "prune --until-below stops at the mark and never removes a kept image" {
+	img_run "$DROVER_IMAGE" resolve "$STORE" "$REG/demo:1"
+	[ "$status" -eq 0 ]
+	sleep 1.1
+	img_run "$DROVER_IMAGE" resolve "$STORE" "$REG/demo:2"
+	[ "$status" -eq 0 ]
+	d2=$(echo "$output" | jq -r .manifest_digest)
+	# a mark above the current use: nothing goes
+	img_run "$DROVER_IMAGE" prune --until-below 100 "$STORE"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq .images_removed)" = 0 ]
+	# a mark that cannot be reached: every unkept image goes, oldest first, the kept one stays
+	img_run "$DROVER_IMAGE" prune --until-below 0 --keep "$d2" "$STORE"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq .images_removed)" = 1 ]
+	img_run "$DROVER_IMAGE" ls "$STORE"
+	[ "$(echo "$output" | jq -r '.[0].digest')" = "$d2" ]
+	[ "$(echo "$output" | jq length)" = 1 ]
+}

@@ -116,7 +116,7 @@ registry_spec() { # ID [jq]
 
 @test "past --image-gc-high, a pull is followed by removing the images no instance uses" {
 	stop_agent
-	start_agent --image-gc-high 0
+	start_agent --image-gc-high 0 --image-gc-low 0
 	drv_run ctl image import "$IMAGE_DIR"
 	[ "$status" -eq 0 ]
 	drv_run ctl -o json image ls
