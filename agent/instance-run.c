@@ -323,7 +323,9 @@ void inst_handle_exit(struct instance *i)
 		/* the shim died without a record: make sure nothing of the container is left */
 		(void)rt_runc_kill(&i->a->runc, i->id, SIGKILL, true, NULL);
 	}
-	if (rt_runc_delete(&i->a->runc, i->id, &e) < 0)
+	/* the shim deletes the container after writing its record; what a dead shim left, goes here */
+	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
+	if ((!state || access(state, F_OK) == 0) && rt_runc_delete(&i->a->runc, i->id, &e) < 0)
 		log_warn("runc delete: %s, ignoring id=%s", err_msg(e), i->id);
 	i->pid = 0;
 	i->shim_pid = 0;

@@ -253,6 +253,10 @@ static int run(struct shim_run *s, int sigfd, struct err **err)
 	log_debug("container started id='%s' pid=%d", s->a->id, (int)s->init_pid);
 	r = watch_container(s, sigfd, &lf, err);
 	shim_logfile_close(&lf);
+	/* the exit record is on disk: now the runtime's state and the container's cgroup can go, here
+	 * rather than in droverd, whose loop would otherwise wait on a runtime exec per exit */
+	if (r >= 0)
+		shim_runc_delete_force(s->a);
 	return r;
 }
 
