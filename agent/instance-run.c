@@ -47,6 +47,15 @@ bool inst_is_active(const struct instance *i)
 	       i->phase == PH_STOPPING;
 }
 
+/* Does the runtime still keep state for this container? A stat instead of a runtime exec (about
+ * 20 ms) on every start, exit and removal. */
+static bool runc_state_exists(const struct instance *i)
+{
+	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
+
+	return !state || access(state, F_OK) == 0;
+}
+
 static void close_watch(struct instance *i)
 {
 	if (i->sync_fd >= 0) {
@@ -236,10 +245,8 @@ static void create(struct instance *i, const struct img_image *img)
 
 	if (i->phase != PH_CREATING)
 		inst_set_phase(i, PH_CREATING, "", NULL);
-	/* a leftover container of this id (a crash between start and record) must go first; the
-	 * runtime's state dir tells without paying for a runtime exec on every start */
-	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
-	if (!state || access(state, F_OK) == 0)
+	/* a leftover container of this id (a crash between start and record) must go first */
+	if (runc_state_exists(i))
 		(void)rt_runc_delete(&i->a->runc, i->id, NULL);
 	r = inst_net_attach(i, &e);
 	if (r >= 0 && i->ip)
@@ -324,8 +331,7 @@ void inst_handle_exit(struct instance *i)
 		(void)rt_runc_kill(&i->a->runc, i->id, SIGKILL, true, NULL);
 	}
 	/* the shim deletes the container after writing its record; what a dead shim left, goes here */
-	_cleanup_free_ char *state = fs_path_join(i->a->runc_root, i->id);
-	if ((!state || access(state, F_OK) == 0) && rt_runc_delete(&i->a->runc, i->id, &e) < 0)
+	if (runc_state_exists(i) && rt_runc_delete(&i->a->runc, i->id, &e) < 0)
 		log_warn("runc delete: %s, ignoring id=%s", err_msg(e), i->id);
 	i->pid = 0;
 	i->shim_pid = 0;
@@ -397,7 +403,7 @@ void inst_cleanup(struct instance *i)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 		i->restart_timer = NULL;
 	}
-	if (rt_runc_delete(&i->a->runc, i->id, &e) < 0) {
+	if (runc_state_exists(i) && rt_runc_delete(&i->a->runc, i->id, &e) < 0) {
 		log_warn("%s, ignoring id=%s", err_msg(e), i->id);
 		err_free(&e);
 	}
