@@ -131,6 +131,8 @@ static enum MHD_Result route(void *data, struct http_req *req)
 		return list_instances(api, req);
 	if (strncmp(req->url, ID_PREFIX, strlen(ID_PREFIX)) == 0)
 		return instance_route(api, req);
+	if (strcmp(req->url, "/metrics") == 0 && strcmp(req->method, "GET") == 0)
+		return api_metrics(api, req);
 	if (strcmp(req->url, "/v1/node") == 0 && strcmp(req->method, "GET") == 0)
 		return node_status(api, req);
 	if (strcmp(req->url, "/v1/events") == 0 && strcmp(req->method, "GET") == 0)

@@ -66,6 +66,11 @@ json_t *events_since(uint64_t after, size_t max, uint64_t *ret_last)
 	return arr;
 }
 
+uint64_t events_last_seq(void)
+{
+	return last_seq;
+}
+
 void events_reset(void)
 {
 	for (size_t k = 0; k < RING; k++) {

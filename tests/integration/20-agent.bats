@@ -311,9 +311,15 @@ teardown() {
 	[ "${lines[4]}" = 1000 ]
 }
 
-@test "GET /v1/node and /v1/events answer" {
+@test "GET /v1/node, /metrics and /v1/events answer" {
 	put_file ev '.command = ["sleep", "1000"]'
 	wait_for 10 phase_is ev running
+	drv_run curl -sf --unix-socket "$SOCK" http://localhost/metrics
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'drover_instances{phase="running"} 1'* ]]
+	[[ "$output" == *'drover_instance_restarts_total{id="ev"} 0'* ]]
+	[[ "$output" == *'drover_instance_start_seconds{id="ev"} 0.'* ]]
+	[[ "$output" == *"drover_agent_resident_memory_bytes "* ]]
 	drv_run api GET /v1/node
 	[[ "$output" == *"HTTP 200"* ]]
 	[ "$(echo "${lines[0]}" | jq -r .instances.total)" = 1 ]
