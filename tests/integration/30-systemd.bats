@@ -46,7 +46,7 @@ teardown() {
 @test "make install honours DESTDIR and PREFIX" {
 	drv_run make -C "$REPO_ROOT" install DESTDIR="$T/root" PREFIX=/usr
 	[ "$status" -eq 0 ]
-	for f in usr/bin/droverd usr/bin/drover-shim usr/bin/droverctl; do
+	for f in usr/bin/droverd usr/bin/drover-shim usr/bin/droverctl usr/bin/drover-image; do
 		[ -x "$T/root/$f" ]
 	done
 	[ -f "$T/root/usr/lib/systemd/system/droverd.service" ]
