@@ -13,6 +13,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -I. $(PKG_CFLAGS)
 LDFLAGS ?=
+# full RELRO: the GOT is read-only after start-up, so a memory bug cannot redirect a libc call
+LDFLAGS += -Wl,-z,relro,-z,now
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined

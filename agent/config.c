@@ -52,6 +52,9 @@ static const struct key keys[] = {
 	K("image-gc-high", KEY_INT, image_gc_high, "85", "image store disk use (percent) that starts garbage collection"),
 	K("image-gc-low", KEY_INT, image_gc_low, "80", "disk use (percent) garbage collection brings the store down to"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
+	/* container security (issue 7) */
+	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),
+	K("allow-setuid-files", KEY_BOOL, allow_setuid_files, NULL, "keep setuid/setgid/sticky bits in spec files' modes"),
 };
 #undef K
 

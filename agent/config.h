@@ -34,6 +34,9 @@ struct agent_config {
 	int64_t log_max_bytes;
 	int64_t stop_grace_cap_ms;
 	bool no_assignments_dir;
+	/* container security (issue 7) */
+	char *runtime_version_check; /* "refuse", "warn" or "off" */
+	bool allow_setuid_files;
 };
 
 /* Parses argv (and the config file it names or the default); exits are the caller's. */

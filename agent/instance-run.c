@@ -355,13 +355,19 @@ static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data)
 	inst_handle_exit(data);
 }
 
+/* Through the container's pidfd, else through the runtime (which checks the process is still the
+ * container's, and runs under a deadline). Never kill(pid): after an adoption the pid may be reused. */
 static void send_signal(struct instance *i, int sig)
 {
+	_cleanup_err_ struct err *e = NULL;
+
 	if (i->ctr_pidfd >= 0 && syscall(SYS_pidfd_send_signal, i->ctr_pidfd, sig, NULL, 0) == 0)
 		return;
-	if (i->shim_pid > 0 && i->pid > 0 && kill(i->pid, sig) == 0)
-		return;
-	(void)rt_runc_kill(&i->a->runc, i->id, sig, false, NULL); /* last resort; errors mean it is gone */
+	if (i->ctr_pidfd >= 0 && errno == ESRCH)
+		return; /* the container's process is gone: its exit is on its way */
+	if (rt_runc_kill(&i->a->runc, i->id, sig, false, &e) < 0 && e && e->errnum != ENOENT &&
+	    e->errnum != ESRCH)
+		log_warn("%s, ignoring id=%s", err_msg(e), i->id);
 }
 
 static void kill_fired(struct loop *l, void *data)

@@ -23,6 +23,7 @@
 #include "agent/cgroot.h"
 #include "agent/events.h"
 #include "agent/image-jobs.h"
+#include "agent/runtime-check.h"
 #include "agent/source-dir.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -180,7 +181,8 @@ static int setup(struct agent *a)
 		return -ENOMEM;
 	/* without CAP_SYS_RESOURCE no process may lower an oom_score_adj below 0 */
 	a->oom_adj_online = has_sys_resource() ? -500 : 0;
-	if ((r = resolve_programs(a)) < 0 || (r = make_dirs(a)) < 0 || (r = lock_state(a->cfg->state_dir)) < 0)
+	if ((r = resolve_programs(a)) < 0 || (r = agent_runtime_check(a->runtime_path, a->cfg->runtime_version_check)) < 0 ||
+	    (r = make_dirs(a)) < 0 || (r = lock_state(a->cfg->state_dir)) < 0)
 		return r;
 	a->runc.runtime = a->runtime_path;
 	a->runc.runtime_root = a->runc_root;
