@@ -247,7 +247,8 @@ static int parse_process(json_t *doc, struct spec *s, struct err **err)
 			return r;
 		r = rt_cwd_normalize(s->workdir, &norm);
 		if (r < 0)
-			return err_field(err, "workdir", -r, "'workdir' %s, got '%s'", rt_cwd_problem(r), s->workdir);
+			return err_field(err, "workdir", r == -ENOMEM ? ENOMEM : EINVAL, "'workdir' %s, got '%s'",
+					 rt_cwd_problem(r), s->workdir);
 		free(s->workdir);
 		s->workdir = TAKE_PTR(norm);
 	}
