@@ -14,7 +14,7 @@ static bool under(const char *path, const char *root)
 {
 	size_t n = strlen(root);
 
-	return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
+	return strlen(path) >= n && memcmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
 int rt_cwd_normalize(const char *in, char **ret)
@@ -25,7 +25,7 @@ int rt_cwd_normalize(const char *in, char **ret)
 
 	if (!in || in[0] != '/')
 		return -EINVAL;
-	out = malloc(strlen(in) + 2);
+	out = calloc(1, strlen(in) + 2);
 	if (!out)
 		return -ENOMEM;
 	while (*p) {

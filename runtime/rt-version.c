@@ -23,21 +23,38 @@ static const struct backport {
     {"1.0.0~rc93+ds1-5", "deb11u", 3},
 };
 
+/* One decimal number at *p (advanced past it); false when there is none or it is too large. */
+static bool take_number(const char **p, unsigned *ret)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	if (!isdigit((unsigned char)**p))
+		return false;
+	errno = 0;
+	v = strtoul(*p, &end, 10);
+	if (errno || v > 100000)
+		return false;
+	*ret = (unsigned)v;
+	*p = end;
+	return true;
+}
+
 /* "1.2.3", "1.14" (crun), "1.2.3-rc.1", "1.0.0~rc93+ds1": a '-' or '~' after the numbers marks a
  * pre-release, a '+' build metadata. */
 static int parse_numbers(const char *s, struct rt_runtime_version *v)
 {
-	int used = 0, more = 0;
+	const char *p = s;
 
-	if (!isdigit((unsigned char)*s) || sscanf(s, "%u.%u%n", &v->major, &v->minor, &used) != 2)
+	if (!take_number(&p, &v->major) || *p++ != '.' || !take_number(&p, &v->minor))
 		return -EPROTO;
 	v->patch = 0;
-	if (s[used] == '.' && isdigit((unsigned char)s[used + 1])) {
-		if (sscanf(s + used + 1, "%u%n", &v->patch, &more) != 1)
+	if (p[0] == '.' && isdigit((unsigned char)p[1])) {
+		p++;
+		if (!take_number(&p, &v->patch))
 			return -EPROTO;
-		used += 1 + more;
 	}
-	v->prerelease = s[used] == '-' || s[used] == '~';
+	v->prerelease = *p == '-' || *p == '~';
 	return 0;
 }
 
