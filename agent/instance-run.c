@@ -125,6 +125,22 @@ static void start_failed(struct instance *i, const char *reason, const char *msg
 
 static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data);
 
+/* A pidfd for the container's process, kept only when that process is the shim's child (the shim is
+ * its subreaper): a pid read back after an agent restart may name a reused, unrelated process. */
+static void watch_container(struct instance *i)
+{
+	pid_t parent = 0;
+
+	i->ctr_pidfd = proc_pidfd_open(i->pid);
+	if (i->ctr_pidfd < 0)
+		return;
+	if (proc_parent(i->pid, &parent) < 0 || parent != i->shim_pid) {
+		log_debug("pid %d is not the shim's child, signals go through the runtime id=%s", (int)i->pid, i->id);
+		close(i->ctr_pidfd);
+		i->ctr_pidfd = -1;
+	}
+}
+
 void inst_watch_shim(struct instance *i)
 {
 	i->shim_pidfd = proc_pidfd_open(i->shim_pid);
@@ -137,7 +153,7 @@ void inst_watch_shim(struct instance *i)
 		return;
 	}
 	if (i->pid > 0)
-		i->ctr_pidfd = proc_pidfd_open(i->pid);
+		watch_container(i);
 }
 
 static void sync_ok(struct instance *i, const char *line)

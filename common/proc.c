@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,5 +342,31 @@ int proc_start_time(pid_t pid, unsigned long long *ret)
 	if (!p)
 		return -EIO;
 	*ret = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+int proc_parent(pid_t pid, pid_t *ret)
+{
+	char path[64], buf[4096];
+	_cleanup_close_ int fd = -1;
+	const char *p;
+	ssize_t n;
+	long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	p = strstr(buf, "\nPPid:");
+	if (!p)
+		return -EIO;
+	v = strtol(p + 6, NULL, 10);
+	if (v < 0 || v > INT32_MAX)
+		return -EIO;
+	*ret = (pid_t)v;
 	return 0;
 }

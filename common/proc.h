@@ -31,5 +31,7 @@ int proc_find_exe(const char *name, char **ret_path);
 void proc_describe_status(int status, char *buf, size_t size);
 int proc_pidfd_open(pid_t pid);
 bool proc_alive(pid_t pid);
+/* The parent pid of pid (PPid in /proc/PID/status). */
+int proc_parent(pid_t pid, pid_t *ret);
 /* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), to tell a pid from its reuse. */
 int proc_start_time(pid_t pid, unsigned long long *ret);
