@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -81,6 +82,18 @@ static void test_missing_program(void **state)
 	assert_int_equal(WEXITSTATUS(status), 127);
 }
 
+static void test_parent(void **state)
+{
+	(void)state;
+	pid_t parent = 0;
+
+	assert_int_equal(proc_parent(getpid(), &parent), 0);
+	assert_int_equal(parent, getppid());
+	assert_int_equal(proc_parent(1, &parent), 0);
+	assert_int_equal(parent, 0);
+	assert_true(proc_parent(-5, &parent) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -88,6 +101,7 @@ int main(void)
 	    cmocka_unit_test(test_deadline_kills),
 	    cmocka_unit_test(test_grandchild_holding_pipe),
 	    cmocka_unit_test(test_missing_program),
+	    cmocka_unit_test(test_parent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
