@@ -40,7 +40,7 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
-TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness
+TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/raw-send
 
 .PHONY: all check unit sanitize integration lint bench install clean demo run format
 all: $(BINS)
@@ -84,6 +84,11 @@ sanitize:
 $(BUILD)/tests/notify-listen: tests/helpers/notify-listen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# Hand-made frames from inside a container (75-net-security.bats): static, so any image runs it.
+$(BUILD)/tests/raw-send: tests/helpers/raw-send.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@ $<
 
 # A small CLI over net/ for tests/integration/40-net.bats.
 $(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard net/*.c) $(COMMON_SRC))

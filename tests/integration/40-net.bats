@@ -76,8 +76,11 @@ teardown() {
 	[ "$output" = "published web" ]
 	net_run timeout 3 busybox wget -q -O - "http://$NT_HOST_ADDR:$hp/"
 	[ "$output" = "published web" ]
-	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	net_run timeout 3 busybox wget -q -O - "http://$NT_PREFIX.1:$hp/"
 	[ "$output" = "published web" ]
+	# 127.0.0.1:PORT stays the host's own: not DNATed to the instance
+	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	[ "$status" -ne 0 ]
 	# another instance reaches it through the host's address as well (hairpin)
 	attach other
 	net_run in_ns "$NS" timeout 3 busybox wget -q -O - "http://$NT_HOST_ADDR:$hp/"
@@ -187,7 +190,7 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"host port tcp/$hp is already published by instance 'a'"* ]]
 	[ "$(nft list table ip "$NT_TABLE")" = "$before" ] # nothing changed, not even b's other port
-	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	net_run timeout 3 busybox wget -q -O - "http://$NT_PREFIX.1:$hp/"
 	[ "$output" = "holder a" ]
 	# the same number over udp is a different port
 	net_run nh publish b "$IP" "udp:$hp:80"

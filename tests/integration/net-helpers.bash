@@ -143,6 +143,7 @@ net_teardown() {
 		ip link del "$f" 2>/dev/null
 	done
 	nft delete table ip "$NT_TABLE" 2>/dev/null
+	nft delete table bridge "$NT_TABLE" 2>/dev/null
 	for f in "$NT_NETNS"/* ${NT_CLIENT:+"$NT_CLIENT"}; do
 		[ -e "$f" ] || continue
 		umount -l "$f" 2>/dev/null
