@@ -139,8 +139,12 @@ void net_veth_name(const char *bridge, const char *id, char buf[16])
 	h = fnv1a64(h, bridge);
 	h = fnv1a64(h ^ 0xffU, "/"); /* a separator no name contains */
 	h = fnv1a64(h, id);
-	/* 48 bits folded from 64: "dv" + 12 hex digits, 14 characters, within IFNAMSIZ */
-	snprintf(buf, 16, NET_VETH_PREFIX "%012llx", (unsigned long long)((h ^ (h >> 48)) & 0xffffffffffffULL));
+	/* a finaliser (splitmix64's) so every input bit reaches the 48 bits kept */
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	/* "dv" + 12 hex digits (48 bits), 14 characters, within IFNAMSIZ */
+	snprintf(buf, 16, NET_VETH_PREFIX "%012llx", (unsigned long long)(h & 0xffffffffffffULL));
 }
 
 void net_veth_name_legacy(const char *bridge, const char *id, char buf[16])
