@@ -42,7 +42,7 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
-TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns
+TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
 
 .PHONY: all check check-v2 unit sanitize integration lint bench install clean demo run format
 all: $(BINS)
@@ -87,9 +87,14 @@ $(BUILD)/tests/notify-listen: tests/helpers/notify-listen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-# Run inside test containers (tests/integration/25-container-security.bats): static, so any image works,
-# and without the sanitizers (they cannot link statically), so build-san has it too.
+# Run inside test containers (25-container-security.bats, 75-net-security.bats): static, so any image
+# works, and without the sanitizers (they cannot link statically), so build-san has them too.
 $(BUILD)/tests/clone-ns: tests/helpers/clone-ns.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+# Hand-made frames from inside a container (75-net-security.bats).
+$(BUILD)/tests/raw-send: tests/helpers/raw-send.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 

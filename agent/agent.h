@@ -60,7 +60,8 @@ struct net_ctx *agent_net(struct agent *a, struct err **err);
 /* After adoption: leases, veths, netns files and rules of unknown instances are freed. */
 void agent_net_reclaim(struct agent *a);
 
-/* -EADDRINUSE when another instance publishes one of spec's host ports. */
+/* -EADDRINUSE when another instance publishes one of spec's host ports, or one is reserved
+ * (--reserved-host-ports) or held by a process on the node. */
 int agent_check_ports(struct agent *a, const struct spec *spec, struct err **err);
 
 /* Status change hook: persist + notify waiters. */

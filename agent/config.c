@@ -13,8 +13,9 @@
 #include "agent/spec.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "net/net.h"
 
-enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT };
+enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT, KEY_PORTS };
 
 struct key {
 	const char *name;
@@ -34,7 +35,9 @@ static const struct key keys[] = {
 	K("cgroup-mount", KEY_STR, cgroup_mount, "/sys/fs/cgroup", "where cgroupfs is mounted"),
 	K("bridge", KEY_STR, bridge, "drover0", "bridge for bridge networking"),
 	K("subnet", KEY_STR, subnet, "10.77.0.0/24", "instance subnet"),
-	K("nft-table", KEY_STR, nft_table, "drover", "the nftables table drover owns (NAT, published ports)"),
+	K("nft-table", KEY_STR, nft_table, "drover", "the nftables tables (ip and bridge) drover owns"),
+	K("reserved-host-ports", KEY_PORTS, reserved_host_ports, "22", "host ports no instance may publish, e.g. 22,2379-2380 (ports host processes hold are refused too)"),
+	K("allow-host-access", KEY_BOOL, allow_host_access, NULL, "let instances reach the node's own addresses and 169.254.0.0/16 (cloud metadata)"),
 	K("node-name", KEY_STR, node_name, NULL, "node name (default: hostname)"),
 	K("runtime", KEY_STR, runtime, "runc", "OCI runtime binary"),
 	K("shim", KEY_STR, shim, NULL, "drover-shim binary (default: next to droverd)"),
@@ -101,6 +104,11 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 		*(int64_t *)p = v;
 		return 0;
 	}
+	case KEY_PORTS:
+		if (net_portset_parse(value, p) < 0)
+			return err_field(err, k->name, EINVAL, "'%s' must list ports 1-65535 like 22,2379-2380, got '%s'",
+					 k->name, value);
+		return 0;
 	case KEY_BOOL:
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
 			*(bool *)p = true;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "net/net.h"
 
 struct agent_config {
 	char *config;
@@ -37,6 +38,8 @@ struct agent_config {
 	/* container security (issue 7) */
 	char *runtime_version_check; /* "refuse", "warn" or "off" */
 	bool allow_setuid_files;
+	bool allow_host_access;                  /* instances may reach the node and 169.254.0.0/16 */
+	struct net_portset reserved_host_ports; /* host ports no instance may publish */
 };
 
 /* Parses argv (and the config file it names or the default); exits are the caller's. */

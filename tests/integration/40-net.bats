@@ -76,8 +76,11 @@ teardown() {
 	[ "$output" = "published web" ]
 	net_run timeout 3 busybox wget -q -O - "http://$NT_HOST_ADDR:$hp/"
 	[ "$output" = "published web" ]
-	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	net_run timeout 3 busybox wget -q -O - "http://$NT_PREFIX.1:$hp/"
 	[ "$output" = "published web" ]
+	# 127.0.0.1:PORT stays the host's own: not DNATed to the instance
+	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	[ "$status" -ne 0 ]
 	# another instance reaches it through the host's address as well (hairpin)
 	attach other
 	net_run in_ns "$NS" timeout 3 busybox wget -q -O - "http://$NT_HOST_ADDR:$hp/"
@@ -187,7 +190,7 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"host port tcp/$hp is already published by instance 'a'"* ]]
 	[ "$(nft list table ip "$NT_TABLE")" = "$before" ] # nothing changed, not even b's other port
-	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	net_run timeout 3 busybox wget -q -O - "http://$NT_PREFIX.1:$hp/"
 	[ "$output" = "holder a" ]
 	# the same number over udp is a different port
 	net_run nh publish b "$IP" "udp:$hp:80"
@@ -279,4 +282,78 @@ teardown() {
 	net_run nh attach web
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"subnet '10.1.2.3/24'"* ]]
+}
+
+@test "net: detach deletes only the instance's own veth; names carry 48 bits" {
+	attach web
+	[[ "$VETH" =~ ^dv[0-9a-f]{12}$ ]]
+	# a veth that has the name "other" would get, owned by another instance (a hash collision)
+	local name
+	name=$(nh vethname other)
+	[[ "$name" =~ ^dv[0-9a-f]{12}$ ]]
+	NT_LINKS+=("$name")
+	ip link add "$name" type veth peer name "p${name:2:12}"
+	ip link set "$name" alias "drover:web"
+	net_run nh detach other
+	[ "$status" -eq 0 ]
+	ip link show "$name" >/dev/null
+	# its owner's detach does delete its own
+	net_run nh detach web
+	[ "$status" -eq 0 ]
+	run ! ip link show "$VETH"
+}
+
+@test "net: a host port a process holds, or a reserved one, is refused naming the port" {
+	attach web
+	local busy=$((RANDOM % 5000 + 30000)) rsv=$((RANDOM % 5000 + 36000)) before i
+	socat "TCP-LISTEN:$busy,bind=127.0.0.1,reuseaddr,fork" SYSTEM:'echo host-service' &
+	NT_PIDS+=($!)
+	for i in $(seq 1 50); do
+		ss -Hlnt "sport = :$busy" | grep -q . && break
+		sleep 0.05
+	done
+	before=$(nft list table ip "$NT_TABLE")
+	net_run nh publish web "$IP" "tcp:$busy:80"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"host port tcp/$busy is in use by a process on this node"* ]]
+	[ "$(nft list table ip "$NT_TABLE")" = "$before" ]
+	[ "$(timeout 3 socat -u "TCP:127.0.0.1:$busy" -)" = host-service ]
+	NET_HARNESS_RESERVED="22,$rsv-$((rsv + 2))" net_run nh publish web "$IP" "tcp:$((rsv + 2)):80"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"host port tcp/$((rsv + 2)) is reserved on this node"* ]]
+	NET_HARNESS_RESERVED="22,$rsv-$((rsv + 2))" net_run nh publish web "$IP" "udp:$((rsv + 3)):80"
+	[ "$status" -eq 0 ]
+	NET_HARNESS_RESERVED="2-1" net_run nh publish web "$IP"
+	[ "$status" -eq 2 ]
+}
+
+@test "net: frames from any port of the bridge to 127.0.0.0/8 are dropped before routing" {
+	local raw="$REPO_ROOT/${DROVER_BUILD:-build}/tests/raw-send"
+	[ -x "$raw" ] || skip "build $raw first"
+	nh reclaim >/dev/null
+	[ "$(cat "/proc/sys/net/ipv4/conf/$NT_BR/route_localnet")" = 0 ]
+	[ "$(cat "/proc/sys/net/ipv6/conf/$NT_BR/accept_ra")" = 0 ]
+	[ "$(cat "/proc/sys/net/ipv6/conf/$NT_BR/disable_ipv6")" = 1 ]
+	# a port of the bridge that is no instance's (the bridge table lets it by): the ip table's
+	# guard chain still drops its loopback-bound packets
+	local ns="$NT_DIR/foreign" port=$((RANDOM % 10000 + 30000)) gwmac before i
+	NT_CLIENT="$ns"
+	NT_CLIENT_VETH="df${NT_BR#dt}"
+	NT_CLIENT_VETH=${NT_CLIENT_VETH:0:15}
+	: >"$ns"
+	unshare --net="$ns" true
+	ip link add "$NT_CLIENT_VETH" type veth peer name eth0 netns "$ns"
+	ip link set "$NT_CLIENT_VETH" master "$NT_BR" up
+	in_ns "$ns" ip addr add "$NT_PREFIX.250/24" dev eth0
+	in_ns "$ns" ip link set eth0 up
+	socat -u "UDP-RECV:$port,bind=127.0.0.1" "OPEN:$NT_DIR/lo.out,creat,append" &
+	NT_PIDS+=($!)
+	gwmac=$(cat "/sys/class/net/$NT_BR/address")
+	before=$(nft list chain ip "$NT_TABLE" guard | awk '/daddr 127/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')
+	for i in 1 2 3; do
+		in_ns "$ns" "$raw" udp eth0 "$gwmac" self "$NT_PREFIX.250" 127.0.0.1 "$port" "loopback-$i"
+	done
+	sleep 0.3
+	[ ! -s "$NT_DIR/lo.out" ]
+	[ "$(nft list chain ip "$NT_TABLE" guard | awk '/daddr 127/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')" -ge $((before + 3)) ]
 }
