@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,5 +204,50 @@ int proc_start_time(pid_t pid, unsigned long long *ret)
 	if (!p)
 		return -EIO;
 	*ret = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+/* ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort class, lowest level) */
+#define IOPRIO_BE_LOWEST ((2 << 13) | 7)
+
+static void __attribute__((noreturn)) background_child(int (*fn)(void *arg), void *arg, pid_t parent)
+{
+	sigset_t all;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	syscall(SYS_close_range, 3U, ~0U, 0);
+	(void)setpriority(PRIO_PROCESS, 0, 19);			     /* best effort: only a priority */
+	(void)syscall(SYS_ioprio_set, 1, 0, IOPRIO_BE_LOWEST); /* best effort, as above */
+	_exit(fn(arg) < 0 ? 1 : 0);
+}
+
+int proc_fork_background(int (*fn)(void *arg), void *arg, pid_t *ret_pid, int *ret_pidfd, struct err **err)
+{
+	pid_t parent = getpid();
+	pid_t pid;
+	int pidfd;
+
+	pid = fork();
+	if (pid < 0)
+		return err_set(err, errno, "fork");
+	if (pid == 0)
+		background_child(fn, arg, parent);
+	/* the child is at least a zombie until someone waits, so this pidfd is for it */
+	pidfd = proc_pidfd_open(pid);
+	if (pidfd < 0) {
+		int r = -errno;
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+		return err_set(err, -r, "pidfd_open of child %d", (int)pid);
+	}
+	*ret_pid = pid;
+	*ret_pidfd = pidfd;
 	return 0;
 }

@@ -25,6 +25,10 @@ int proc_find_exe(const char *name, char **ret_path);
 /* "exit 3", "killed by signal 9" */
 void proc_describe_status(int status, char *buf, size_t size);
 int proc_pidfd_open(pid_t pid);
+/* Forks a child that runs fn(arg) and _exits (0 on fn >= 0, else 1): signals reset, every fd above
+ * stderr closed, lowest CPU and I/O priority, killed with the parent. For slow filesystem work that
+ * must not run on the agent's loop. The caller watches ret_pidfd and reaps. */
+int proc_fork_background(int (*fn)(void *arg), void *arg, pid_t *ret_pid, int *ret_pidfd, struct err **err);
 bool proc_alive(pid_t pid);
 /* Start time of pid in clock ticks since boot (field 22 of /proc/PID/stat), to tell a pid from its reuse. */
 int proc_start_time(pid_t pid, unsigned long long *ret);
