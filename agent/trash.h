@@ -2,6 +2,8 @@
 /* Container-sized deletes off the loop: a writable layer or a bundle is renamed into
  * STATE_DIR/trash (O(1), same filesystem) and a background child (common/proc.h) deletes what is
  * there, watched by its pidfd in the loop. Trash a crash left behind is swept at start. */
+#include <stdbool.h>
+
 #include "agent/loop.h"
 #include "common/err.h"
 
