@@ -49,6 +49,17 @@ static int empty_dir(void *arg)
 
 static void start_child(struct trash *t);
 
+static bool dir_empty(const char *dir)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			return false;
+	return true;
+}
+
 static void on_child_exit(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct trash *t = data;
@@ -111,7 +122,8 @@ int trash_new(struct loop *l, const char *dir, struct trash **ret, struct err **
 		trash_free(t);
 		return err_set(err, -r, "create trash dir '%s'", dir);
 	}
-	kick(t); /* what a crash or a stop left behind */
+	if (!dir_empty(dir))
+		kick(t); /* what a crash or a stop left behind */
 	*ret = t;
 	return 0;
 }
