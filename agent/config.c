@@ -55,7 +55,7 @@ static const struct key keys[] = {
 	K("default-memory", KEY_BYTES, default_memory, "512Mi", "memory limit of a spec without resources.memory (0: none)"),
 	K("system-reserved", KEY_BYTES, system_reserved, "512Mi", "memory kept for the host: allocatable is capacity minus this"),
 	K("max-instances", KEY_INT, max_instances, "250", "most instances the node holds (0: no cap; the /24 subnet has 253 addresses)"),
-	K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000", "longest stop grace period in ms; a spec's longer stop_grace_ms is cut to it"),
+	K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000", "longest stop grace in ms; a longer stop_grace_ms is cut to it (0: no cap)"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 };
 #undef K
