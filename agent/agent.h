@@ -72,6 +72,8 @@ int agent_check_ports(struct agent *a, const struct spec *spec, struct err **err
  * deletes it in place when it cannot be moved. */
 int agent_trash_setup(struct agent *a);
 int agent_trash_path(struct agent *a, const char *path, const char *id);
+/* Unmounts BUNDLE/rootfs with its teardown left to the trash child (trash_detach_mount). */
+int agent_trash_rootfs(struct agent *a, const char *bundle_dir, const char *id, struct err **err);
 
 /* Status change hook: persist + notify waiters. */
 void agent_status_changed(struct agent *a, struct instance *i);

@@ -168,7 +168,7 @@ static int fresh_rootfs(struct instance *i, const char *dir, const struct img_im
 	_cleanup_free_ char *work = fs_path_join(dir, "work");
 	int r;
 
-	r = img_rootfs_umount(dir, err);
+	r = agent_trash_rootfs(i->a, dir, i->id, err);
 	if (r < 0)
 		return r;
 	if (!upper || !work)

@@ -438,7 +438,7 @@ void inst_cleanup(struct instance *i)
 	if (!i->bundle_dir)
 		i->bundle_dir = fs_path_join(i->a->bundles_dir, i->id);
 	if (i->bundle_dir) {
-		if (img_rootfs_umount(i->bundle_dir, &e) < 0)
+		if (agent_trash_rootfs(i->a, i->bundle_dir, i->id, &e) < 0)
 			log_warn("%s, ignoring id=%s", err_msg(e), i->id);
 		else
 			(void)agent_trash_path(i->a, i->bundle_dir, i->id); /* logged inside */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@ struct trash {
 	pid_t pid;
 	bool again; /* something was put in while the child ran: it may have listed the dir already */
 	unsigned long long seq;
+	int *held;  /* references to lazily unmounted filesystems, for the next child to release */
+	size_t n_held;
 };
 
 /* In the child: delete every entry of the trash dir, not the dir itself. */
@@ -82,9 +85,12 @@ static void on_child_exit(struct loop *l, int fd, uint32_t events, void *data)
 static void start_child(struct trash *t)
 {
 	_cleanup_err_ struct err *e = NULL;
+	int r;
 
 	t->again = false;
-	if (proc_fork_background(empty_dir, t->dir, &t->pid, &t->pidfd, &e) < 0) {
+	r = proc_fork_background(empty_dir, t->dir, t->held, t->n_held, &t->pid, &t->pidfd, &e);
+	t->n_held = 0; /* handed over (or closed) either way */
+	if (r < 0) {
 		log_warn("trash: %s; '%s' is emptied at the next start, ignoring", err_msg(e), t->dir);
 		return;
 	}
@@ -151,6 +157,27 @@ int trash_put(struct trash *t, const char *path, struct err **err)
 	return err_set(err, EEXIST, "move '%s' to the trash: no free name", path);
 }
 
+int trash_detach_mount(struct trash *t, const char *path, struct err **err)
+{
+	_cleanup_close_ int fd = -1;
+	int *n;
+
+	if (!t)
+		return 0;
+	n = realloc(t->held, (t->n_held + 1) * sizeof(*t->held));
+	if (!n)
+		return err_set(err, ENOMEM, "out of memory");
+	t->held = n;
+	fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_set(err, errno, "open '%s'", path);
+	if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		return errno == EINVAL ? 0 : err_set(err, errno, "unmount '%s'", path);
+	t->held[t->n_held++] = TAKE_FD(fd);
+	kick(t);
+	return 0;
+}
+
 bool trash_busy(const struct trash *t)
 {
 	return t && t->pidfd >= 0;
@@ -164,6 +191,9 @@ struct trash *trash_free(struct trash *t)
 		loop_del_fd(t->loop, t->pidfd);
 		close(t->pidfd);
 	}
+	for (size_t k = 0; k < t->n_held; k++)
+		close(t->held[k]);
+	free(t->held);
 	free(t->dir);
 	free(t);
 	return NULL;
@@ -179,6 +209,18 @@ int agent_trash_setup(struct agent *a)
 	if (trash_new(a->loop, dir, &a->trash, &e) < 0)
 		return log_err_errno(-e->errnum, "%s", err_msg(e));
 	return 0;
+}
+
+int agent_trash_rootfs(struct agent *a, const char *bundle_dir, const char *id, struct err **err)
+{
+	_cleanup_free_ char *rootfs = fs_path_join(bundle_dir, "rootfs");
+	_cleanup_err_ struct err *e = NULL;
+
+	if (!rootfs)
+		return err_set(err, ENOMEM, "out of memory");
+	if (trash_detach_mount(a->trash, rootfs, &e) < 0)
+		log_warn("%s, unmounting in place id=%s", err_msg(e), id);
+	return img_rootfs_umount(bundle_dir, err); /* what is left: stacked mounts, or all after a failure */
 }
 
 int agent_trash_path(struct agent *a, const char *path, const char *id)

@@ -14,6 +14,10 @@ int trash_new(struct loop *l, const char *dir, struct trash **ret, struct err **
 /* Moves path (absent is fine) into the trash and makes sure a child deletes it. -EXDEV when path is
  * on another filesystem: the caller deletes it some other way. */
 int trash_put(struct trash *t, const char *path, struct err **err);
+/* Unmounts the filesystem at path lazily (the path is free at once) and keeps a reference to it, so
+ * that its teardown (an overlay syncs and evicts every inode its workload wrote) runs in the next
+ * deleting child. Nothing mounted there is fine. */
+int trash_detach_mount(struct trash *t, const char *path, struct err **err);
 /* Memory only: a running child is killed with the agent (it resumes at the next start). */
 struct trash *trash_free(struct trash *t);
 /* Whether a deleting child runs now (tests, metrics). */

@@ -273,18 +273,17 @@ os.unlink(a)
 	drv_run api DELETE "/v1/instances/hard?force=maybe"
 	[[ "$output" == *"HTTP 400"* ]]
 	phase_is hard running
-	start=$(date +%s%N)
 	drv_run ctl rm --force hard
 	[ "$status" -eq 0 ]
 	wait_for 5 gone hard
-	[ $((($(date +%s%N) - start) / 1000000)) -lt 900 ] # no grace period at all
 	grep -q "forced stop, sending SIGKILL id=hard" "$AGENT_LOG"
+	! grep -q "grace period over, sending SIGKILL id=hard" "$AGENT_LOG" # no SIGTERM and grace first
 	# an hour of grace is cut to the operator's second
 	start=$(date +%s%N)
 	drv_run ctl rm slow
 	wait_for 10 gone slow
 	elapsed=$((($(date +%s%N) - start) / 1000000))
-	[ "$elapsed" -ge 900 ] && [ "$elapsed" -lt 5000 ]
+	[ "$elapsed" -ge 900 ] && [ "$elapsed" -lt 10000 ]
 	grep -q "grace period over, sending SIGKILL id=slow" "$AGENT_LOG"
 	# a forced removal cuts a grace period under way short: its kill timer never fires
 	drv_run api DELETE /v1/instances/esc

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,11 +146,35 @@ static void test_other_filesystem(void **state)
 	assert_int_equal(wait_empty(f), 0);
 }
 
+/* A mount is detached at once; the next child holds (and drops) its last reference. */
+static void test_detach_mount(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *m = fs_path_join(f->tmp, "m");
+	_cleanup_free_ char *plain = fs_path_join(f->tmp, "plain");
+	_cleanup_err_ struct err *e = NULL;
+	struct stat top, st;
+
+	assert_int_equal(trash_new(f->loop, f->trash_dir, &f->trash, &e), 0);
+	assert_int_equal(mkdir(m, 0755), 0);
+	assert_int_equal(mkdir(plain, 0755), 0);
+	if (mount("tmpfs", m, "tmpfs", 0, "size=1m") < 0)
+		skip(); /* not root */
+	make_tree(m, 3);
+	assert_int_equal(trash_detach_mount(f->trash, m, &e), 0);
+	assert_int_equal(stat(f->tmp, &top), 0);
+	assert_int_equal(stat(m, &st), 0);
+	assert_true(st.st_dev == top.st_dev); /* the path is a plain dir again */
+	assert_int_equal(trash_detach_mount(f->trash, plain, &e), 0); /* nothing mounted: fine */
+	assert_int_equal(wait_empty(f), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_put_and_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_filesystem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_mount, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
