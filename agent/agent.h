@@ -27,6 +27,9 @@ struct agent {
 	char *bundles_dir;   /* STATE_DIR/bundles: bundle, rootfs, logs, exit record */
 	char *runc_root;     /* RUN_DIR/runc */
 	int oom_adj_online;
+	int64_t memory_allocatable; /* bytes: capacity minus --system-reserved (admission, tier limits) */
+	int64_t pids_allocatable;   /* the tiers' pids.max: 90% of the kernel's pid and thread limits */
+	struct trash *trash;        /* old writable layers and bundles, deleted by a child process */
 	struct instance *instances;
 	struct api *api;
 	struct dir_source *dir;
@@ -48,6 +51,8 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 		enum apply_result *ret, struct err **err);
 /* Stops (grace period) and removes; -ENOENT if unknown, -EPERM if another source owns it. */
 int agent_remove(struct agent *a, const char *id, enum inst_source src, struct err **err);
+/* As agent_remove; force: SIGKILL at once instead of SIGTERM and the grace period. */
+int agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force, struct err **err);
 /* Reloads persisted instance records and adopts running shims; called once at start. */
 int agent_adopt(struct agent *a);
 
@@ -63,6 +68,13 @@ void agent_net_reclaim(struct agent *a);
 /* -EADDRINUSE when another instance publishes one of spec's host ports, or one is reserved
  * (--reserved-host-ports) or held by a process on the node. */
 int agent_check_ports(struct agent *a, const struct spec *spec, struct err **err);
+
+/* STATE_DIR/trash and its sweep (agent/trash.h); then agent_trash_path moves a directory there, or
+ * deletes it in place when it cannot be moved. */
+int agent_trash_setup(struct agent *a);
+int agent_trash_path(struct agent *a, const char *path, const char *id);
+/* Unmounts BUNDLE/rootfs with its teardown left to the trash child (trash_detach_mount). */
+int agent_trash_rootfs(struct agent *a, const char *bundle_dir, const char *id, struct err **err);
 
 /* Status change hook: persist + notify waiters. */
 void agent_status_changed(struct agent *a, struct instance *i);

@@ -64,9 +64,13 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 static enum MHD_Result delete_instance(struct api *api, struct http_req *req, const char *id)
 {
 	_cleanup_err_ struct err *e = NULL;
+	const char *force = http_query(req, "force");
 	int r;
 
-	r = agent_remove(api->a, id, SRC_API, &e);
+	if (force && strcmp(force, "1") != 0 && strcmp(force, "true") != 0 && strcmp(force, "0") != 0 &&
+	    strcmp(force, "false") != 0)
+		return http_reply_error(req, 400, "force", "'force' must be 1 or 0, got '%s'", force);
+	r = agent_remove_opt(api->a, id, SRC_API, force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0), &e);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), "id", "%s", err_msg(e));
 	return http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "result", "removing"));

@@ -54,6 +54,11 @@ static const struct key keys[] = {
 	K("pull-parallel", KEY_INT, pull_parallel, "3", "layers downloaded in parallel"),
 	K("image-gc-high", KEY_INT, image_gc_high, "85", "image store disk use (percent) that starts garbage collection"),
 	K("image-gc-low", KEY_INT, image_gc_low, "80", "disk use (percent) garbage collection brings the store down to"),
+	K("default-pids", KEY_INT, default_pids, "1024", "pids limit of a spec without resources.pids (0: none)"),
+	K("default-memory", KEY_BYTES, default_memory, "512Mi", "memory limit of a spec without resources.memory (0: none)"),
+	K("system-reserved", KEY_BYTES, system_reserved, "512Mi", "memory kept for the host: allocatable is capacity minus this"),
+	K("max-instances", KEY_INT, max_instances, "250", "most instances the node holds (0: no cap; the /24 subnet has 253 addresses)"),
+	K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000", "longest stop grace in ms; a longer stop_grace_ms is cut to it (0: no cap)"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 	/* container security (issue 7) */
 	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),

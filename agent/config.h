@@ -33,6 +33,11 @@ struct agent_config {
 	int64_t image_gc_high;
 	int64_t image_gc_low;
 	int64_t log_max_bytes;
+	/* node limits (H4, L9): defaults for specs that set none, admission, caps */
+	int64_t default_pids;
+	int64_t default_memory;
+	int64_t system_reserved;
+	int64_t max_instances;
 	int64_t stop_grace_cap_ms;
 	bool no_assignments_dir;
 	/* container security (issue 7) */

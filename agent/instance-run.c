@@ -408,11 +408,31 @@ void inst_stop(struct instance *i)
 		agent_after_exit(i->a, i);
 		return;
 	}
-	if (i->phase == PH_STOPPING)
+	if (i->phase == PH_STOPPING) {
+		if (i->force_stop && i->kill_timer) { /* a forced removal cuts a grace period short */
+			loop_timer_cancel(i->a->loop, i->kill_timer);
+			i->kill_timer = NULL;
+			send_signal(i, SIGKILL);
+		}
 		return;
+	}
 	inst_set_phase(i, PH_STOPPING, "", NULL);
+	if (i->force_stop) {
+		log_notice("forced stop, sending SIGKILL id=%s", i->id);
+		send_signal(i, SIGKILL);
+		return;
+	}
 	send_signal(i, SIGTERM);
-	i->kill_timer = loop_timer_add(i->a->loop, i->spec ? i->spec->stop_grace_ms : 0, kill_fired, i);
+	i->kill_timer = loop_timer_add(i->a->loop, inst_stop_grace_ms(i), kill_fired, i);
+}
+
+/* The spec's grace period, cut to the operator's --max-stop-grace. */
+int64_t inst_stop_grace_ms(const struct instance *i)
+{
+	int64_t grace = i->spec ? i->spec->stop_grace_ms : 0;
+	int64_t cap = i->a->cfg->stop_grace_cap_ms;
+
+	return cap > 0 && grace > cap ? cap : grace;
 }
 
 void inst_cleanup(struct instance *i)
@@ -440,9 +460,9 @@ void inst_cleanup(struct instance *i)
 	if (!i->bundle_dir)
 		i->bundle_dir = fs_path_join(i->a->bundles_dir, i->id);
 	if (i->bundle_dir) {
-		if (img_rootfs_umount(i->bundle_dir, &e) < 0)
+		if (agent_trash_rootfs(i->a, i->bundle_dir, i->id, &e) < 0)
 			log_warn("%s, ignoring id=%s", err_msg(e), i->id);
-		else if (fs_rm_rf(AT_FDCWD, i->bundle_dir) < 0)
-			log_warn("cannot remove '%s', ignoring id=%s", i->bundle_dir, i->id);
+		else
+			(void)agent_trash_path(i->a, i->bundle_dir, i->id); /* logged inside */
 	}
 }

@@ -31,6 +31,7 @@ struct instance {
 	enum inst_source source;
 	char *source_ref; /* the assignments file, for SRC_DIR */
 	bool removing;
+	bool force_stop; /* removal with ?force=1: no grace period */
 
 	enum inst_phase phase;
 	char reason[32];
@@ -68,6 +69,7 @@ struct instance *inst_free(struct instance *i);
 /* Lifecycle (instance-run.c). */
 void inst_start(struct instance *i);
 void inst_stop(struct instance *i); /* SIGTERM, stop_grace_ms, SIGKILL; the exit event does the rest */
+int64_t inst_stop_grace_ms(const struct instance *i);
 void inst_cleanup(struct instance *i); /* runc delete, unmount, bundle and cgroup removed */
 bool inst_is_active(const struct instance *i); /* a shim or container may be alive */
 void inst_watch_shim(struct instance *i);

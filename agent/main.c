@@ -25,6 +25,7 @@
 #include "agent/image-jobs.h"
 #include "agent/runtime-check.h"
 #include "agent/source-dir.h"
+#include "agent/trash.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -190,10 +191,16 @@ static int setup(struct agent *a)
 	a->net_dir = fs_path_join(a->cfg->state_dir, "net");
 	if (!a->images_dir || !a->net_dir)
 		return -ENOMEM;
+	if (a->cfg->default_memory > 0 && a->cfg->default_memory < 4 * 1024 * 1024)
+		return log_err_errno(-EINVAL, "--default-memory must be 0 (none) or at least 4Mi");
+	cgroot_node_allocatable(a);
 	r = cgroot_setup(a, &e);
 	if (r < 0)
 		return log_err_errno(r, "cgroups: %s", err_msg(e));
-	return loop_new(&a->loop);
+	r = loop_new(&a->loop);
+	if (r < 0)
+		return r;
+	return agent_trash_setup(a);
 }
 
 static int serve(struct agent *a)
@@ -259,6 +266,7 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = serve(&a);
 	dir_source_free(a.dir);
+	trash_free(a.trash);
 	agent_image_jobs_free(&a);
 	api_free(a.api);
 	while (a.instances) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/admission.h"
 #include "agent/agent.h"
 #include "agent/events.h"
 #include "common/cleanup.h"
@@ -90,12 +91,14 @@ static int replace(struct agent *a, struct instance *i, struct spec *spec, enum 
 	if (!i->spec) { /* the placeholder of a spec file that did not parse */
 		i->spec = spec;
 		i->removing = false;
+		i->force_stop = false;
 		inst_start(i);
 		return 0;
 	}
 	spec_free(i->next_spec);
 	i->next_spec = spec;
 	i->removing = false;
+	i->force_stop = false;
 	if (inst_is_active(i))
 		inst_stop(i);
 	else
@@ -133,6 +136,11 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 			return r;
 		}
 	}
+	if ((r = agent_admit(a, spec, err)) < 0) {
+		log_notice("not admitted: %s id=%s", err_msg(*err), spec->id);
+		spec_free(spec);
+		return r;
+	}
 	if (i) {
 		/* a spec file renamed or replaced by another file: the new file owns the id now */
 		if (ref && (!i->source_ref || strcmp(i->source_ref, ref) != 0)) {
@@ -156,6 +164,11 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 
 int agent_remove(struct agent *a, const char *id, enum inst_source src, struct err **err)
 {
+	return agent_remove_opt(a, id, src, false, err);
+}
+
+int agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force, struct err **err)
+{
 	struct instance *i = agent_find(a, id);
 
 	if (!i)
@@ -168,9 +181,14 @@ int agent_remove(struct agent *a, const char *id, enum inst_source src, struct e
 		inst_free(i);
 		return 0;
 	}
-	if (i->removing)
+	if (force)
+		i->force_stop = true; /* no grace period: SIGKILL at once, also for a stop under way */
+	if (i->removing) {
+		if (force)
+			inst_stop(i);
 		return 0;
-	log_info("removing id=%s", id);
+	}
+	log_info("removing%s id=%s", force ? " (force)" : "", id);
 	i->removing = true;
 	spec_free(TAKE_PTR(i->next_spec));
 	(void)inst_save(i);

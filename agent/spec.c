@@ -346,6 +346,33 @@ int spec_parse(json_t *doc, struct spec **ret, struct err **err)
 	return 0;
 }
 
+/* jansson's text quotes the input near the error ("near 'xxx'"); a spec file may be anything the
+ * agent can read, so status messages carry only line:column and a reason of our own. */
+const char *spec_json_reason(const json_error_t *jerr)
+{
+	switch (json_error_code(jerr)) {
+	case json_error_out_of_memory:
+		return "out of memory";
+	case json_error_stack_overflow:
+		return "nested too deeply";
+	case json_error_invalid_utf8:
+		return "invalid UTF-8";
+	case json_error_premature_end_of_input:
+		return "unexpected end of input";
+	case json_error_end_of_input_expected:
+		return "text after the end of the document";
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return "a NUL character";
+	case json_error_duplicate_key:
+		return "a duplicate object key";
+	case json_error_numeric_overflow:
+		return "a number out of range";
+	default:
+		return "invalid syntax";
+	}
+}
+
 int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err **err)
 {
 	json_error_t jerr;
@@ -357,7 +384,7 @@ int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err 
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
 		return err_field(err, "", EINVAL, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-				 jerr.text);
+				 spec_json_reason(&jerr));
 	r = spec_parse(doc, ret, err);
 	json_decref(doc);
 	return r;

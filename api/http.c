@@ -184,6 +184,7 @@ unsigned http_status_for(int r)
 	case ERANGE:
 	case ENOTSUP:
 	case EFBIG:
+	case ENOSPC: /* admission: the node has no room for the spec */
 		return 422;
 	default:
 		return 500;

@@ -182,6 +182,20 @@ static int v2_remove_root(const struct cg_ctx *c, struct err **err)
 	return cg_remove_root_dirs(c->mount, c->root, err);
 }
 
+static int v2_tier_limits(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
+			  struct err **err)
+{
+	_cleanup_free_ char *dir = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s%s/%s", c->mount, c->root, tier) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	r = cg_set_limit_knob(dir, "memory.max", memory_bytes, err);
+	if (r < 0)
+		return r;
+	return cg_set_limit_knob(dir, "pids.max", pids, err);
+}
+
 const struct cg_ops cg_v2_ops = {
     .init = NULL,
     .create_parents = v2_create_parents,
@@ -189,4 +203,5 @@ const struct cg_ops cg_v2_ops = {
     .oom_file = v2_oom_file,
     .knob_path = v2_knob_path,
     .remove_root = v2_remove_root,
+    .tier_limits = v2_tier_limits,
 };

@@ -22,7 +22,8 @@ static const struct ctl_cmd cmds[] = {
      "  -f, --follow         keep printing new output until the agent closes or Ctrl-C\n"
      "  -n, --tail N         start with the last N lines\n"
      "  -t, --timestamps     prefix each line with its time\n"},
-    {"rm", ctl_cmd_rm, "rm ID", "stop and remove an instance", NULL},
+    {"rm", ctl_cmd_rm, "rm [--force] ID", "stop and remove an instance",
+     "  -f, --force          kill at once (SIGKILL), without the stop grace period\n"},
     {"node", ctl_cmd_node, "node [-o json]", "show the node's status", NULL},
     {"events", ctl_cmd_events, "events [--after N] [--wait S] [--once] [-o json]",
      "print status changes as they happen",

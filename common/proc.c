@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -368,5 +369,75 @@ int proc_parent(pid_t pid, pid_t *ret)
 	if (v < 0 || v > INT32_MAX)
 		return -EIO;
 	*ret = (pid_t)v;
+
+/* ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort class, lowest level) */
+#define IOPRIO_BE_LOWEST ((2 << 13) | 7)
+
+static void __attribute__((noreturn)) background_child(int (*fn)(void *arg), void *arg, int release, pid_t parent)
+{
+	sigset_t all;
+	char c;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	(void)setpriority(PRIO_PROCESS, 0, 19);			     /* best effort: only a priority */
+	(void)syscall(SYS_ioprio_set, 1, 0, IOPRIO_BE_LOWEST); /* best effort, as above */
+	/* EOF once the parent has closed its copies of the held fds: from here ours are the last */
+	while (read(release, &c, 1) < 0 && errno == EINTR)
+		;
+	syscall(SYS_close_range, 3U, ~0U, 0);
+	_exit(fn(arg) < 0 ? 1 : 0);
+}
+
+static void close_all(int *fds, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (fds[k] >= 0)
+			(void)close(fds[k]);
+}
+
+int proc_fork_background(int (*fn)(void *arg), void *arg, int *hold, size_t n_hold, pid_t *ret_pid,
+			 int *ret_pidfd, struct err **err)
+{
+	pid_t parent = getpid();
+	int p[2], pidfd, r;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		r = -errno;
+		close_all(hold, n_hold);
+		return err_set(err, -r, "pipe");
+	}
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close_all(hold, n_hold);
+		(void)close(p[0]);
+		(void)close(p[1]);
+		return err_set(err, -r, "fork");
+	}
+	if (pid == 0) {
+		(void)close(p[1]);
+		background_child(fn, arg, p[0], parent);
+	}
+	close_all(hold, n_hold);
+	(void)close(p[0]);
+	(void)close(p[1]); /* releases the child */
+	/* the child is at least a zombie until someone waits, so this pidfd is for it */
+	pidfd = proc_pidfd_open(pid);
+	if (pidfd < 0) {
+		r = -errno;
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+		return err_set(err, -r, "pidfd_open of child %d", (int)pid);
+	}
+	*ret_pid = pid;
+	*ret_pidfd = pidfd;
 	return 0;
 }

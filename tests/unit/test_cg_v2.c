@@ -137,6 +137,31 @@ static void test_create_layout(void **state)
 	assert_file_eq(drover, "cpu.weight", "");
 }
 
+/* The tiers' caps: memory.max and pids.max; a knob the host lacks is skipped, 0 leaves it alone. */
+static void test_tier_limits(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *online = fs_path_join(f->tmp, "drover/online");
+	_cleanup_free_ char *batch = fs_path_join(f->tmp, "drover/batch");
+
+	layout_drover(f->tmp, false);
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V2, "/drover", &c, &e), 0);
+	write_file(online, "memory.max", "max\n");
+	write_file(online, "pids.max", "max\n");
+	write_file(batch, "memory.max", "max\n"); /* no pids.max: the pids controller is not there */
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_ONLINE, 8589934592LL, 29491, &e), 0);
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_BATCH, 4294967296LL, 29491, &e), 0);
+	assert_file_eq(online, "memory.max", "8589934592");
+	assert_file_eq(online, "pids.max", "29491");
+	assert_file_eq(batch, "memory.max", "4294967296");
+	write_file(online, "pids.max", "max\n");
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_ONLINE, 0, 0, &e), 0);
+	assert_file_eq(online, "memory.max", "8589934592");
+	assert_file_eq(online, "pids.max", "max\n");
+}
+
 /* A batch tier that is already idle is left alone: the kernel refuses cpu.weight on it. */
 static void test_idle_batch_untouched(void **state)
 {
@@ -510,6 +535,7 @@ int main(void)
 {
 	const struct CMUnitTest fake[] = {
 	    cmocka_unit_test_setup_teardown(test_create_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tier_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_batch_untouched, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nested_root_subset_no_idle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_cpu_controller, setup, teardown),
