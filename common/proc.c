@@ -369,6 +369,8 @@ int proc_parent(pid_t pid, pid_t *ret)
 	if (v < 0 || v > INT32_MAX)
 		return -EIO;
 	*ret = (pid_t)v;
+	return 0;
+}
 
 /* ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort class, lowest level) */
 #define IOPRIO_BE_LOWEST ((2 << 13) | 7)
