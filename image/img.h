@@ -22,6 +22,7 @@ struct img_image {
 	size_t n_layers;
 	char **layer_dirs; /* absolute paths of unpacked layers in the store, bottom layer first */
 	struct img_config config;
+	char *auth; /* the --registry-auth entry whose credentials the resolution sent; NULL: none */
 };
 
 struct img_store;
