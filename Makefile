@@ -120,7 +120,7 @@ bench: all $(BUILD)/bench/put-wait
 	bench/run.sh
 
 demo: all
-	demo/build-image.sh /var/lib/drover/demo-image
+	demo/build-image.sh /var/lib/drover/layouts/demo
 
 run:
 	demo/run.sh

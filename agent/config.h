@@ -31,6 +31,17 @@ struct agent_config {
 	int64_t pull_parallel;
 	int64_t image_gc_high;
 	int64_t image_gc_low;
+	/* images: limits, deadlines and where oci: layouts may live */
+	char *image_layout_root; /* comma-separated directories */
+	int64_t image_pull_timeout_ms;
+	int64_t image_pull_low_speed;
+	int64_t image_pull_low_speed_time_ms;
+	int64_t image_max_size;
+	int64_t image_max_layer_size;
+	int64_t image_max_unpacked;
+	int64_t image_max_entries;
+	int64_t image_min_free;
+	int64_t image_tag_ttl_ms;
 	int64_t log_max_bytes;
 	int64_t stop_grace_cap_ms;
 	bool no_assignments_dir;
