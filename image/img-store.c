@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -23,6 +24,7 @@
 #include "image/img-reg-internal.h"
 
 #define TMP_PREFIX ".tmp-"
+#define DIFF_XATTR "trusted.drover.diff_id" /* on a layer's root dir; containers cannot read trusted.* */
 #define READ_CHUNK (64 * 1024)
 
 static void store_freep(struct img_store **s)
@@ -215,6 +217,7 @@ struct tar_src {
 	EVP_MD_CTX *md;
 	uint64_t count, max;
 	bool empty; /* the blob had no bytes at all */
+	char diff_hex[IMG_HEX_LEN + 1]; /* what the decompressed stream hashed to */
 	char buf[READ_CHUNK];
 };
 
@@ -291,6 +294,7 @@ static int diff_finish(struct tar_src *t, const struct img_desc *d, struct err *
 	if (d->diff_hex[0] && strcmp(hex, d->diff_hex) != 0)
 		return err_set(err, EBADMSG, "diff_id mismatch: the uncompressed layer hashes to sha256:%s, "
 			       "the config says sha256:%s", hex, d->diff_hex);
+	memcpy(t->diff_hex, hex, sizeof(hex));
 	return 0;
 }
 
@@ -347,6 +351,10 @@ static int unpack_verified(struct img_store *s, struct img_src *src, int dest, c
 		r = explain_failure(&h, d, err);
 	else
 		r = hashed_finish(&h, d, err);
+	/* the layer remembers its diff_id, so a later config naming the same blob is checked too;
+	 * best effort: without CAP_SYS_ADMIN or xattrs that later check is skipped */
+	if (r >= 0)
+		(void)fsetxattr(dest, DIFF_XATTR, t->diff_hex, IMG_HEX_LEN, 0);
 	if (t->outer)
 		(void)archive_read_free(t->outer); /* read side: nothing is lost on a failed free */
 	if (r < 0 && h.src_error < 0)
@@ -495,11 +503,36 @@ int img_store_add_layers(struct img_store *s, int layoutfd, const struct img_des
 	return 0;
 }
 
+/* A layer already in the store was hashed when it was unpacked; the config must agree. */
+static int check_stored_diff_id(const struct img_store *s, const struct img_desc *d, struct err **err)
+{
+	_cleanup_close_ int fd = -1;
+	char hex[IMG_HEX_LEN + 1] = "";
+	ssize_t n;
+
+	if (!d->diff_hex[0])
+		return 0;
+	fd = openat(s->layersfd, d->hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* not there (any more): it is unpacked and checked then */
+	n = fgetxattr(fd, DIFF_XATTR, hex, IMG_HEX_LEN);
+	if (n != IMG_HEX_LEN)
+		return 0; /* a layer from before diff_ids were kept */
+	if (strcmp(hex, d->diff_hex) != 0)
+		return err_set(err, EBADMSG, "layer %s: diff_id mismatch: its uncompressed tar hashes to sha256:%s, "
+			       "the config says sha256:%s", d->digest, hex, d->diff_hex);
+	return 0;
+}
+
 int img_store_check_layers(struct img_store *s, const struct img_desc *layers, size_t n, struct err **err)
 {
 	uint64_t total = 0, missing = 0;
+	int r;
 
 	for (size_t i = 0; i < n; i++) {
+		r = check_stored_diff_id(s, &layers[i], err);
+		if (r < 0)
+			return r;
 		if (layers[i].size > s->limits.max_layer_size)
 			return err_set(err, EFBIG, "layer %s: %" PRIu64 " bytes, more than --image-max-layer-size (%" PRIu64
 				       ")", layers[i].digest, layers[i].size, s->limits.max_layer_size);

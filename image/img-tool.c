@@ -128,7 +128,7 @@ static int take_policy(struct args *a, int c, const char *val)
 		a->roots[a->n_roots++] = (char *)val;
 		return 0;
 	}
-	if (c < OPT_MAX_SIZE || c > OPT_LOW_SPEED_TIME || parse_uint(val, c == OPT_MIN_FREE ? 0 : 1, ULONG_MAX, &v) < 0)
+	if (c < OPT_MAX_SIZE || c > OPT_LOW_SPEED_TIME || parse_uint(val, 0, ULONG_MAX, &v) < 0)
 		return -EINVAL;
 	*slot[c - OPT_MAX_SIZE] = v;
 	return 0;
