@@ -30,7 +30,7 @@ LIB_SRC := $(COMMON_SRC) $(filter-out image/img-tool.c,$(wildcard image/*.c)) \
 # stays small (no libcrypto, libarchive and their dependencies mapped) and its loop never unpacks.
 IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c \
 	image/img-auth.c image/img-platform.c image/img-http.c image/img-registry.c \
-	image/img-pull.c image/img-gc.c image/img-import.c
+	image/img-pull.c image/img-gc.c image/img-import.c image/img-policy.c
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
 AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libsystemd 2>/dev/null)
 SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
@@ -137,7 +137,7 @@ bench: all $(BUILD)/bench/put-wait
 	bench/run.sh
 
 demo: all
-	demo/build-image.sh /var/lib/drover/demo-image
+	demo/build-image.sh /var/lib/drover/layouts/demo
 
 run:
 	demo/run.sh

@@ -15,7 +15,7 @@
 #include "common/fs.h"
 #include "net/net.h"
 
-enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT, KEY_PORTS };
+enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT, KEY_PORTS, KEY_DURATION };
 
 struct key {
 	const char *name;
@@ -59,6 +59,16 @@ static const struct key keys[] = {
 	K("system-reserved", KEY_BYTES, system_reserved, "512Mi", "memory kept for the host: allocatable is capacity minus this"),
 	K("max-instances", KEY_INT, max_instances, "250", "most instances the node holds (0: no cap; the /24 subnet has 253 addresses)"),
 	K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000", "longest stop grace in ms; a longer stop_grace_ms is cut to it (0: no cap)"),
+	K("image-layout-root", KEY_STR, image_layout_root, "/var/lib/drover/layouts", "directories oci: image layouts must be under (comma-separated)"),
+	K("image-pull-timeout", KEY_DURATION, image_pull_timeout_ms, "30m", "deadline of one image pull (then it is killed)"),
+	K("image-pull-low-speed", KEY_BYTES, image_pull_low_speed, "10Ki", "bytes/s a registry transfer must average ..."),
+	K("image-pull-low-speed-time", KEY_DURATION, image_pull_low_speed_time_ms, "60s", "... over this long, or it is aborted"),
+	K("image-max-size", KEY_BYTES, image_max_size, "20Gi", "declared (compressed) size of an image's layers"),
+	K("image-max-layer-size", KEY_BYTES, image_max_layer_size, "10Gi", "declared (compressed) size of one layer"),
+	K("image-max-unpacked", KEY_BYTES, image_max_unpacked, "50Gi", "bytes one image may unpack (sparse files count in full)"),
+	K("image-max-entries", KEY_INT, image_max_entries, "1000000", "files, dirs and links in one layer"),
+	K("image-min-free", KEY_BYTES, image_min_free, "1Gi", "free space a pull leaves on the image store's filesystem"),
+	K("image-tag-ttl", KEY_DURATION, image_tag_ttl_ms, "5m", "how long a resolved tag (or private image) is reused before asking the registry again"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 	/* container security (issue 7) */
 	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),
@@ -81,6 +91,32 @@ static const struct key *find_key(const char *name)
 		if (strcmp(keys[i].name, name) == 0)
 			return &keys[i];
 	return NULL;
+}
+
+/* "500ms", "90s", "30m", "2h" or plain seconds; at most a week. */
+static int parse_duration_ms(const char *s, int64_t *ret)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
+	char *end = NULL;
+	long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || v < 0 || v > 7LL * 24 * 3600 * 1000)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++)
+		if (strcmp(end, units[i].unit) == 0) {
+			if (v * units[i].ms > 7LL * 24 * 3600 * 1000)
+				return -EINVAL;
+			*ret = v * units[i].ms;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 static int set_key(struct agent_config *c, const struct key *k, const char *value, struct err **err)
@@ -112,6 +148,11 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 	case KEY_PORTS:
 		if (net_portset_parse(value, p) < 0)
 			return err_field(err, k->name, EINVAL, "'%s' must list ports 1-65535 like 22,2379-2380, got '%s'",
+					 k->name, value);
+		return 0;
+	case KEY_DURATION:
+		if (parse_duration_ms(value, (int64_t *)p) < 0)
+			return err_field(err, k->name, EINVAL, "'%s' must be a duration like 90s, 30m or 1h, got '%s'",
 					 k->name, value);
 		return 0;
 	case KEY_BOOL:

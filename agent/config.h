@@ -32,6 +32,17 @@ struct agent_config {
 	int64_t pull_parallel;
 	int64_t image_gc_high;
 	int64_t image_gc_low;
+	/* images: limits, deadlines and where oci: layouts may live */
+	char *image_layout_root; /* comma-separated directories */
+	int64_t image_pull_timeout_ms;
+	int64_t image_pull_low_speed;
+	int64_t image_pull_low_speed_time_ms;
+	int64_t image_max_size;
+	int64_t image_max_layer_size;
+	int64_t image_max_unpacked;
+	int64_t image_max_entries;
+	int64_t image_min_free;
+	int64_t image_tag_ttl_ms;
 	int64_t log_max_bytes;
 	/* node limits (H4, L9): defaults for specs that set none, admission, caps */
 	int64_t default_pids;

@@ -402,8 +402,19 @@ void inst_stop(struct instance *i)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 		i->restart_timer = NULL;
 	}
-	if (i->phase == PH_CREATING || i->phase == PH_PULLING)
-		return; /* sync_ok or inst_image_ready sees removing/next_spec and acts then */
+	if (i->phase == PH_PULLING) {
+		/* nothing runs yet: stop waiting for the image now (the pull is killed if nobody else
+		 * waits for it), so a removal or a replacement takes effect at once */
+		if (i->next_spec && i->spec && strcmp(i->next_spec->image, i->spec->image) == 0)
+			agent_image_forget(i->a, i); /* the new revision joins the same pull */
+		else
+			agent_image_cancel(i->a, i);
+		i->phase = PH_EXITED;
+		agent_after_exit(i->a, i);
+		return;
+	}
+	if (i->phase == PH_CREATING)
+		return; /* sync_ok sees removing/next_spec and acts then */
 	if (i->phase != PH_RUNNING && i->phase != PH_STOPPING) {
 		agent_after_exit(i->a, i);
 		return;

@@ -56,7 +56,7 @@ demo/build-image.sh "$B/image" latest >/dev/null
 mkdir -p "$B/assign" "$B/rr" "$B/podman/tmp" /tmp/peers/podman
 : >"$B/droverd.conf"
 build/droverd --config "$B/droverd.conf" --state-dir "$B/state" --run-dir "$B/run" --assignments-dir "$B/assign" \
-	--cgroup-root "$CG" --bridge "$BR" --subnet "$SUB" --nft-table "$NFT" --log-level warning 2>"$B/droverd.log" &
+	--cgroup-root "$CG" --bridge "$BR" --subnet "$SUB" --nft-table "$NFT" --image-layout-root "$B" --log-level warning 2>"$B/droverd.log" &
 AGENT_PID=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 jq -n --arg img "oci:$B/image:latest" '{image: $img, network: {mode: "none"}, command: ["sleep", "100000"], stop_grace_ms: 0}' >"$B/spec.json"

@@ -59,7 +59,7 @@ drv_setup() {
 start_agent() {
 	"$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
 		--cgroup-root "$CGROOT" --bridge "$NET_BR" --subnet "$NET_SUBNET" --nft-table "$NFT_TABLE" \
-		--log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
+		--image-layout-root "$BATS_FILE_TMPDIR,$T" --log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	local i
 	for i in $(seq 1 100); do
