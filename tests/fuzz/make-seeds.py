@@ -262,6 +262,53 @@ def assignments():
     put("fuzz_assignments", "no-id", "x.json\n{\"image\": \"busybox\"}")
 
 
+def resp(status, headers, body=b""):
+    h = "HTTP/1.1 %s\r\n" % status + "".join("%s: %s\r\n" % kv for kv in headers)
+    return h.encode() + b"\r\n" + (body.encode() if isinstance(body, str) else body)
+
+
+def registry():
+    layer = tar_bytes(TARS["normal"], gz=True)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [sha(tar_bytes(TARS["normal"]))]}})
+    oci = "application/vnd.oci.image.manifest.v1+json"
+
+    def manifest(c, l):
+        return ('{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json",'
+                '"digest":"@%d","size":#%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip",'
+                '"digest":"@%d","size":#%d}]}' % (oci, c, c, l, l))
+    bearer = resp("401 Unauthorized", [("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:@P/token",service="fuzz"'),
+                                       ("Content-Length", "0")])
+    token = resp("200 OK", [("Content-Type", "application/json")], '{"token":"abc","expires_in":300}')
+    ok = [("Content-Type", oci), ("Docker-Content-Digest", "sha256:x")]
+    blob = [("Content-Type", "application/octet-stream")]
+    chains = {
+        "bearer": [bearer, token, resp("200 OK", ok, manifest(3, 4)), resp("200 OK", blob, config),
+                   resp("200 OK", blob, layer)],
+        "open": [resp("200 OK", [("Content-Length", "2")], "{}"), resp("200 OK", ok, manifest(2, 3)),
+                 resp("200 OK", blob, config), resp("200 OK", blob, layer)],
+        "basic": [resp("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="r"')]), resp("200 OK", ok, manifest(2, 3)),
+                  resp("200 OK", blob, config), resp("200 OK", blob, layer)],
+        "index": [resp("200 OK", []),
+                  resp("200 OK", [("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                       '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":['
+                       '{"mediaType":"%s","digest":"@2","size":#2,"platform":{"os":"linux","architecture":"amd64"}}]}' % oci),
+                  resp("200 OK", ok, manifest(3, 4)), resp("200 OK", blob, config), resp("200 OK", blob, layer)],
+        "redirect": [resp("200 OK", []), resp("200 OK", ok, manifest(2, 3)),
+                     resp("307 Temporary Redirect", [("Location", "http://other.example:9/blob")]),
+                     resp("200 OK", blob, config), resp("200 OK", blob, layer)],
+        "errors": [resp("200 OK", []), resp("404 Not Found", [("Content-Type", "application/json")],
+                                             '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')],
+        "retry": [resp("503 Service Unavailable", []), resp("200 OK", []), resp("429 Too Many Requests", []),
+                  resp("200 OK", ok, manifest(4, 5)), resp("500 Oops", []), resp("200 OK", blob, config),
+                  resp("200 OK", blob, layer)],
+        "chunked": [resp("200 OK", []), resp("200 OK", ok + [("Transfer-Encoding", "chunked")],
+                                             "5\r\n{\"sch\r\n0\r\n\r\n")],
+    }
+    for name, rs in chains.items():
+        put("fuzz_img_registry", name, b"\n--\n".join(rs))
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     specs()
@@ -273,3 +320,4 @@ if __name__ == "__main__":
     api()
     state()
     assignments()
+    registry()
