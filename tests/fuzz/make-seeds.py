@@ -309,6 +309,38 @@ def registry():
         put("fuzz_img_registry", name, b"\n--\n".join(rs))
 
 
+def tar_of(files):
+    """A plain tar of (name, bytes) pairs, as `docker save` writes."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in files:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return bio.getvalue()
+
+
+def docker_save():
+    layer = tar_bytes(TARS["normal"])
+    lid = hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"], "Env": ["A=1"]},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + lid]}}).encode()
+    cname = hashlib.sha256(config).hexdigest() + ".json"
+
+    def save(manifest, extra=()):
+        return tar_of([(cname, config), (lid + "/layer.tar", layer),
+                       ("manifest.json", json.dumps(manifest).encode())] + list(extra))
+    good = [{"Config": cname, "RepoTags": ["busybox:latest", "127.0.0.1:5000/a/b:1", "Bad Tag"],
+             "Layers": [lid + "/layer.tar"]}]
+    put("fuzz_img_import", "save.tar", save(good))
+    put("fuzz_img_import", "save-dotslash.tar", save([dict(good[0], Layers=["./" + lid + "/layer.tar"])]))
+    put("fuzz_img_import", "save-missing-layer.tar", save([dict(good[0], Layers=["nope/layer.tar"])]))
+    put("fuzz_img_import", "save-two-images.tar", save(good * 2))
+    put("fuzz_img_import", "save-hostile-layer.tar",
+        tar_of([("manifest.json", json.dumps([dict(good[0], Layers=["l.tar"])]).encode()),
+                (cname, config), ("l.tar", tar_bytes(TARS["symlink-escape"]))]))
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     specs()
@@ -321,3 +353,4 @@ if __name__ == "__main__":
     state()
     assignments()
     registry()
+    docker_save()
