@@ -42,6 +42,7 @@ stage sanitize make -j2 sanitize
 stage fuzz make fuzz-smoke
 stage lint make lint
 stage integration make integration
+stage v2 make -s check-v2
 echo
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
