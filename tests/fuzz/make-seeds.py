@@ -341,6 +341,38 @@ def docker_save():
                 (cname, config), ("l.tar", tar_bytes(TARS["symlink-escape"]))]))
 
 
+def etcd():
+    import base64
+
+    def b64(x):
+        return base64.b64encode(x.encode()).decode()
+    hdr = {"cluster_id": "1", "member_id": "2", "revision": "6", "raft_term": "2"}
+    key = "/drover/nodes/n1/instances/web"
+    kv = {"key": b64(key), "create_revision": "2", "mod_revision": "5", "version": "4",
+          "value": b64(json.dumps(SPECS["minimal"]))}
+    seeds = {
+        "range": (0, {"header": hdr, "kvs": [kv, dict(kv, key=b64(key + "2"), lease="77")], "count": "2", "more": True}),
+        "range-empty": (0, {"header": hdr}),
+        "range-compacted": (0, {"error": "etcdserver: mvcc: required revision has been compacted", "code": 11}),
+        "grant": (1, {"header": hdr, "ID": "2324035756376023814", "TTL": "10"}),
+        "keepalive": (2, {"result": {"header": hdr, "ID": "2324035756376023814", "TTL": "10"}}),
+        "keepalive-gone": (2, {"result": {"header": hdr, "ID": "5"}}),
+        "header": (3, {"header": hdr}),
+        "header-error": (3, {"error": "lease not found", "message": "lease not found", "code": 5}),
+    }
+    for name, (sel, doc) in seeds.items():
+        put("fuzz_etcd", name, bytes([sel]) + json.dumps(doc).encode())
+    msgs = [{"result": {"header": hdr, "created": True}},
+            {"result": {"header": hdr, "events": [{"kv": kv}, {"type": "DELETE", "kv": {"key": b64(key), "mod_revision": "7"}}]}},
+            {"result": {"header": dict(hdr, revision="9")}},
+            {"result": {"header": {"raft_term": "2"}, "canceled": True, "compact_revision": "5",
+                        "cancel_reason": "compacted"}}]
+    lines = "".join(json.dumps(m) + "\n" for m in msgs).encode()
+    put("fuzz_etcd", "watch-stream", bytes([4]) + bytes([3, 17, 200, 1, 0, 90]) + bytes(10) + lines)
+    put("fuzz_etcd", "b64", bytes([5]) + b"L2Qvbm9kZXMvYS9pbnN0YW5jZXMveA==")
+    put("fuzz_etcd", "key", bytes([5]) + key.encode())
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     specs()
@@ -354,3 +386,4 @@ if __name__ == "__main__":
     assignments()
     registry()
     docker_save()
+    etcd()
