@@ -50,7 +50,7 @@ static inline void fuzz_quiet(void)
 
 #include "common/fs.h"
 
-/* For harnesses that write files from hostile input (layers, layouts): a private mount namespace
+/* For harnesses that write files (layers, layouts, records, sockets): a private mount namespace
  * where everything is read-only except a fresh tmpfs on /tmp (the harness's scratch space) and the
  * working directory (where libFuzzer writes its corpus and crash files). An escape bug then fails
  * with EROFS instead of writing over the host. Falls back to mkdtemp (and says so) when not root.

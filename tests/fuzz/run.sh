@@ -6,7 +6,7 @@
 # crash inputs to build-fuzz/artifacts/NAME/, the full output to build-fuzz/logs/NAME.log.
 # Ends with "fuzz: N passed, N failed" (one per harness).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 mode=${1:?usage: run.sh SECONDS|smoke HARNESS...}
 shift
 secs=$mode
@@ -34,8 +34,10 @@ for bin in "$@"; do
 	fi
 	opts=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$arts/")
 	[ -f tests/fuzz/"$name".dict ] && opts+=(-dict=tests/fuzz/"$name".dict)
-	if [ "$ok" -eq 1 ] && ! "$bin" "${opts[@]}" "$work" "$seeds" >>"$log" 2>&1; then
-		echo "fuzz: $name: crash, input saved in $(ls -t "$arts" | head -1 | sed "s|^|$arts/|")"
+	dirs=("$work")
+	[ -d "$seeds" ] && dirs+=("$seeds")
+	if [ "$ok" -eq 1 ] && ! "$bin" "${opts[@]}" "${dirs[@]}" >>"$log" 2>&1; then
+		echo "fuzz: $name: crash, the input is in $arts/, the output in $log"
 		ok=0
 	fi
 	execs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log" | tail -1)
