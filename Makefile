@@ -19,6 +19,9 @@ ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(FUZZ),1)
+CFLAGS += -fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -Wno-format-nonliteral
+endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 VERSION_FLAG := -DDROVER_VERSION='"$(VERSION)"'
@@ -44,7 +47,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
 TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
 
-.PHONY: all check check-v2 unit sanitize integration lint bench install clean demo run format
+.PHONY: all check check-v2 unit sanitize integration lint bench install clean demo run format fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -82,6 +85,26 @@ sanitize:
 		tests/run-unit.sh $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		DROVER_BUILD=build-san DROVER_FILTER='$(SMOKE)' tests/run-integration.sh tests/integration/20-agent.bats
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) built with clang into build-fuzz/. `make fuzz` runs each for
+# FUZZ_TIME seconds; `make fuzz-smoke` replays the seed corpora and regressions and runs each for 5 s.
+FUZZ_TIME ?= 60
+comma := ,
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+build-fuzz/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) build-fuzz/libdrover.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) $(FUZZ_WRAP) -o $@ $< build-fuzz/libdrover.a $(PKG_LIBS)
+# The API and assignments-dir harnesses keep containers and drover-image out (tests/fuzz/fuzz-agent.h).
+build-fuzz/fuzz/fuzz_api build-fuzz/fuzz/fuzz_assignments: FUZZ_WRAP := $(patsubst %,-Wl$(comma)--wrap=%,agent_apply agent_remove \
+	agent_image_run agent_image_forget cg_ctx_version inotify_init1 inotify_add_watch)
+# The registry harness pins curl to its own server on 127.0.0.1 and skips back-off sleeps.
+build-fuzz/fuzz/fuzz_img_registry: FUZZ_WRAP := -Wl,--wrap=curl_easy_reset,--wrap=nanosleep
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang SAN=1 FUZZ=1 $(FUZZ_BINS)
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BINS)
+fuzz-smoke: fuzz-build
+	@tests/fuzz/run.sh smoke $(FUZZ_BINS)
 
 $(BUILD)/tests/notify-listen: tests/helpers/notify-listen.c
 	@mkdir -p $(dir $@)
@@ -155,6 +178,6 @@ install: all
 	install -m 0644 systemd/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

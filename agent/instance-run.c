@@ -313,7 +313,7 @@ void inst_start(struct instance *i)
 	img_image_free(img);
 }
 
-static void read_exit_record(struct instance *i)
+void inst_read_exit_record(struct instance *i)
 {
 	_cleanup_free_ char *path = fs_path_join(i->bundle_dir, RT_EXIT_FILE);
 	json_error_t jerr;
@@ -341,7 +341,7 @@ void inst_handle_exit(struct instance *i)
 	_cleanup_err_ struct err *e = NULL;
 
 	close_watch(i);
-	read_exit_record(i);
+	inst_read_exit_record(i);
 	if (!i->has_exit) {
 		/* the shim died without a record: make sure nothing of the container is left */
 		(void)rt_runc_kill(&i->a->runc, i->id, SIGKILL, true, NULL);

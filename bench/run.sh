@@ -156,6 +156,7 @@ verdict() { # value limit le|ge|lt -> "met" or "not met"
 	[ "$ok" = 1 ] && echo met || echo "not met"
 }
 machine="$(uname -srm), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1 (hybrid)/;s/cgroup2fs/v2/'), runc $(runc --version | head -1 | cut -d' ' -f3), podman $(podman --version | cut -d' ' -f3)"
+fuzzing=$(sed -n '/^## Fuzzing/,$p' bench/RESULTS.md 2>/dev/null) # `make fuzz` figures, kept as they are
 cat >bench/RESULTS.md <<MD
 # drover benchmarks
 
@@ -240,4 +241,5 @@ bytes on disk.
 - shim PSS / conmon PSS: $(ratio "$shim_pss" "$conmon_pss") (target at most 0.5): $(verdict "$(ratio "$shim_pss" "$conmon_pss")" 0.5 le).
 - droverd RSS with $running instances: $rss_50 KiB (target under 8192): $(verdict "$rss_50" 8192 lt).
 MD
+[ -z "$fuzzing" ] || printf '\n%s\n' "$fuzzing" >>bench/RESULTS.md
 cat bench/RESULTS.md

@@ -39,6 +39,7 @@ stage() { # name, command...
 stage build make -j2 all
 stage unit make -j2 unit
 stage sanitize make -j2 sanitize
+stage fuzz make fuzz-smoke
 stage lint make lint
 stage integration make integration
 stage v2 make -s check-v2
