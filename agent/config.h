@@ -25,6 +25,7 @@ struct agent_config {
 	char *tls_key;
 	char *tls_client_ca;
 	char *token_file;
+	char *system_reserved; /* "cpu=500m,memory=512Mi,...": capacity minus this is allocatable */
 	char *registry_auth;
 	char *registry_ca;
 	char *insecure_registry; /* comma-separated HOST:PORT list */

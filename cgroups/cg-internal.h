@@ -25,6 +25,8 @@ struct cg_ops {
 	char *(*knob_path)(const struct cg_ctx *c, const char *path, const char *controller,
 			   const char *knob);
 	int (*remove_root)(const struct cg_ctx *c, struct err **err);
+	/* Fills what the backend can read for the root; fields left at -1 are unknown. */
+	void (*root_usage)(const struct cg_ctx *c, struct cg_usage *u);
 };
 
 struct cg_ctx {
@@ -57,3 +59,11 @@ int64_t cg_remove_deadline(void);
 int cg_first_err(int r, int q, struct err **e, struct err **err);
 /* Name of a tier dir: "online" / "batch". */
 const char *cg_qos_dir(enum cg_qos qos);
+
+/* cg-usage.c */
+/* Reads the integer in the knob at absolute path; -1 if absent or junk. */
+int64_t cg_read_int(const char *path);
+/* The value of "key N" in a stat-style file at path; -1 if absent. */
+int64_t cg_read_stat(const char *path, const char *key);
+/* The value of "key N" in text (lines of "key value"); -1 if absent. */
+int64_t cg_stat_value(const char *text, const char *key);

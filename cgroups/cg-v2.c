@@ -182,6 +182,24 @@ static int v2_remove_root(const struct cg_ctx *c, struct err **err)
 	return cg_remove_root_dirs(c->mount, c->root, err);
 }
 
+static void v2_root_usage(const struct cg_ctx *c, struct cg_usage *u)
+{
+	char p[4096];
+	int64_t usec, inactive;
+
+	snprintf(p, sizeof(p), "%s%s/cpu.stat", c->mount, c->root);
+	usec = cg_read_stat(p, "usage_usec");
+	u->cpu_ns = usec >= 0 ? usec * 1000 : -1;
+	snprintf(p, sizeof(p), "%s%s/memory.current", c->mount, c->root);
+	u->memory_bytes = cg_read_int(p);
+	snprintf(p, sizeof(p), "%s%s/memory.stat", c->mount, c->root);
+	inactive = cg_read_stat(p, "inactive_file");
+	if (u->memory_bytes >= 0)
+		u->memory_working_set = inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
+	snprintf(p, sizeof(p), "%s%s/pids.current", c->mount, c->root);
+	u->pids = cg_read_int(p);
+}
+
 const struct cg_ops cg_v2_ops = {
     .init = NULL,
     .create_parents = v2_create_parents,
@@ -189,4 +207,5 @@ const struct cg_ops cg_v2_ops = {
     .oom_file = v2_oom_file,
     .knob_path = v2_knob_path,
     .remove_root = v2_remove_root,
+    .root_usage = v2_root_usage,
 };
