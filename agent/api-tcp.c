@@ -20,9 +20,9 @@
 #define TLS_FILE_MAX (1024 * 1024)
 #define TOKEN_FILE_MAX (64 * 1024)
 #define TOKEN_SHORT 16
-/* Limits for a listener that faces the network (SECURITY-REVIEW L5). Long-polls and followed logs
- * are suspended while they wait, and libmicrohttpd exempts suspended connections from the timeout. */
-#define TCP_IDLE_TIMEOUT_S 60
+/* Limits for a listener that faces the network (SECURITY-REVIEW L5). The idle timeout is
+ * --api-idle-timeout (60 s): long-polls and followed logs are suspended while they wait, and
+ * libmicrohttpd exempts suspended connections from it. */
 #define TCP_CONN_LIMIT 256
 #define TCP_PER_IP_LIMIT 32
 #define TCP_CONN_MEMORY (64 * 1024)
@@ -131,6 +131,8 @@ static int load(const struct agent_config *c, struct api_tcp *t, struct err **er
 
 	if ((r = check_flags(c, err)) < 0)
 		return r;
+	if (c->api_idle_timeout < 1)
+		return err_set(err, EINVAL, "--api-idle-timeout must be at least 1 second");
 	if ((r = http_check_tcp_addr(c->listen, err)) < 0)
 		return err_wrap(err, "--listen");
 	if ((r = read_pem("tls-cert", c->tls_cert, &t->cert, &len, err)) < 0 ||
@@ -221,7 +223,7 @@ static int start_daemon(struct api *api, struct api_tcp *t, struct err **err)
 
 	t->tls = (struct http_tls){.cert_pem = t->cert, .key_pem = t->key, .client_ca_pem = t->client_ca,
 				   .conn_limit = TCP_CONN_LIMIT, .per_ip_limit = TCP_PER_IP_LIMIT,
-				   .idle_timeout_s = TCP_IDLE_TIMEOUT_S, .conn_memory = TCP_CONN_MEMORY};
+				   .idle_timeout_s = (unsigned)api->a->cfg->api_idle_timeout, .conn_memory = TCP_CONN_MEMORY};
 	if ((r = http_listen_tcp(addr, &t->listen_fd, err)) < 0)
 		return r;
 	t->d = http_start_tls(t->listen_fd, &t->tls, gate, api_route, api, err);

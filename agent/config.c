@@ -44,6 +44,7 @@ static const struct key keys[] = {
 	K("tls-key", KEY_STR, tls_key, NULL, "TLS key for --listen"),
 	K("tls-client-ca", KEY_STR, tls_client_ca, NULL, "CA that signs client certificates (mutual TLS)"),
 	K("token-file", KEY_STR, token_file, NULL, "bearer token for --listen (a regular file, mode 0600)"),
+	K("api-idle-timeout", KEY_INT, api_idle_timeout, "60", "seconds before an idle TCP API connection is closed (waiting long-polls and log follows are exempt)"),
 	K("system-reserved", KEY_STR, system_reserved, NULL, "kept for the host: cpu=500m,memory=512Mi,pids=N,ephemeral-storage=SIZE"),
 	K("container-log-max", KEY_BYTES, log_max_bytes, "10Mi", "container log size before rotation"),
 	K("registry-auth", KEY_STR, registry_auth, "/etc/drover/auth.json", "registry credentials (Docker config.json 'auths'; mode 0600)"),

@@ -34,6 +34,7 @@ struct agent_config {
 	int64_t image_gc_low;
 	int64_t log_max_bytes;
 	int64_t stop_grace_cap_ms;
+	int64_t api_idle_timeout; /* seconds a TCP API connection may sit idle */
 	bool no_assignments_dir;
 };
 

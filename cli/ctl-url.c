@@ -15,22 +15,25 @@ bool ctl_url_is_plain_http(const char *url)
 static bool url_host(const char *url, char *host, size_t size)
 {
 	const char *h = strstr(url, "://"), *end;
-	size_t n;
+	size_t auth, n;
 
 	if (!h)
 		return false;
 	h += 3;
+	auth = strcspn(h, "/?#");
+	if (memchr(h, '@', auth))
+		return false; /* userinfo: "http://127.0.0.1:1@evil/" goes to evil, never call it loopback */
 	if (*h == '[') {
 		h++;
-		end = strchr(h, ']');
+		end = memchr(h, ']', auth - 1);
 		if (!end)
 			return false;
 	} else {
 		end = h + strcspn(h, ":/?#");
 	}
 	n = (size_t)(end - h);
-	if (n == 0 || n >= size || memchr(h, '@', n))
-		return false; /* no userinfo tricks: "http://127.0.0.1@evil/" is not loopback */
+	if (n == 0 || n >= size)
+		return false;
 	memcpy(host, h, n);
 	host[n] = '\0';
 	return true;
