@@ -2,6 +2,7 @@
  * --tls-client-ca, a bearer token from --token-file, or both). It serves the same routes as the
  * unix socket from a second libmicrohttpd daemon whose epoll fd sits in the agent's one loop. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ static int check_token_fd(int fd, const char *path, struct err **err)
 	return 0;
 }
 
-static int read_token(struct api_tcp *t, const char *path, struct err **err)
+static int read_token(struct api_tcp *t, const char *path, bool warn, struct err **err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	size_t len = 0;
@@ -94,7 +95,7 @@ static int read_token(struct api_tcp *t, const char *path, struct err **err)
 		return err_set(err, errno, "--token-file '%s'", path);
 	if ((r = check_token_fd(fd, path, err)) < 0)
 		return r;
-	if ((r = fs_read_fd(fd, TOKEN_FILE_MAX, &t->token, &len, err)) < 0)
+	if (fs_read_fd(fd, TOKEN_FILE_MAX, &t->token, &len, err) < 0)
 		return err_wrap(err, "--token-file '%s'", path);
 	t->token_len = len; /* the whole buffer, for explicit_bzero */
 	while (len > 0 && strchr(" \t\r\n", t->token[len - 1]))
@@ -105,7 +106,7 @@ static int read_token(struct api_tcp *t, const char *path, struct err **err)
 	if (len == 0)
 		return err_set(err, EINVAL, "--token-file '%s' is empty", path);
 	t->token[len] = '\0';
-	if (len < TOKEN_SHORT)
+	if (warn && len < TOKEN_SHORT)
 		log_warn("--token-file '%s' holds a token of %zu characters; use at least %d random ones", path, len,
 			 TOKEN_SHORT);
 	return 0;
@@ -124,7 +125,7 @@ static int check_flags(const struct agent_config *c, struct err **err)
 }
 
 /* Checks the flags and reads every file named; what it reads is kept in t. */
-static int load(const struct agent_config *c, struct api_tcp *t, struct err **err)
+static int load(const struct agent_config *c, struct api_tcp *t, bool warn, struct err **err)
 {
 	size_t len;
 	int r;
@@ -133,14 +134,14 @@ static int load(const struct agent_config *c, struct api_tcp *t, struct err **er
 		return r;
 	if (c->api_idle_timeout < 1)
 		return err_set(err, EINVAL, "--api-idle-timeout must be at least 1 second");
-	if ((r = http_check_tcp_addr(c->listen, err)) < 0)
+	if (http_check_tcp_addr(c->listen, err) < 0)
 		return err_wrap(err, "--listen");
 	if ((r = read_pem("tls-cert", c->tls_cert, &t->cert, &len, err)) < 0 ||
 	    (r = read_pem("tls-key", c->tls_key, &t->key, &t->key_len, err)) < 0)
 		return r;
 	if (c->tls_client_ca && (r = read_pem("tls-client-ca", c->tls_client_ca, &t->client_ca, &len, err)) < 0)
 		return r;
-	if (c->token_file && (r = read_token(t, c->token_file, err)) < 0)
+	if (c->token_file && (r = read_token(t, c->token_file, warn, err)) < 0)
 		return r;
 	return 0;
 }
@@ -156,7 +157,7 @@ int api_tcp_check(const struct agent_config *c, struct err **err)
 				 "ignoring");
 		return 0;
 	}
-	r = load(c, &t, err);
+	r = load(c, &t, true, err);
 	material_free(&t);
 	return r;
 }
@@ -251,7 +252,7 @@ int api_tcp_start(struct api *api, struct err **err)
 		return err_set(err, ENOMEM, "out of memory");
 	t->listen_fd = t->epfd = -1;
 	api->tcp = t;
-	r = load(api->a->cfg, t, err);
+	r = load(api->a->cfg, t, false, err); /* api_tcp_check has warned */
 	if (r >= 0)
 		r = start_daemon(api, t, err);
 	if (r < 0)

@@ -122,7 +122,10 @@ static int resolve(const char *addr_port, struct addrinfo **ret, struct err **er
 	/* getaddrinfo takes "1.2.3" as 1.2.0.3: only a full dotted quad (or an IPv6 address) */
 	if (*host && !strchr(host, ':') && !dotted_quad(host))
 		return err_set(err, EINVAL, "'%s': '%s' is not an IPv4 address like 0.0.0.0", addr_port, host);
+	*ret = NULL;
 	r = getaddrinfo(*host ? host : NULL, port, &hints, ret);
+	if (r == 0 && !*ret)
+		r = EAI_NONAME;
 	if (r != 0)
 		return err_set(err, EINVAL, "'%s' is not ADDR:PORT with a numeric address: %s", addr_port,
 			       gai_strerror(r));
@@ -144,8 +147,8 @@ int http_listen_tcp(const char *addr_port, int *ret_fd, struct err **err)
 	struct addrinfo *ai = NULL;
 	int r = resolve(addr_port, &ai, err);
 
-	if (r < 0)
-		return r;
+	if (r < 0 || !ai)
+		return r < 0 ? r : -EINVAL;
 	r = bind_listen(ai, addr_port, ret_fd, err);
 	freeaddrinfo(ai);
 	return r;
