@@ -104,28 +104,7 @@ static enum MHD_Result instance_route(struct api *api, struct http_req *req)
 	return http_reply_error(req, 405, "", "%s %s is not supported", req->method, req->url);
 }
 
-static enum MHD_Result node_status(struct api *api, struct http_req *req)
-{
-	struct agent *a = api->a;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	long long mem = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
-	int counts[PH_FAILED + 1] = {0}, total = 0;
-	json_t *phases = json_object();
-
-	for (struct instance *i = a->instances; i; i = i->next, total++)
-		counts[i->phase]++;
-	for (int p = PH_PENDING; p <= PH_FAILED; p++)
-		json_object_set_new(phases, inst_phase_name((enum inst_phase)p), json_integer(counts[p]));
-	return http_reply_json(req, 200,
-			       json_pack("{s:s, s:s, s:{s:I, s:I}, s:s, s:I, s:{s:i, s:o}}", "name", a->node_name,
-					 "version", DROVER_VERSION, "capacity", "cpu_millis", (json_int_t)cpus * 1000,
-					 "memory_bytes", (json_int_t)mem, "cgroup_version",
-					 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1", "uptime_seconds",
-					 (json_int_t)((time_mono_ns() - a->started_mono) / 1000000000LL), "instances",
-					 "total", total, "by_phase", phases));
-}
-
-static enum MHD_Result route(void *data, struct http_req *req)
+enum MHD_Result api_route(void *data, struct http_req *req)
 {
 	struct api *api = data;
 
@@ -138,7 +117,7 @@ static enum MHD_Result route(void *data, struct http_req *req)
 	if (strcmp(req->url, "/metrics") == 0 && strcmp(req->method, "GET") == 0)
 		return api_metrics(api, req);
 	if (strcmp(req->url, "/v1/node") == 0 && strcmp(req->method, "GET") == 0)
-		return node_status(api, req);
+		return api_node(api, req);
 	if (strcmp(req->url, "/v1/events") == 0 && strcmp(req->method, "GET") == 0)
 		return api_events(api, req);
 	if (strcmp(req->url, "/v1/images") == 0 || strncmp(req->url, "/v1/images/", 11) == 0)
@@ -158,8 +137,10 @@ static void mhd_timer_fired(struct loop *l, void *data)
 /* Runs MHD and re-arms its own timeout (connection timeouts, resumed connections). */
 void api_kick(struct api *api)
 {
-	long ms = http_run(api->d);
+	long ms = http_run(api->d), tcp_ms = api_tcp_run(api);
 
+	if (tcp_ms >= 0 && (ms < 0 || tcp_ms < ms))
+		ms = tcp_ms;
 	if (api->mhd_timer) {
 		loop_timer_cancel(api->a->loop, api->mhd_timer);
 		api->mhd_timer = NULL;
@@ -194,13 +175,15 @@ int api_start(struct agent *a, const char *socket_path, struct api **ret, struct
 	api->ifd = -1;
 	api->listen_fd = -1;
 	r = http_listen_unix(socket_path, &api->listen_fd, err);
-	if (r >= 0 && !(api->d = http_start(api->listen_fd, route, api, err)))
+	if (r >= 0 && !(api->d = http_start(api->listen_fd, api_route, api, err)))
 		r = -EIO;
 	if (r >= 0) {
 		api->epfd = http_epoll_fd(api->d);
 		if (api->epfd < 0 || loop_add_fd(a->loop, api->epfd, EPOLLIN, on_mhd, api) < 0)
 			r = err_set(err, EIO, "watch the API's epoll fd");
 	}
+	if (r >= 0)
+		r = api_tcp_start(api, err);
 	if (r < 0) {
 		api_free(api);
 		return r;
@@ -224,6 +207,7 @@ struct api *api_free(struct api *api)
 		return NULL;
 	events_set_listener(NULL, NULL);
 	api_followers_free(api);
+	api_tcp_free(api);
 	if (api->mhd_timer)
 		loop_timer_cancel(api->a->loop, api->mhd_timer);
 	if (api->kick_timer)

@@ -3,8 +3,13 @@
 #include "common/err.h"
 
 struct agent;
+struct agent_config;
 struct api;
 
+/* --listen and its TLS and authentication flags: refuses what would serve in clear or to anyone,
+ * and reads the files they name (a token file must be a regular file of mode 0600). */
+int api_tcp_check(const struct agent_config *c, struct err **err);
+/* Serves the unix socket, and TCP too with --listen. */
 int api_start(struct agent *a, const char *socket_path, struct api **ret, struct err **err);
 struct api *api_free(struct api *api);
 /* Wakes log followers and event long-polls (called on status changes and log writes). */

@@ -26,6 +26,7 @@ struct agent_config {
 	char *tls_key;
 	char *tls_client_ca;
 	char *token_file;
+	char *system_reserved; /* "cpu=500m,memory=512Mi,...": capacity minus this is allocatable */
 	char *registry_auth;
 	char *registry_ca;
 	char *insecure_registry; /* comma-separated HOST:PORT list */
@@ -47,9 +48,9 @@ struct agent_config {
 	/* node limits (H4, L9): defaults for specs that set none, admission, caps */
 	int64_t default_pids;
 	int64_t default_memory;
-	int64_t system_reserved;
 	int64_t max_instances;
 	int64_t stop_grace_cap_ms;
+	int64_t api_idle_timeout; /* seconds a TCP API connection may sit idle */
 	bool no_assignments_dir;
 	/* container security (issue 7) */
 	char *runtime_version_check; /* "refuse", "warn" or "off" */

@@ -24,6 +24,7 @@
 #include "agent/events.h"
 #include "agent/image-jobs.h"
 #include "agent/runtime-check.h"
+#include "agent/node-resources.h"
 #include "agent/source-dir.h"
 #include "agent/trash.h"
 #include "common/cleanup.h"
@@ -217,8 +218,10 @@ static int serve(struct agent *a)
 	if (!a->cfg->no_assignments_dir && (r = dir_source_start(a, a->cfg->assignments_dir, &a->dir)) < 0)
 		return r;
 	agent_net_reclaim(a); /* after adoption and the dir: only what no instance owns goes */
-	if (!sock || api_start(a, sock, &a->api, &e) < 0)
-		return log_err_errno(-EIO, "API: %s", err_msg(e));
+	if (!sock || (r = api_start(a, sock, &a->api, &e)) < 0) {
+		log_err("API: %s", err_msg(e));
+		return r < 0 ? r : -ENOMEM;
+	}
 	log_info("serving on '%s' node=%s runtime=%s cgroup=%s", sock, a->node_name, a->runtime_path,
 		 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1");
 	(void)sd_notify(0, "READY=1\nSTATUS=serving"); /* only now: the API answers */
@@ -257,8 +260,10 @@ int main(int argc, char **argv)
 	}
 	if (cfg.log_level && log_set_level_str(cfg.log_level) < 0)
 		log_warn("unknown log level '%s', ignoring", cfg.log_level);
-	if (cfg.listen) {
-		log_err("--listen is not supported yet: use the unix socket (see the README)");
+	struct node_res reserved;
+	if (node_res_parse(cfg.system_reserved, &reserved, &e) < 0 || api_tcp_check(&cfg, &e) < 0) {
+		log_err("%s", err_msg(e));
+		config_done(&cfg);
 		return 2;
 	}
 	a.cfg = &cfg;

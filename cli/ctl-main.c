@@ -40,10 +40,11 @@ static void print_usage(void)
 	       "Talks to droverd over its unix socket, or over TCP with --server.\n\n"
 	       "Options:\n"
 	       "  --socket PATH      agent socket (default $DROVER_SOCKET or %s)\n"
-	       "  --server URL       remote agent, e.g. https://host:port\n"
-	       "  --token-file F     send the token in F as 'Authorization: Bearer'\n"
-	       "  --cacert F         CA bundle to verify the server with\n"
-	       "  --cert F --key F   client certificate and key for mutual TLS\n"
+	       "  --server URL       remote agent, e.g. https://host:7443 ($DROVER_SERVER)\n"
+	       "  --token-file F     send the token in F as 'Authorization: Bearer' ($DROVER_TOKEN_FILE);\n"
+	       "                     never over http:// except to a loopback address\n"
+	       "  --cacert F         CA bundle to verify the server with ($DROVER_CACERT)\n"
+	       "  --cert F --key F   client certificate and key for mutual TLS ($DROVER_CERT, $DROVER_KEY)\n"
 	       "  -o, --output FMT   'table' (default) or 'json' (the agent's raw JSON)\n"
 	       "  -h, --help         show this help (COMMAND --help: the command's)\n"
 	       "  --version          show the version\n\n"
@@ -120,10 +121,35 @@ static int set_conn_opt(struct ctl_conn_opts *o, int c)
 	return 1;
 }
 
+static const char *env_or(const char *set, const char *name)
+{
+	const char *v = set ? set : getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* Unset connection options come from DROVER_SERVER, DROVER_TOKEN_FILE, DROVER_CACERT, DROVER_CERT
+ * and DROVER_KEY (the last four only with a server), unless --socket was given. */
+static void conn_opts_from_env(struct ctl_conn_opts *o)
+{
+	if (o->socket_path)
+		return;
+	o->server = env_or(o->server, "DROVER_SERVER");
+	if (!o->server)
+		return;
+	o->token_file = env_or(o->token_file, "DROVER_TOKEN_FILE");
+	o->cacert = env_or(o->cacert, "DROVER_CACERT");
+	if (!o->cert && !o->key) {
+		o->cert = env_or(NULL, "DROVER_CERT");
+		o->key = env_or(NULL, "DROVER_KEY");
+	}
+}
+
 static int check_conn_opts(struct ctl_conn_opts *o, struct err **err)
 {
 	if (o->server && o->socket_path)
 		return ctl_usage(err, "use either --socket or --server, not both");
+	conn_opts_from_env(o);
 	if (!o->server && (o->token_file || o->cacert || o->cert || o->key))
 		return ctl_usage(err, "--token-file, --cacert, --cert and --key need --server");
 	if (!!o->cert != !!o->key)
