@@ -22,6 +22,7 @@ struct api {
 
 enum MHD_Result api_logs(struct api *api, struct http_req *req, struct instance *i);
 enum MHD_Result api_events(struct api *api, struct http_req *req);
+enum MHD_Result api_assignments(struct api *api, struct http_req *req);
 enum MHD_Result api_images(struct api *api, struct http_req *req);
 enum MHD_Result api_metrics(struct api *api, struct http_req *req);
 enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const char *ref);

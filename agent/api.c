@@ -9,6 +9,8 @@
 #include "agent/api-internal.h"
 #include "agent/api.h"
 #include "agent/events.h"
+#include "agent/history.h"
+#include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -51,7 +53,12 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 		log_notice("API: refused spec for '%s': %s", id, err_msg(e));
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
 	}
+	json_t *raw = json_incref(spec->raw);
 	r = agent_apply(api->a, spec, SRC_API, NULL, &res, &e);
+	/* the instance is part of the API's set, which a PUT /v1/assignments replaces as a whole */
+	if (r >= 0 && res != APPLY_UNCHANGED && source_set_put(api->a->api_set, raw, &e) < 0)
+		log_err("API: cannot hold '%s' in the API's set: %s", id, err_msg(e));
+	json_decref(raw);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
 	struct instance *i = agent_find(api->a, id);
@@ -69,6 +76,8 @@ static enum MHD_Result delete_instance(struct api *api, struct http_req *req, co
 	r = agent_remove(api->a, id, SRC_API, &e);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), "id", "%s", err_msg(e));
+	if (source_set_drop(api->a->api_set, id, &e) < 0)
+		log_err("API: cannot drop '%s' from the API's set: %s", id, err_msg(e));
 	return http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "result", "removing"));
 }
 
@@ -97,12 +106,13 @@ static enum MHD_Result instance_route(struct api *api, struct http_req *req)
 		return http_reply_json(req, 200, inst_status_json(i));
 	if (slash && strcmp(slash, "/logs") == 0 && strcmp(req->method, "GET") == 0)
 		return api_logs(api, req, i);
+	if (slash && strcmp(slash, "/history") == 0 && strcmp(req->method, "GET") == 0)
+		return http_reply_json(req, 200, history_json(i));
 	return http_reply_error(req, 405, "", "%s %s is not supported", req->method, req->url);
 }
 
-static enum MHD_Result node_status(struct api *api, struct http_req *req)
+json_t *api_node_json(struct agent *a)
 {
-	struct agent *a = api->a;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	long long mem = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
 	int counts[PH_FAILED + 1] = {0}, total = 0;
@@ -112,13 +122,11 @@ static enum MHD_Result node_status(struct api *api, struct http_req *req)
 		counts[i->phase]++;
 	for (int p = PH_PENDING; p <= PH_FAILED; p++)
 		json_object_set_new(phases, inst_phase_name((enum inst_phase)p), json_integer(counts[p]));
-	return http_reply_json(req, 200,
-			       json_pack("{s:s, s:s, s:{s:I, s:I}, s:s, s:I, s:{s:i, s:o}}", "name", a->node_name,
-					 "version", DROVER_VERSION, "capacity", "cpu_millis", (json_int_t)cpus * 1000,
-					 "memory_bytes", (json_int_t)mem, "cgroup_version",
-					 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1", "uptime_seconds",
-					 (json_int_t)((time_mono_ns() - a->started_mono) / 1000000000LL), "instances",
-					 "total", total, "by_phase", phases));
+	return json_pack("{s:s, s:s, s:{s:I, s:I}, s:s, s:I, s:{s:i, s:o}}", "name", a->node_name, "version",
+			 DROVER_VERSION, "capacity", "cpu_millis", (json_int_t)cpus * 1000, "memory_bytes",
+			 (json_int_t)mem, "cgroup_version", cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1",
+			 "uptime_seconds", (json_int_t)((time_mono_ns() - a->started_mono) / 1000000000LL),
+			 "instances", "total", total, "by_phase", phases);
 }
 
 static enum MHD_Result route(void *data, struct http_req *req)
@@ -134,9 +142,11 @@ static enum MHD_Result route(void *data, struct http_req *req)
 	if (strcmp(req->url, "/metrics") == 0 && strcmp(req->method, "GET") == 0)
 		return api_metrics(api, req);
 	if (strcmp(req->url, "/v1/node") == 0 && strcmp(req->method, "GET") == 0)
-		return node_status(api, req);
+		return http_reply_json(req, 200, api_node_json(api->a));
 	if (strcmp(req->url, "/v1/events") == 0 && strcmp(req->method, "GET") == 0)
 		return api_events(api, req);
+	if (strcmp(req->url, HTTP_SET_PATH) == 0)
+		return api_assignments(api, req);
 	if (strcmp(req->url, "/v1/images") == 0 || strncmp(req->url, "/v1/images/", 11) == 0)
 		return api_images(api, req);
 	return http_reply_error(req, 404, "", "no endpoint %s %s", req->method, req->url);
@@ -201,7 +211,7 @@ int api_start(struct agent *a, const char *socket_path, struct api **ret, struct
 		api_free(api);
 		return r;
 	}
-	events_set_listener(on_event, api);
+	(void)events_add_listener(on_event, api); /* the first listener: room is there */
 	*ret = api;
 	return 0;
 }
@@ -218,7 +228,7 @@ struct api *api_free(struct api *api)
 {
 	if (!api)
 		return NULL;
-	events_set_listener(NULL, NULL);
+	events_remove_listener(on_event, api);
 	api_followers_free(api);
 	if (api->mhd_timer)
 		loop_timer_cancel(api->a->loop, api->mhd_timer);

@@ -14,7 +14,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 
-enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT };
+enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT, KEY_MS };
 
 struct key {
 	const char *name;
@@ -51,6 +51,13 @@ static const struct key keys[] = {
 	K("pull-parallel", KEY_INT, pull_parallel, "3", "layers downloaded in parallel"),
 	K("image-gc-high", KEY_INT, image_gc_high, "85", "image store disk use (percent) that starts garbage collection"),
 	K("image-gc-low", KEY_INT, image_gc_low, "80", "disk use (percent) garbage collection brings the store down to"),
+	K("control-plane", KEY_STR, control_plane, NULL, "pull assignments from this control plane URL and report to it"),
+	K("control-plane-ca", KEY_STR, control_plane_ca, NULL, "CA certificate to verify the control plane with"),
+	K("control-plane-cert", KEY_STR, control_plane_cert, NULL, "client certificate for the control plane (mutual TLS)"),
+	K("control-plane-key", KEY_STR, control_plane_key, NULL, "key of --control-plane-cert"),
+	K("control-plane-token-file", KEY_STR, control_plane_token_file, NULL, "bearer token for the control plane (mode 0600)"),
+	K("status-interval", KEY_MS, status_interval_ms, "10s", "status heartbeat to the control plane (e.g. 10s, 500ms)"),
+	K("history-limit", KEY_INT, history_limit, "10", "specs kept in each instance's history"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 };
 #undef K
@@ -70,6 +77,29 @@ static const struct key *find_key(const char *name)
 		if (strcmp(keys[i].name, name) == 0)
 			return &keys[i];
 	return NULL;
+}
+
+/* "10s", "500ms", "2m" or plain seconds; 1 ms to 1 day. */
+static int parse_ms(const char *s, int64_t *ret)
+{
+	char *end = NULL;
+	long long v;
+	int64_t mult = 1000;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -EINVAL;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (*end && strcmp(end, "s") != 0)
+		return -EINVAL;
+	if (v > 86400000LL / mult)
+		return -EINVAL;
+	*ret = v * mult;
+	return 0;
 }
 
 static int set_key(struct agent_config *c, const struct key *k, const char *value, struct err **err)
@@ -98,6 +128,11 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 		*(int64_t *)p = v;
 		return 0;
 	}
+	case KEY_MS:
+		if (parse_ms(value, (int64_t *)p) < 0)
+			return err_field(err, k->name, EINVAL, "'%s' must be a duration like 10s or 500ms, got '%s'",
+					 k->name, value);
+		return 0;
 	case KEY_BOOL:
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
 			*(bool *)p = true;

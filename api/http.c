@@ -60,11 +60,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->conn = conn;
 		req->method = method;
 		req->url = url;
+		req->body_max = strcmp(url, HTTP_SET_PATH) == 0 ? HTTP_SET_BODY_MAX : HTTP_BODY_MAX;
 		*con_cls = req;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (!req->too_large && req->body_len + *upload_size <= HTTP_BODY_MAX) {
+		if (!req->too_large && req->body_len + *upload_size <= req->body_max) {
 			char *nb = realloc(req->body, req->body_len + *upload_size + 1);
 			if (!nb)
 				return MHD_NO;
@@ -79,7 +80,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (req->too_large)
-		return http_reply_error(req, 413, "", "request body is larger than %d bytes", HTTP_BODY_MAX);
+		return http_reply_error(req, 413, "", "request body is larger than %zu bytes", req->body_max);
 	return c->h(c->data, req);
 }
 

@@ -10,6 +10,10 @@
 #include "common/err.h"
 
 #define HTTP_BODY_MAX (1024 * 1024)
+/* PUT /v1/assignments carries a whole set: up to a few hundred instances of ordinary size (a spec
+ * is mostly a few KiB; 16 MiB leaves room for files[] content) while still bounding memory. */
+#define HTTP_SET_BODY_MAX (16 * 1024 * 1024)
+#define HTTP_SET_PATH "/v1/assignments"
 
 struct http_req {
 	struct MHD_Connection *conn;
@@ -18,6 +22,7 @@ struct http_req {
 	char *body;
 	size_t body_len;
 	bool too_large;
+	size_t body_max; /* HTTP_BODY_MAX, or HTTP_SET_BODY_MAX for HTTP_SET_PATH */
 	void *user; /* a handler's state across a suspend/resume */
 };
 
