@@ -28,6 +28,7 @@
 #define POLL_WAIT_S 30
 #define POLL_TIMEOUT_MS ((POLL_WAIT_S + 15) * 1000L) /* the wait plus slack: a stalled stream ends */
 #define POST_TIMEOUT_MS 15000L
+#define POLL_OK_MS 2000
 #define RESPONSE_MAX ((size_t)16 * 1024 * 1024)
 #define BATCH_MS 100
 #define BACKOFF_MIN_MS 500
@@ -46,6 +47,7 @@ struct cp_source {
 	char *token; /* never logged */
 	struct httpc_req *poll, *post;
 	struct loop_timer *poll_timer, *post_timer, *beat_timer;
+	struct loop_timer *poll_ok_timer; /* a long-poll parked this long after a failure: reachable again */
 	int64_t poll_backoff, post_backoff;
 	int64_t poll_began;
 	bool poll_failing, post_failing, dirty;
@@ -126,7 +128,7 @@ static void set_state(struct cp_source *cp, const char *why)
 			 cp->state == CP_NEW ? "unreachable" : "lost", why, cp->base);
 		cp->state = CP_DOWN;
 		cp->down_since = time_mono_ns();
-	} else if (!up) {
+	} else if (!up && *why) {
 		log_debug("control plane still failing: %s", why);
 	}
 }
@@ -199,6 +201,10 @@ static void poll_done(void *data, long status, const char *body, size_t len, con
 	int64_t held = cp->set->revision;
 
 	cp->poll = NULL;
+	if (cp->poll_ok_timer) {
+		loop_timer_cancel(cp->a->loop, cp->poll_ok_timer);
+		cp->poll_ok_timer = NULL;
+	}
 	if (e)
 		return poll_failed(cp, "GET assignments: %s", err_msg(e));
 	if (status != 200 && status != 304)
@@ -229,6 +235,21 @@ static void poll_done(void *data, long status, const char *body, size_t len, con
 	poll_again(cp, quick && cp->set->revision == held ? 1000 : 0);
 }
 
+/* A long-poll answers only when something changes: one that is still parked a while after a
+ * failure reached a control plane that accepted it, so the poll channel counts as working again. */
+static void poll_looks_ok(struct loop *l, void *data)
+{
+	struct cp_source *cp = data;
+
+	(void)l;
+	cp->poll_ok_timer = NULL;
+	if (!cp->poll)
+		return;
+	cp->poll_failing = false;
+	cp->poll_backoff = 0;
+	set_state(cp, "");
+}
+
 static void poll_start(struct cp_source *cp)
 {
 	_cleanup_err_ struct err *e = NULL;
@@ -243,6 +264,8 @@ static void poll_start(struct cp_source *cp)
 	cp->poll_began = time_mono_ns();
 	if (httpc_start(cp->http, &o, poll_done, cp, &cp->poll, &e) < 0)
 		poll_failed(cp, "%s", err_msg(e));
+	else if (cp->poll_failing && !cp->poll_ok_timer)
+		cp->poll_ok_timer = loop_timer_add(cp->a->loop, POLL_OK_MS, poll_looks_ok, cp);
 }
 
 /* ---- status reporting ---- */
@@ -435,6 +458,8 @@ struct cp_source *cp_source_free(struct cp_source *cp)
 			loop_timer_cancel(cp->a->loop, cp->post_timer);
 		if (cp->beat_timer)
 			loop_timer_cancel(cp->a->loop, cp->beat_timer);
+		if (cp->poll_ok_timer)
+			loop_timer_cancel(cp->a->loop, cp->poll_ok_timer);
 	}
 	httpc_free(cp->http); /* cancels the requests in flight */
 	source_set_free(cp->set);
