@@ -68,13 +68,14 @@ static void kick_fired(struct loop *l, void *data)
 
 /* Log writes wake log followers only; a status change wakes log followers (an instance that ended
  * ends its follow) and the event long-polls that have something new to answer (SECURITY-REVIEW L4). */
-void api_followers_wake(struct api *api, bool all)
+void api_followers_wake(struct api *api, enum follow_wake why)
 {
 	uint64_t last = events_last_seq();
 	bool resumed = false;
 
 	for (struct follower *f = api->followers; f; f = f->next) {
-		if (!f->suspended || (f->events && (!all || last <= f->after)))
+		if (!f->suspended ||
+		    (f->events && why != WAKE_EVERYONE && (why == WAKE_LOG_WRITE || last <= f->after)))
 			continue;
 		f->suspended = false;
 		MHD_resume_connection(f->conn);
@@ -295,7 +296,7 @@ static void on_log_change(struct loop *l, int fd, uint32_t events, void *data)
 	(void)events;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	api_followers_wake(data, false);
+	api_followers_wake(data, WAKE_LOG_WRITE);
 }
 
 static int watch_dir(struct api *api, const char *dir)
@@ -449,7 +450,7 @@ enum MHD_Result api_events(struct api *api, struct http_req *req)
 
 void api_followers_free(struct api *api)
 {
-	api_followers_wake(api, true);
+	api_followers_wake(api, WAKE_EVERYONE);
 	if (api->ifd >= 0) {
 		loop_del_fd(api->a->loop, api->ifd);
 		close(api->ifd);

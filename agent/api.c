@@ -220,7 +220,7 @@ void api_wake(struct api *api)
 {
 	if (!api)
 		return;
-	api_followers_wake(api, true);
+	api_followers_wake(api, WAKE_EVENT);
 	api_pulls_wake(api);
 }
 
