@@ -2,7 +2,8 @@
 /* HTTP client requests on the agent's own loop: libcurl's multi interface, its sockets in the
  * loop's epoll (CURLMOPT_SOCKETFUNCTION) and its timeouts on the loop's timerfd
  * (CURLMOPT_TIMERFUNCTION). No threads, no polling: the loop wakes when a socket is ready or a
- * deadline is due. Used by the control-plane source (and meant for etcd's too). */
+ * deadline is due. Used by the control-plane source (and meant for etcd's too). libcurl itself is
+ * loaded at the first httpc_new(), so an agent without a remote source does not map it. */
 #include <stddef.h>
 
 #include "common/err.h"
@@ -34,7 +35,5 @@ int httpc_new(struct loop *l, struct httpc **ret, struct err **err);
 struct httpc *httpc_free(struct httpc *h);
 int httpc_start(struct httpc *h, const struct httpc_opts *o, httpc_done_fn done, void *data,
 		struct httpc_req **ret, struct err **err);
-/* s escaped for a URL path segment (malloc'd), NULL on OOM. */
-char *curl_escape_dup(const char *s);
 /* Drops a request in flight; its callback is not called. */
 void httpc_cancel(struct httpc *h, struct httpc_req *r);

@@ -392,6 +392,23 @@ static void on_event(void *data)
 
 /* ---- start and stop ---- */
 
+/* A URL path segment: RFC 3986 unreserved characters as they are, the rest %XX. */
+static char *escape_segment(const char *s)
+{
+	char *out = malloc(strlen(s) * 3 + 1), *o = out;
+
+	for (const unsigned char *c = (const unsigned char *)s; out && *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		    strchr("-._~", *c))
+			*o++ = (char)*c;
+		else
+			o += sprintf(o, "%%%02X", *c);
+	}
+	if (out)
+		*o = '\0';
+	return out;
+}
+
 static int cp_init(struct agent *a, struct cp_source *cp, struct err **err)
 {
 	const struct agent_config *c = a->cfg;
@@ -405,7 +422,7 @@ static int cp_init(struct agent *a, struct cp_source *cp, struct err **err)
 	for (n = strlen(cp->base); n > 0 && cp->base[n - 1] == '/'; n--)
 		cp->base[n - 1] = '\0';
 	/* node names are host names; anything else is escaped into the path */
-	cp->node = curl_escape_dup(a->node_name);
+	cp->node = escape_segment(a->node_name);
 	if (!cp->node)
 		return err_set(err, ENOMEM, "out of memory");
 	if (c->control_plane_token_file && (r = read_token(c->control_plane_token_file, &cp->token, err)) < 0)
