@@ -142,18 +142,35 @@ static void read_boot_id(void)
 		snprintf(st.boot, sizeof(st.boot), "unknown");
 }
 
+/* "N" then optional text; 0 when s is not a number. */
+static uint64_t parse_mark(const char *s, const char **ret_rest)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	errno = 0;
+	v = s ? strtoull(s, &end, 10) : 0;
+	if (!s || errno || end == s || *s == '-')
+		return 0;
+	if (ret_rest)
+		*ret_rest = end + strspn(end, " ");
+	return v;
+}
+
 /* reserved: "N BOOTID"; acked: "N". Missing files are 0. */
 static void read_marks(int dfd, bool *ret_same_boot)
 {
 	_cleanup_free_ char *r = NULL, *a = NULL;
-	char boot[64] = "";
+	const char *boot = NULL;
 
 	*ret_same_boot = false;
-	if (fs_read_file(dfd, RESERVED, 256, &r, NULL, NULL) >= 0 &&
-	    sscanf(r, "%" SCNu64 " %63s", &st.reserved, boot) == 2)
-		*ret_same_boot = strcmp(boot, st.boot) == 0;
-	if (fs_read_file(dfd, ACKED, 64, &a, NULL, NULL) >= 0 && sscanf(a, "%" SCNu64, &st.acked) != 1)
-		st.acked = 0;
+	if (fs_read_file(dfd, RESERVED, 256, &r, NULL, NULL) >= 0) {
+		st.reserved = parse_mark(r, &boot);
+		*ret_same_boot = boot && strncmp(boot, st.boot, strlen(st.boot)) == 0 &&
+				 (boot[strlen(st.boot)] == '\n' || boot[strlen(st.boot)] == '\0');
+	}
+	if (fs_read_file(dfd, ACKED, 64, &a, NULL, NULL) >= 0)
+		st.acked = parse_mark(a, NULL);
 }
 
 /* Reads the journal: the newest EVENTS_KEPT go to the ring; returns the newest seq. */

@@ -343,7 +343,9 @@ static json_t *report(struct cp_source *cp, struct err **err)
 	for (struct instance *i = cp->a->instances; instances && i; i = i->next)
 		json_array_append_new(instances, inst_status_json(i));
 	json_array_foreach(cp->set->refused, k, v)
+	{
 		json_array_append(instances, v);
+	}
 	cp->posted_upto = 0;
 	json_array_foreach(events, k, v)
 	{
@@ -417,22 +419,26 @@ static int cp_init(struct agent *a, struct cp_source *cp, struct err **err)
 
 	cp->a = a;
 	cp->base = strdup(c->control_plane);
-	if (!cp->base)
-		return err_set(err, ENOMEM, "out of memory");
+	if (!cp->base) {
+		err_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
 	for (n = strlen(cp->base); n > 0 && cp->base[n - 1] == '/'; n--)
 		cp->base[n - 1] = '\0';
 	/* node names are host names; anything else is escaped into the path */
 	cp->node = escape_segment(a->node_name);
-	if (!cp->node)
-		return err_set(err, ENOMEM, "out of memory");
+	if (!cp->node) {
+		err_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
 	if (c->control_plane_token_file && (r = read_token(c->control_plane_token_file, &cp->token, err)) < 0)
 		return r;
 	if (cp->token && strncmp(cp->base, "http://", 7) == 0)
 		log_warn("control plane: the bearer token goes over plain http to '%s'", cp->base);
 	r = source_set_open(a, SRC_CP, &cp->set, err);
-	if (r > 0) /* the last set received: kept running while the control plane is away */
-		r = agent_set_converge(a, cp->set, err);
-	if (r < 0)
+	if (r < 0 || !cp->set)
+		return r < 0 ? r : -ENOMEM;
+	if (r > 0 && (r = agent_set_converge(a, cp->set, err)) < 0) /* kept while the control plane is away */
 		return r;
 	r = httpc_new(a->loop, &cp->http, err);
 	if (r < 0)

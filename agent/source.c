@@ -329,10 +329,10 @@ static void judge(struct agent *a, struct set_check *c, size_t k, enum set_op op
 		       source_desc(i ? i->source : SRC_DIR));
 	else if (op == SET_DUPLICATE)
 		refuse(c, k, EINVAL, "id", "instance '%s' appears twice in the set", it->spec->id);
-	else if (op == SET_STALE)
+	else if (op == SET_STALE && i && (i->next_spec || i->spec))
 		refuse(c, k, ESTALE, "revision", "revision %lld of '%s' is older than the current %lld",
 		       (long long)it->spec->revision, it->spec->id,
-		       (long long)(i && i->next_spec ? i->next_spec : i->spec)->revision);
+		       (long long)(i->next_spec ? i->next_spec : i->spec)->revision);
 	else if (op != SET_UNCHANGED && agent_check_ports(a, it->spec, &e) < 0)
 		refuse(c, k, EADDRINUSE, e && e->field ? e->field : "", "%s", err_msg(e));
 }

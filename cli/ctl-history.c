@@ -70,8 +70,10 @@ int ctl_cmd_history(struct ctl_ctx *ctx, int argc, char **argv, struct err **err
 	if (!t)
 		return err_set(err, ENOMEM, "out of memory");
 	json_array_foreach(doc, k, h)
+	{
 		if (add_row(t, h) < 0)
 			return err_set(err, ENOMEM, "out of memory");
+	}
 	ctl_table_print(t, stdout);
 	return 0;
 }
