@@ -40,7 +40,8 @@ set_of() {
 	[ "$(echo "${lines[0]}" | jq -c .replaced)" = '["pa"]' ]
 	wait_for 10 phase_is pc running
 	wait_for 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --unix-socket '$SOCK' http://localhost/v1/instances/pb)\" = 404 ]"
-	! kill -0 "$pid_b" 2>/dev/null
+	run kill -0 "$pid_b"
+	[ "$status" -ne 0 ]
 	[ ! -e "$RUN/runc/pb" ]
 	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/pa | jq .revision)\" = 2 ]"
 	wait_for 10 phase_is pa running

@@ -145,5 +145,6 @@ gone() { # gone ID: the agent no longer knows ID
 	start_pull_agent --control-plane-ca "$T/ca.pem" --control-plane-token-file "$T/token"
 	wait_for 10 phase_is ta running
 	wait_for 5 sh -c "curl -sf http://127.0.0.1:$CP_CTL/nodes/$NODE/status | jq -e 'length > 0'"
-	! grep -q s3cret "$AGENT_LOG"
+	run grep -q s3cret "$AGENT_LOG"
+	[ "$status" -ne 0 ]
 }
