@@ -35,6 +35,7 @@ IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img
 	image/img-auth.c image/img-platform.c image/img-http.c image/img-registry.c \
 	image/img-pull.c image/img-gc.c image/img-import.c image/img-policy.c
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
+# libcurl is not linked: agent/httpc.c loads it (dlopen) only when a control plane is configured.
 AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
 SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)

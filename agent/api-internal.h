@@ -27,11 +27,17 @@ enum MHD_Result api_route(void *data, struct http_req *req);
 enum MHD_Result api_node(struct api *api, struct http_req *req);
 enum MHD_Result api_logs(struct api *api, struct http_req *req, struct instance *i);
 enum MHD_Result api_events(struct api *api, struct http_req *req);
+enum MHD_Result api_assignments(struct api *api, struct http_req *req);
 enum MHD_Result api_images(struct api *api, struct http_req *req);
 enum MHD_Result api_metrics(struct api *api, struct http_req *req);
 enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const char *ref);
 void api_pulls_wake(struct api *api);
-void api_followers_wake(struct api *api, bool all);
+enum follow_wake {
+	WAKE_LOG_WRITE, /* log followers only */
+	WAKE_EVENT,     /* log followers and the event long-polls with something new to answer */
+	WAKE_EVERYONE,  /* shutting down */
+};
+void api_followers_wake(struct api *api, enum follow_wake why);
 void api_followers_free(struct api *api);
 void api_kick(struct api *api);
 void api_schedule_kick(struct api *api);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/api-internal.h"
+#include "agent/api.h"
 #include "agent/node-resources.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -198,9 +199,9 @@ static json_t *instances_json(struct agent *a)
 	return json_pack("{s:i, s:o}", "total", total, "by_phase", phases);
 }
 
-enum MHD_Result api_node(struct api *api, struct http_req *req)
+/* The node status: GET /v1/node, and the "node" of every report to a control plane or etcd. */
+json_t *api_node_json(struct agent *a)
 {
-	struct agent *a = api->a;
 	struct node_res cap = {0}, reserved = {0}, alloc;
 	struct node_signals sig;
 	int64_t up_ns = time_mono_ns() - a->started_mono;
@@ -212,12 +213,15 @@ enum MHD_Result api_node(struct api *api, struct http_req *req)
 	node_res_sub(&cap, &reserved, &alloc);
 	pressure = pressure_json(&sig);
 	time_fmt_rfc3339(time_now_ns() - up_ns, started, sizeof(started));
-	return http_reply_json(
-	    req, 200,
-	    json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", a->node_name,
-		      "version", DROVER_VERSION, "started_at", started, "uptime_seconds",
-		      (json_int_t)(up_ns / 1000000000LL), "cgroup_version", cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1",
-		      "capacity", res_json(&cap), "system_reserved", res_json(&reserved), "allocatable",
-		      res_json(&alloc), "allocated", allocated_json(a), "usage", usage_json(a, &sig), "pressure",
-		      pressure, "conditions", conditions_json(&sig), "instances", instances_json(a)));
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", a->node_name,
+			 "version", DROVER_VERSION, "started_at", started, "uptime_seconds",
+			 (json_int_t)(up_ns / 1000000000LL), "cgroup_version", cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1",
+			 "capacity", res_json(&cap), "system_reserved", res_json(&reserved), "allocatable",
+			 res_json(&alloc), "allocated", allocated_json(a), "usage", usage_json(a, &sig), "pressure",
+			 pressure, "conditions", conditions_json(&sig), "instances", instances_json(a));
+}
+
+enum MHD_Result api_node(struct api *api, struct http_req *req)
+{
+	return http_reply_json(req, 200, api_node_json(api->a));
 }

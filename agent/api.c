@@ -9,6 +9,8 @@
 #include "agent/api-internal.h"
 #include "agent/api.h"
 #include "agent/events.h"
+#include "agent/history.h"
+#include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -51,7 +53,12 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 		log_notice("API: refused spec for '%s': %s", id, err_msg(e));
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
 	}
+	json_t *raw = json_incref(spec->raw);
 	r = agent_apply(api->a, spec, SRC_API, NULL, &res, &e);
+	/* the instance is part of the API's set, which a PUT /v1/assignments replaces as a whole */
+	if (r >= 0 && res != APPLY_UNCHANGED && source_set_put(api->a->api_set, raw, &e) < 0)
+		log_err("API: cannot hold '%s' in the API's set: %s", id, err_msg(e));
+	json_decref(raw);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
 	struct instance *i = agent_find(api->a, id);
@@ -73,6 +80,8 @@ static enum MHD_Result delete_instance(struct api *api, struct http_req *req, co
 	r = agent_remove_opt(api->a, id, SRC_API, force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0), &e);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), "id", "%s", err_msg(e));
+	if (source_set_drop(api->a->api_set, id, &e) < 0)
+		log_err("API: cannot drop '%s' from the API's set: %s", id, err_msg(e));
 	return http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "result", "removing"));
 }
 
@@ -101,6 +110,8 @@ static enum MHD_Result instance_route(struct api *api, struct http_req *req)
 		return http_reply_json(req, 200, inst_status_json(i));
 	if (slash && strcmp(slash, "/logs") == 0 && strcmp(req->method, "GET") == 0)
 		return api_logs(api, req, i);
+	if (slash && strcmp(slash, "/history") == 0 && strcmp(req->method, "GET") == 0)
+		return http_reply_json(req, 200, history_json(i));
 	return http_reply_error(req, 405, "", "%s %s is not supported", req->method, req->url);
 }
 
@@ -120,6 +131,8 @@ enum MHD_Result api_route(void *data, struct http_req *req)
 		return api_node(api, req);
 	if (strcmp(req->url, "/v1/events") == 0 && strcmp(req->method, "GET") == 0)
 		return api_events(api, req);
+	if (strcmp(req->url, HTTP_SET_PATH) == 0)
+		return api_assignments(api, req);
 	if (strcmp(req->url, "/v1/images") == 0 || strncmp(req->url, "/v1/images/", 11) == 0)
 		return api_images(api, req);
 	return http_reply_error(req, 404, "", "no endpoint %s %s", req->method, req->url);
@@ -188,7 +201,7 @@ int api_start(struct agent *a, const char *socket_path, struct api **ret, struct
 		api_free(api);
 		return r;
 	}
-	events_set_listener(on_event, api);
+	(void)events_add_listener(on_event, api); /* the first listener: room is there */
 	*ret = api;
 	return 0;
 }
@@ -197,7 +210,7 @@ void api_wake(struct api *api)
 {
 	if (!api)
 		return;
-	api_followers_wake(api, true);
+	api_followers_wake(api, WAKE_EVENT);
 	api_pulls_wake(api);
 }
 
@@ -205,7 +218,7 @@ struct api *api_free(struct api *api)
 {
 	if (!api)
 		return NULL;
-	events_set_listener(NULL, NULL);
+	events_remove_listener(on_event, api);
 	api_followers_free(api);
 	api_tcp_free(api);
 	if (api->mhd_timer)

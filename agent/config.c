@@ -70,6 +70,13 @@ static const struct key keys[] = {
 	K("image-max-entries", KEY_INT, image_max_entries, "1000000", "files, dirs and links in one layer"),
 	K("image-min-free", KEY_BYTES, image_min_free, "1Gi", "free space a pull leaves on the image store's filesystem"),
 	K("image-tag-ttl", KEY_DURATION, image_tag_ttl_ms, "5m", "how long a resolved tag (or private image) is reused before asking the registry again"),
+	K("control-plane", KEY_STR, control_plane, NULL, "pull assignments from this control plane URL and report to it"),
+	K("control-plane-ca", KEY_STR, control_plane_ca, NULL, "CA certificate to verify the control plane with"),
+	K("control-plane-cert", KEY_STR, control_plane_cert, NULL, "client certificate for the control plane (mutual TLS)"),
+	K("control-plane-key", KEY_STR, control_plane_key, NULL, "key of --control-plane-cert"),
+	K("control-plane-token-file", KEY_STR, control_plane_token_file, NULL, "bearer token for the control plane (mode 0600)"),
+	K("status-interval", KEY_DURATION, status_interval_ms, "10s", "status heartbeat to the control plane (e.g. 10s, 500ms)"),
+	K("history-limit", KEY_INT, history_limit, "10", "specs kept in each instance's history"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 	/* container security (issue 7) */
 	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),

@@ -30,6 +30,14 @@ struct agent_config {
 	char *registry_auth;
 	char *registry_ca;
 	char *insecure_registry; /* comma-separated HOST:PORT list */
+	/* pull from a control plane (agent/source-pull.c) */
+	char *control_plane;
+	char *control_plane_ca;
+	char *control_plane_cert;
+	char *control_plane_key;
+	char *control_plane_token_file;
+	int64_t status_interval_ms;
+	int64_t history_limit;
 	int64_t pull_parallel;
 	int64_t image_gc_high;
 	int64_t image_gc_low;

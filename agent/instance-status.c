@@ -1,6 +1,7 @@
 /* The instance status document (DESIGN.md "The instance status"). */
 #include "agent/agent.h"
 #include "agent/image-jobs.h"
+#include "agent/source.h"
 #include "common/timeutil.h"
 
 static const char *const phase_names[] = {
@@ -50,7 +51,7 @@ static json_t *status_core(const struct instance *i)
 			 time_or_null(i->started_at), "finished_at", time_or_null(i->finished_at), "app",
 			 s ? s->app : NULL, "qos", spec_qos_name(s ? s->qos : SPEC_QOS_ONLINE), "source_file",
 			 i->source == SRC_DIR ? i->source_ref : NULL, "source",
-			 i->source == SRC_DIR ? "dir" : "api");
+			 source_name(i->source));
 }
 
 json_t *inst_status_json(const struct instance *i)

@@ -21,7 +21,8 @@ enum inst_phase {
 	PH_FAILED,
 };
 
-enum inst_source { SRC_DIR, SRC_API };
+/* Who created an instance (agent/source.h has names; etcd adds one here). */
+enum inst_source { SRC_DIR, SRC_API, SRC_CP };
 
 struct instance {
 	struct agent *a;
@@ -60,6 +61,8 @@ struct instance {
 	struct loop_timer *restart_timer;
 	struct loop_timer *kill_timer;
 	char *bundle_dir;
+	json_t *last_event; /* the status in the last event published: no event repeats it */
+	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
 	struct instance *next;
 };
 

@@ -27,6 +27,8 @@
 #include "agent/node-resources.h"
 #include "agent/source-dir.h"
 #include "agent/trash.h"
+#include "agent/source-pull.h"
+#include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -204,6 +206,16 @@ static int setup(struct agent *a)
 	return agent_trash_setup(a);
 }
 
+static int events_open_state(struct agent *a)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *dir = fs_path_join(a->cfg->state_dir, "events");
+
+	if (!dir || events_open(dir, &e) < 0)
+		return log_err_errno(-EIO, "events: %s", err_msg(e));
+	return 0;
+}
+
 static int serve(struct agent *a)
 {
 	_cleanup_err_ struct err *e = NULL;
@@ -213,9 +225,11 @@ static int serve(struct agent *a)
 
 	if ((r = setup_signals(a->loop)) < 0)
 		return log_err_errno(r, "signals");
-	if ((r = agent_adopt(a)) < 0)
+	if ((r = events_open_state(a)) < 0 || (r = agent_adopt(a)) < 0)
 		return r;
 	if (!a->cfg->no_assignments_dir && (r = dir_source_start(a, a->cfg->assignments_dir, &a->dir)) < 0)
+		return r;
+	if ((r = agent_sources_start(a)) < 0 || (a->cfg->control_plane && (r = cp_source_start(a, &a->cp)) < 0))
 		return r;
 	agent_net_reclaim(a); /* after adoption and the dir: only what no instance owns goes */
 	if (!sock || (r = api_start(a, sock, &a->api, &e)) < 0) {
@@ -266,12 +280,18 @@ int main(int argc, char **argv)
 		config_done(&cfg);
 		return 2;
 	}
+	if (cp_config_check(&cfg, &e) < 0) {
+		log_err("%s", err_msg(e));
+		return 2;
+	}
 	a.cfg = &cfg;
 	r = setup(&a);
 	if (r >= 0)
 		r = serve(&a);
 	dir_source_free(a.dir);
 	trash_free(a.trash);
+	cp_source_free(a.cp);
+	source_set_free(a.api_set);
 	agent_image_jobs_free(&a);
 	api_free(a.api);
 	while (a.instances) {
@@ -279,7 +299,7 @@ int main(int argc, char **argv)
 		a.instances = i->next;
 		inst_free(i); /* memory only: the containers stay */
 	}
-	events_reset();
+	events_close();
 	loop_free(a.loop);
 	img_resolve_cache_clear();
 	free(a.image_tool);

@@ -14,6 +14,7 @@
  * would be far more than any node runs, while a few KiB each for a node's 100-odd instances fits
  * 16 MiB with room to spare; the cap still bounds what one request may make the agent hold. */
 #define HTTP_ASSIGNMENTS_BODY_MAX (16 * 1024 * 1024)
+#define HTTP_SET_PATH "/v1/assignments"
 
 struct http_req {
 	struct MHD_Connection *conn;

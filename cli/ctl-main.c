@@ -25,12 +25,15 @@ static const struct ctl_cmd cmds[] = {
     {"rm", ctl_cmd_rm, "rm [--force] ID", "stop and remove an instance",
      "  -f, --force          kill at once (SIGKILL), without the stop grace period\n"},
     {"node", ctl_cmd_node, "node [-o json]", "show the node's status", NULL},
-    {"events", ctl_cmd_events, "events [--after N] [--wait S] [--once] [-o json]",
-     "print status changes as they happen",
-     "  --after N            start after sequence number N (default 0)\n"
+    {"events", ctl_cmd_events, "events [-f] [--after N] [--wait S] [--once] [-o json]",
+     "print status changes (with -f, as they happen)",
+     "  -f, --follow         keep waiting for new events (long-polls) until Ctrl-C\n"
+     "  --after N            start after sequence number N (default 0; events no longer kept are skipped\n"
+     "                       with a notice)\n"
      "  --wait S             seconds each long-poll may wait (default 30)\n"
-     "  --once               one request, then exit\n"
+     "  --once               one request (a long-poll of --wait seconds), then exit\n"
      "  (-o json prints one JSON event per line; with --once, the agent's raw batch)\n"},
+    {"history", ctl_cmd_history, "history [-o json] ID", "the specs an instance ran, newest first", NULL},
     {"image", ctl_cmd_image, "image pull|ls|rm|import|prune ...", "manage the node's images", NULL},
 };
 
