@@ -159,6 +159,7 @@ $(BUILD)/bench/put-wait: bench/put-wait.c
 
 bench: all $(BUILD)/bench/put-wait
 	bench/run.sh
+	bench/intake.sh
 
 demo: all
 	demo/build-image.sh /var/lib/drover/layouts/demo

@@ -14,6 +14,7 @@ struct api;
 struct image_pending;
 struct source_set;
 struct cp_source;
+struct etcd_source;
 
 struct agent {
 	struct agent_config *cfg;
@@ -37,6 +38,7 @@ struct agent {
 	struct dir_source *dir;
 	struct source_set *api_set;  /* the API's instances: the pushed set plus per-instance PUTs */
 	struct cp_source *cp;        /* --control-plane: pull and status reporting */
+	struct etcd_source *etcd;    /* --etcd: watched assignments, statuses under a lease */
 	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */
 	struct net_ctx *net;               /* bridge networking, set up at first use */
 	char *net_dir;                     /* STATE_DIR/net: leases and published ports */

@@ -76,6 +76,12 @@ static const struct key keys[] = {
 	K("control-plane-key", KEY_STR, control_plane_key, NULL, "key of --control-plane-cert"),
 	K("control-plane-token-file", KEY_STR, control_plane_token_file, NULL, "bearer token for the control plane (mode 0600)"),
 	K("status-interval", KEY_DURATION, status_interval_ms, "10s", "status heartbeat to the control plane (e.g. 10s, 500ms)"),
+	K("etcd", KEY_STR, etcd, NULL, "read assignments from etcd at this URL and write statuses there"),
+	K("etcd-prefix", KEY_STR, etcd_prefix, "/drover", "key prefix in etcd"),
+	K("etcd-ca", KEY_STR, etcd_ca, NULL, "CA certificate to verify etcd with"),
+	K("etcd-cert", KEY_STR, etcd_cert, NULL, "client certificate for etcd (mutual TLS)"),
+	K("etcd-key", KEY_STR, etcd_key, NULL, "key of --etcd-cert"),
+	K("etcd-lease-ttl", KEY_DURATION, etcd_lease_ttl_ms, "10s", "TTL of the lease the statuses are written under"),
 	K("history-limit", KEY_INT, history_limit, "10", "specs kept in each instance's history"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
 	/* container security (issue 7) */

@@ -37,6 +37,12 @@ struct agent_config {
 	char *control_plane_key;
 	char *control_plane_token_file;
 	int64_t status_interval_ms;
+	char *etcd;
+	char *etcd_prefix;
+	char *etcd_ca;
+	char *etcd_cert;
+	char *etcd_key;
+	int64_t etcd_lease_ttl_ms;
 	int64_t history_limit;
 	int64_t pull_parallel;
 	int64_t image_gc_high;

@@ -22,6 +22,8 @@ struct httpc_req {
 	char *buf;
 	size_t len, cap, max;
 	bool too_large;
+	bool aborted;
+	int (*on_data)(void *data, const char *chunk, size_t len);
 	char errbuf[CURL_ERROR_SIZE];
 	httpc_done_fn done;
 	void *data;
@@ -227,6 +229,13 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	struct httpc_req *r = userdata;
 	size_t n = size * nmemb;
 
+	if (r->on_data) {
+		if (r->on_data(r->data, ptr, n) < 0) {
+			r->aborted = true;
+			return 0;
+		}
+		return n;
+	}
 	if (r->len + n > r->max) {
 		r->too_large = true;
 		return 0; /* curl fails the transfer: CURLE_WRITE_ERROR */
@@ -269,7 +278,13 @@ static int set_opts(struct httpc_req *r, const struct httpc_opts *o)
 	bad |= cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	bad |= cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	bad |= cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
-	bad |= cu.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+	if (!o->on_data)
+		bad |= cu.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+	/* a peer that vanished without a FIN (power loss, a cut link) ends an idle long-poll or
+	 * watch within about half a minute instead of never */
+	bad |= cu.easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	bad |= cu.easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 10L);
+	bad |= cu.easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 5L);
 	bad |= cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	bad |= cu.easy_setopt(c, CURLOPT_WRITEDATA, r);
 	bad |= cu.easy_setopt(c, CURLOPT_PRIVATE, r);
@@ -312,6 +327,7 @@ int httpc_start(struct httpc *h, const struct httpc_opts *o, httpc_done_fn done,
 		memcpy(r->body_out, o->body, o->body_len);
 	r->h = h;
 	r->max = o->max_bytes;
+	r->on_data = o->on_data;
 	r->done = done;
 	r->data = data;
 	rc = set_opts(r, o);
@@ -336,7 +352,9 @@ static void finish(struct httpc *h, struct httpc_req *r, CURLcode res)
 	unlink_req(h, r);
 	(void)cu.multi_remove_handle(h->multi, r->easy);
 	(void)cu.easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (r->too_large || res == CURLE_FILESIZE_EXCEEDED)
+	if (r->aborted)
+		err_set(&e, EPROTO, "the streamed response was refused");
+	else if (r->too_large || res == CURLE_FILESIZE_EXCEEDED)
 		err_set(&e, EFBIG, "the response is larger than %zu bytes", r->max);
 	else if (res != CURLE_OK)
 		err_set(&e, res == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED, "%s",

@@ -23,8 +23,12 @@ struct httpc_opts {
 	const char *cert;   /* client certificate and key (mutual TLS) */
 	const char *key;
 	size_t max_bytes;   /* a longer response body fails the request */
-	long timeout_ms;    /* the whole request, a stalled or half-closed stream included */
+	long timeout_ms;    /* the whole request, a stalled or half-closed stream included; 0: none */
 	long connect_timeout_ms;
+	/* A streamed response (etcd's watch): every chunk of the body goes here as it arrives
+	 * instead of being collected, so max_bytes does not apply; a negative return aborts the
+	 * request (its done callback then reports the failure). */
+	int (*on_data)(void *data, const char *chunk, size_t len);
 };
 
 /* status: the HTTP status (0 if none came); body: NUL-terminated, len bytes; e: transport failure

@@ -22,7 +22,7 @@ enum inst_phase {
 };
 
 /* Who created an instance (agent/source.h has names; etcd adds one here). */
-enum inst_source { SRC_DIR, SRC_API, SRC_CP };
+enum inst_source { SRC_DIR, SRC_API, SRC_CP, SRC_ETCD };
 
 struct instance {
 	struct agent *a;

@@ -27,6 +27,7 @@
 #include "agent/node-resources.h"
 #include "agent/source-dir.h"
 #include "agent/trash.h"
+#include "agent/source-etcd.h"
 #include "agent/source-pull.h"
 #include "agent/source.h"
 #include "common/cleanup.h"
@@ -231,6 +232,8 @@ static int serve(struct agent *a)
 		return r;
 	if ((r = agent_sources_start(a)) < 0 || (a->cfg->control_plane && (r = cp_source_start(a, &a->cp)) < 0))
 		return r;
+	if (a->cfg->etcd && (r = etcd_source_start(a, &a->etcd)) < 0)
+		return r;
 	agent_net_reclaim(a); /* after adoption and the dir: only what no instance owns goes */
 	if (!sock || (r = api_start(a, sock, &a->api, &e)) < 0) {
 		log_err("API: %s", err_msg(e));
@@ -280,7 +283,7 @@ int main(int argc, char **argv)
 		config_done(&cfg);
 		return 2;
 	}
-	if (cp_config_check(&cfg, &e) < 0) {
+	if (cp_config_check(&cfg, &e) < 0 || etcd_config_check(&cfg, &e) < 0) {
 		log_err("%s", err_msg(e));
 		return 2;
 	}
@@ -291,6 +294,7 @@ int main(int argc, char **argv)
 	dir_source_free(a.dir);
 	trash_free(a.trash);
 	cp_source_free(a.cp);
+	etcd_source_free(a.etcd);
 	source_set_free(a.api_set);
 	agent_image_jobs_free(&a);
 	api_free(a.api);

@@ -22,6 +22,7 @@ static const struct {
 	[SRC_DIR] = {"dir", "the assignments dir"},
 	[SRC_API] = {"api", "the API"},
 	[SRC_CP] = {"control-plane", "the control plane"},
+	[SRC_ETCD] = {"etcd", "etcd"},
 };
 
 const char *source_name(enum inst_source s)
