@@ -34,9 +34,15 @@ struct agent_config {
 	int64_t log_max_bytes;
 	int64_t stop_grace_cap_ms;
 	bool no_assignments_dir;
+	bool cleanup; /* --cleanup: tear down what the agent made on the host, then exit */
 };
 
-/* Parses argv (and the config file it names or the default); exits are the caller's. */
+/* Parses argv (and the config file it names or the default); exits are the caller's.
+ * Returns 1 for --help, 2 for --version, 3 for --print-config. */
 int config_load(int argc, char **argv, struct agent_config *ret, struct err **err);
 void config_done(struct agent_config *c);
 void config_usage(void);
+/* The example config file: every key, its help and default, commented out. */
+void config_print_example(void);
+/* Checks paths, names, the subnet and numbers before anything is created (config-check.c). */
+int config_check(const struct agent_config *c, struct err **err);

@@ -32,6 +32,7 @@ struct net_ctx *agent_net(struct agent *a, struct err **err)
 	c.lease_dir = leases;
 	c.netns_dir = netns;
 	c.nft_table = a->cfg->nft_table;
+	c.ip_netns_dir = "/run/netns";
 	if (net_ctx_new(&c, &a->net, err) < 0) {
 		err_wrap(err, "bridge '%s' subnet '%s'", c.bridge, c.subnet);
 		return NULL;

@@ -16,6 +16,7 @@ struct net_config {
 	const char *lease_dir; /* STATE_DIR/net/leases: one file per leased address */
 	const char *netns_dir; /* RUN_DIR/netns: ID -> bind-mounted namespace */
 	const char *nft_table; /* "drover": the one nftables table (family inet/ip) drover owns */
+	const char *ip_netns_dir; /* "/run/netns": BRIDGE-ID links there for `ip netns`; NULL: none */
 };
 
 struct net_port {
@@ -33,6 +34,10 @@ struct net_attachment {
 };
 
 struct net_ctx;
+
+/* Checks bridge, subnet and nft_table as a user typed them (no system change); a one-line
+ * message names the flag at fault. */
+int net_config_check(const char *bridge, const char *subnet, const char *nft_table, struct err **err);
 
 /* Parses the subnet, creates the bridge (idempotent) with the gateway address and brings it up,
  * turns on IPv4 forwarding, creates the lease and netns dirs, and installs the base nftables
@@ -57,3 +62,5 @@ int net_detach(struct net_ctx *n, const char *id, struct err **err);
 int net_reclaim(struct net_ctx *n, char *const *keep_ids, struct err **err);
 /* Removes the table, the bridge and the dirs' contents (tests and uninstall). */
 int net_teardown(struct net_ctx *n, struct err **err);
+/* The same from a config alone, creating nothing on the host first (droverd --cleanup). */
+int net_teardown_config(const struct net_config *cfg, struct err **err);
