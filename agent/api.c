@@ -113,12 +113,13 @@ static enum MHD_Result node_status(struct api *api, struct http_req *req)
 	for (int p = PH_PENDING; p <= PH_FAILED; p++)
 		json_object_set_new(phases, inst_phase_name((enum inst_phase)p), json_integer(counts[p]));
 	return http_reply_json(req, 200,
-			       json_pack("{s:s, s:s, s:{s:I, s:I}, s:s, s:I, s:{s:i, s:o}}", "name", a->node_name,
+			       json_pack("{s:s, s:s, s:{s:I, s:I}, s:s, s:I, s:{s:i, s:o}, s:{s:s, s:s}}", "name", a->node_name,
 					 "version", DROVER_VERSION, "capacity", "cpu_millis", (json_int_t)cpus * 1000,
 					 "memory_bytes", (json_int_t)mem, "cgroup_version",
 					 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1", "uptime_seconds",
 					 (json_int_t)((time_mono_ns() - a->started_mono) / 1000000000LL), "instances",
-					 "total", total, "by_phase", phases));
+					 "total", total, "by_phase", phases, "runtime", "path", a->runtime_path, "root",
+					 a->runc_root));
 }
 
 static enum MHD_Result route(void *data, struct http_req *req)

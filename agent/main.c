@@ -168,10 +168,10 @@ static int setup(struct agent *a)
 	a->started_mono = time_mono_ns();
 	/* without CAP_SYS_RESOURCE no process may lower an oom_score_adj below 0 */
 	a->oom_adj_online = has_sys_resource() ? -500 : 0;
-	if ((r = make_dirs(a)) < 0)
-		return r;
 	if ((r = agent_lock_all(a, AGENT_NFT_LOCK_DIR, &e)) < 0)
 		return log_err_errno(r, "%s", err_msg(e));
+	if ((r = make_dirs(a)) < 0)
+		return r;
 	a->runc.runtime = a->runtime_path;
 	a->runc.runtime_root = a->runc_root;
 	r = cgroot_setup(a, &e);

@@ -71,9 +71,9 @@ void agent_after_exit(struct agent *a, struct instance *i)
 		destroy(a, i);
 		return;
 	}
-	if (i->unpublished)
-		agent_status_changed(a, i);
 	if (i->next_spec) {
+		if (i->unpublished)
+			agent_status_changed(a, i); /* how the old revision ended */
 		log_info("replacing revision %lld with %lld id=%s", (long long)i->spec->revision,
 			 (long long)i->next_spec->revision, i->id);
 		spec_free(i->spec);
