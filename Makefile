@@ -156,4 +156,4 @@ deb: all $(BUILD)/droverd.conf.example
 clean:
 	rm -rf build build-san
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
