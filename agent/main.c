@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	_cleanup_err_ struct err *e = NULL;
 	struct agent_config cfg;
 	struct agent a = {0};
-	int r;
+	int r, status;
 
 	log_init("droverd");
 	/* one long-lived single-threaded process: big buffers go to mmap (returned when freed) and
@@ -255,13 +255,15 @@ int main(int argc, char **argv)
 	if (r < 0 || (r = check_start(&a, &e)) < 0) {
 		if (e)
 			log_err("%s", err_msg(e));
-		config_done(&cfg);
-		return 2;
+		status = 2; /* a bad flag: nothing was created */
+	} else if (cfg.cleanup) {
+		status = agent_cleanup(&a) < 0 ? 1 : 0;
+	} else {
+		r = setup(&a);
+		if (r >= 0)
+			r = serve(&a);
+		status = r < 0 ? 1 : 0;
 	}
-	if (cfg.cleanup)
-		r = agent_cleanup(&a);
-	else if ((r = setup(&a)) >= 0)
-		r = serve(&a);
 	dir_source_free(a.dir);
 	agent_image_jobs_free(&a);
 	api_free(a.api);
@@ -285,5 +287,5 @@ int main(int argc, char **argv)
 	free(a.bundles_dir);
 	free(a.runc_root);
 	config_done(&cfg);
-	return r < 0 ? 1 : 0;
+	return status;
 }
