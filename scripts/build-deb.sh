@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 build=$1
 gitver=$2
 arch=$(dpkg --print-architecture)
+# the maintainer: DEB_MAINTAINER, else git's user (the package is built from a checkout)
+maintainer=${DEB_MAINTAINER:-"$(git config user.name) <$(git config user.email)>"}
 # Debian versions start with a digit: 0.1+git.<describe>, '-' and other marks made dots.
 version="0.1+git.$(echo "$gitver" | tr -c 'A-Za-z0-9.\n' '.')"
 work="$build/deb"
@@ -29,8 +31,29 @@ install -m 0644 scripts/deb/copyright "$root/usr/share/doc/drover/copyright"
 	echo
 	echo "  * Built from git $gitver by make deb."
 	echo
-	echo " -- drover developers <drover@localhost>  $(date -R)"
-} | gzip -9n >"$root/usr/share/doc/drover/changelog.Debian.gz"
+	echo " -- $maintainer  $(date -R)"
+} | gzip -9n >"$root/usr/share/doc/drover/changelog.gz"
+# manual pages made from each program's --help, so they say what the program says
+man_page() { # PROGRAM SECTION SUMMARY
+	local up
+	up=$(echo "$1" | tr 'a-z-' 'A-Z_')
+	install -d "$root/usr/share/man/man$2"
+	{
+		echo ".TH $up $2 \"$(date -u +%Y-%m-%d)\" \"drover $version\""
+		echo ".SH NAME"
+		echo "$1 \\- $3"
+		echo ".SH DESCRIPTION"
+		echo ".nf"
+		{ "$build/$1" --help 2>&1 || true; } | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"
+		echo ".fi"
+		echo ".SH SEE ALSO"
+		echo "droverd(8), droverctl(1), /usr/share/doc/drover"
+	} | gzip -9n >"$root/usr/share/man/man$2/$1.$2.gz"
+}
+man_page droverd 8 "the drover node agent"
+man_page droverctl 1 "operator CLI for the drover node agent"
+man_page drover-shim 8 "per-container parent process started by droverd"
+man_page drover-image 8 "image helper run by droverd: pull, verify, unpack"
 
 # dpkg-shlibdeps wants a debian/control next to where it runs
 mkdir -p "$work/src/debian"
@@ -44,7 +67,7 @@ cat >"$root/DEBIAN/control" <<EOF
 Package: drover
 Version: $version
 Architecture: $arch
-Maintainer: drover developers <drover@localhost>
+Maintainer: $maintainer
 Installed-Size: $size
 Depends: $shlibs, runc (>= 1.1)
 Recommends: nftables, iproute2
@@ -64,6 +87,7 @@ for s in postinst prerm postrm; do
 	install -m 0755 "scripts/deb/$s" "$root/DEBIAN/$s"
 done
 (cd "$root" && find usr lib -type f -exec md5sum {} + | sort -k2) >"$root/DEBIAN/md5sums"
+chmod 0644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control" "$root/DEBIAN/conffiles"
 out="$build/drover_${version}_${arch}.deb"
 rm -f "$build"/drover_*.deb
 dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
