@@ -8,6 +8,7 @@
 # shellcheck disable=SC2030,SC2031,SC2016
 
 load helpers
+bats_require_minimum_version 1.5.0
 load links
 
 setup_file() {

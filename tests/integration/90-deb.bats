@@ -6,6 +6,7 @@
 # already, and removes what it installed.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root"
@@ -26,9 +27,10 @@ teardown() {
 	if dpkg-query -W -f='${Status}' drover 2>/dev/null | grep -q "ok installed\|config-files"; then
 		apt-get purge -y -qq -o DPkg::Lock::Timeout=300 drover >/dev/null 2>&1 || true
 	fi
-	# the dirs systemd-tmpfiles made in postinst, if this test made them
+	# the dirs systemd-tmpfiles made in postinst, if this test made them (empty: rmdir)
 	for d in "${CREATED[@]}"; do
-		rm -rf "$d"
+		[ "$d" != /etc/drover ] || rmdir /etc/drover/assignments.d 2>/dev/null
+		rmdir "$d" 2>/dev/null
 	done
 	rm -rf "$T"
 }
