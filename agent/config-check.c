@@ -12,7 +12,8 @@
 static int check_dir(const char *flag, const char *v, struct err **err)
 {
 	if (!v || v[0] != '/')
-		return err_field(err, flag, EINVAL, "--%s must be an absolute path, got '%s'", flag, v ? v : "");
+		return err_field(err, flag, EINVAL, "--%s must be an absolute path, got '%s'", flag,
+				 v ? v : "");
 	if (strstr(v, "/../") || (strlen(v) >= 3 && strcmp(v + strlen(v) - 3, "/..") == 0))
 		return err_field(err, flag, EINVAL, "--%s must not contain '..', got '%s'", flag, v);
 	return 0;
@@ -44,13 +45,16 @@ static int check_numbers(const struct agent_config *c, struct err **err)
 		return err_field(err, "pull-parallel", EINVAL, "--pull-parallel must be 1 to 64, got %lld",
 				 (long long)c->pull_parallel);
 	if (c->image_gc_high < 1 || c->image_gc_high > 100)
-		return err_field(err, "image-gc-high", EINVAL, "--image-gc-high must be a percentage 1 to 100, got %lld",
+		return err_field(err, "image-gc-high", EINVAL,
+				 "--image-gc-high must be a percentage 1 to 100, got %lld",
 				 (long long)c->image_gc_high);
 	if (c->image_gc_low >= c->image_gc_high)
-		return err_field(err, "image-gc-low", EINVAL, "--image-gc-low (%lld) must be below --image-gc-high (%lld)",
+		return err_field(err, "image-gc-low", EINVAL,
+				 "--image-gc-low (%lld) must be below --image-gc-high (%lld)",
 				 (long long)c->image_gc_low, (long long)c->image_gc_high);
 	if (c->log_max_bytes < 4096)
-		return err_field(err, "container-log-max", EINVAL, "--container-log-max must be at least 4Ki, got %lld bytes",
+		return err_field(err, "container-log-max", EINVAL,
+				 "--container-log-max must be at least 4Ki, got %lld bytes",
 				 (long long)c->log_max_bytes);
 	return 0;
 }
@@ -60,16 +64,19 @@ int config_check(const struct agent_config *c, struct err **err)
 	struct sockaddr_un sa;
 	int r;
 
-	if ((r = check_dir("state-dir", c->state_dir, err)) < 0 || (r = check_dir("run-dir", c->run_dir, err)) < 0 ||
+	if ((r = check_dir("state-dir", c->state_dir, err)) < 0 ||
+	    (r = check_dir("run-dir", c->run_dir, err)) < 0 ||
 	    (!c->no_assignments_dir && (r = check_dir("assignments-dir", c->assignments_dir, err)) < 0) ||
 	    (r = check_dir("cgroup-mount", c->cgroup_mount, err)) < 0)
 		return r;
 	if (strlen(c->run_dir) + sizeof(SOCK_NAME) > sizeof(sa.sun_path))
-		return err_field(err, "run-dir", ENAMETOOLONG, "--run-dir '%s' is too long for a socket path (at most %zu characters)",
+		return err_field(err, "run-dir", ENAMETOOLONG,
+				 "--run-dir '%s' is too long for a socket path (at most %zu characters)",
 				 c->run_dir, sizeof(sa.sun_path) - sizeof(SOCK_NAME));
 	if (c->cgroup_root && !cgroup_root_valid(c->cgroup_root))
 		return err_field(err, "cgroup-root", EINVAL,
-				 "--cgroup-root must be an absolute cgroup path like /drover, got '%s'", c->cgroup_root);
+				 "--cgroup-root must be an absolute cgroup path like /drover, got '%s'",
+				 c->cgroup_root);
 	if (c->node_name && !*c->node_name)
 		return err_field(err, "node-name", EINVAL, "--node-name must not be empty");
 	if (!c->runtime || !*c->runtime)

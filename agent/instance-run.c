@@ -141,7 +141,8 @@ void inst_apply_policy(struct instance *i)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 	i->restart_timer = loop_timer_add(i->a->loop, delay, restart_fired, i);
 	i->next_try_at = time_now_ns() + delay * 1000000LL;
-	if (i->phase == PH_FAILED && (strcmp(i->reason, "StartFailed") == 0 || strcmp(i->reason, "ImagePullFailed") == 0)) {
+	if (i->phase == PH_FAILED &&
+	    (strcmp(i->reason, "StartFailed") == 0 || strcmp(i->reason, "ImagePullFailed") == 0)) {
 		_cleanup_free_ char *why = TAKE_PTR(i->message);
 		char reason[sizeof(i->reason)];
 

@@ -48,8 +48,8 @@ int agent_lock_file(const char *dir, const char *name, const char *what, const c
 		if (errno != EWOULDBLOCK)
 			return err_set(err, errno, "lock '%s'", path);
 		read_holder(fd, pid, sizeof(pid));
-		return err_set(err, EBUSY, "another droverd is running with %s '%s' (pid %s; lock file '%s')", what,
-			       value, pid, path);
+		return err_set(err, EBUSY, "another droverd is running with %s '%s' (pid %s; lock file '%s')",
+			       what, value, pid, path);
 	}
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid))

@@ -31,7 +31,8 @@ static int list_names(const char *dir, const char *suffix, char *buf, size_t siz
 		if (de->d_name[0] == '.' || (suffix && (l <= sl || strcmp(de->d_name + l - sl, suffix) != 0)))
 			continue;
 		if (len < size)
-			len += (size_t)snprintf(buf + len, size - len, "%s%.*s", n ? ", " : "", (int)(l - sl), de->d_name);
+			len += (size_t)snprintf(buf + len, size - len, "%s%.*s", n ? ", " : "", (int)(l - sl),
+						de->d_name);
 		n++;
 	}
 	return n;
@@ -44,12 +45,15 @@ static int refuse_if_instances(struct agent *a)
 
 	n = list_names(a->instances_dir, ".json", names, sizeof(names));
 	if (n > 0)
-		return log_err_errno(-EBUSY, "%d instance(s) still exist (%s): remove them first (droverctl rm, or "
-					     "delete their files from the assignments dir) with droverd running", n, names);
+		return log_err_errno(-EBUSY,
+				     "%d instance(s) still exist (%s): remove them first (droverctl rm, or "
+				     "delete their files from the assignments dir) with droverd running",
+				     n, names);
 	n = list_names(a->runc_root, NULL, names, sizeof(names));
 	if (n > 0)
-		return log_err_errno(-EBUSY, "the runtime still has %d container(s) under '%s' (%s): remove them first",
-				     n, a->runc_root, names);
+		return log_err_errno(
+		    -EBUSY, "the runtime still has %d container(s) under '%s' (%s): remove them first", n,
+		    a->runc_root, names);
 	return 0;
 }
 
@@ -58,8 +62,12 @@ static int teardown_net(struct agent *a)
 	_cleanup_free_ char *leases = fs_path_join(a->net_dir, "leases");
 	_cleanup_free_ char *netns = fs_path_join(a->cfg->run_dir, "netns");
 	_cleanup_err_ struct err *e = NULL;
-	struct net_config c = {.bridge = a->cfg->bridge, .subnet = a->cfg->subnet, .lease_dir = leases,
-			       .netns_dir = netns, .nft_table = a->cfg->nft_table, .ip_netns_dir = "/run/netns"};
+	struct net_config c = {.bridge = a->cfg->bridge,
+			       .subnet = a->cfg->subnet,
+			       .lease_dir = leases,
+			       .netns_dir = netns,
+			       .nft_table = a->cfg->nft_table,
+			       .ip_netns_dir = "/run/netns"};
 
 	if (!leases || !netns)
 		return -ENOMEM;
@@ -91,8 +99,11 @@ int agent_cleanup(struct agent *a)
 		return r;
 	if ((r = teardown_net(a)) < 0 || (r = teardown_cgroups(a)) < 0)
 		return r;
-	log_notice("left in place: state dir '%s' (images, records, logs) and run dir '%s'; remove them by hand "
-		   "if they are no longer wanted", a->cfg->state_dir, a->cfg->run_dir);
-	log_notice("net.ipv4.ip_forward is left as it is (droverd set it to 1 when bridge networking started)");
+	log_notice(
+	    "left in place: state dir '%s' (images, records, logs) and run dir '%s'; remove them by hand "
+	    "if they are no longer wanted",
+	    a->cfg->state_dir, a->cfg->run_dir);
+	log_notice(
+	    "net.ipv4.ip_forward is left as it is (droverd set it to 1 when bridge networking started)");
 	return 0;
 }

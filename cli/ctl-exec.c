@@ -42,7 +42,8 @@ static int runtime_of(struct ctl_ctx *ctx, char **ret_path, char **ret_root, str
 	path = json_string_value(json_object_get(json_object_get(node, "runtime"), "path"));
 	root = json_string_value(json_object_get(json_object_get(node, "runtime"), "root"));
 	if (!path || !root || path[0] != '/' || root[0] != '/')
-		return err_set(err, EPROTO, "the agent does not say which runtime it uses (an older droverd?)");
+		return err_set(err, EPROTO,
+			       "the agent does not say which runtime it uses (an older droverd?)");
 	*ret_path = strdup(path);
 	*ret_root = strdup(root);
 	return *ret_path && *ret_root ? 0 : err_set(err, ENOMEM, "out of memory");
@@ -62,14 +63,17 @@ static int check_running(struct ctl_ctx *ctx, const char *id, struct err **err)
 		return r;
 	phase = json_string_value(json_object_get(st, "phase"));
 	if (!phase || strcmp(phase, "running") != 0)
-		return err_set(err, EINVAL, "instance '%s' is not running (phase %s)", id, phase ? phase : "unknown");
+		return err_set(err, EINVAL, "instance '%s' is not running (phase %s)", id,
+			       phase ? phase : "unknown");
 	return 0;
 }
 
 static int parse_args(struct ctl_ctx *ctx, int argc, char **argv, bool *ret_tty, struct err **err)
 {
-	static const struct option opts[] = {{"tty", no_argument, NULL, 't'}, {"no-tty", no_argument, NULL, 'T'},
-					     {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option opts[] = {{"tty", no_argument, NULL, 't'},
+					     {"no-tty", no_argument, NULL, 'T'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
 	int c, r;
 
 	*ret_tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
@@ -85,11 +89,13 @@ static int parse_args(struct ctl_ctx *ctx, int argc, char **argv, bool *ret_tty,
 			return r;
 	}
 	if (optind >= argc)
-		return ctl_usage(err, "exec needs an instance id and a command: droverctl exec ID -- CMD [ARGS...]");
+		return ctl_usage(
+		    err, "exec needs an instance id and a command: droverctl exec ID -- CMD [ARGS...]");
 	if (optind + 1 < argc && strcmp(argv[optind + 1], "--") == 0)
 		memmove(&argv[optind + 1], &argv[optind + 2], sizeof(char *) * (size_t)(argc - optind - 1));
 	if (!argv[optind + 1])
-		return ctl_usage(err, "exec needs a command after the id: droverctl exec ID -- CMD [ARGS...]");
+		return ctl_usage(err,
+				 "exec needs a command after the id: droverctl exec ID -- CMD [ARGS...]");
 	return 0;
 }
 
@@ -105,7 +111,8 @@ int ctl_cmd_exec(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (!ctx->client.socket_path)
-		return ctl_usage(err, "exec runs the command through this host's runtime: use the local socket");
+		return ctl_usage(err,
+				 "exec runs the command through this host's runtime: use the local socket");
 	first = optind;
 	if ((r = check_running(ctx, argv[first], err)) < 0 || (r = runtime_of(ctx, &runtime, &root, err)) < 0)
 		return r;

@@ -20,9 +20,18 @@
 static struct agent_config good(void)
 {
 	return (struct agent_config){
-	    .assignments_dir = "/etc/drover/assignments.d", .state_dir = "/var/lib/drover", .run_dir = "/run/drover",
-	    .cgroup_mount = "/sys/fs/cgroup", .bridge = "drover0", .subnet = "10.77.0.0/24", .nft_table = "drover",
-	    .runtime = "runc", .pull_parallel = 3, .image_gc_high = 85, .image_gc_low = 80, .log_max_bytes = 10 << 20,
+	    .assignments_dir = "/etc/drover/assignments.d",
+	    .state_dir = "/var/lib/drover",
+	    .run_dir = "/run/drover",
+	    .cgroup_mount = "/sys/fs/cgroup",
+	    .bridge = "drover0",
+	    .subnet = "10.77.0.0/24",
+	    .nft_table = "drover",
+	    .runtime = "runc",
+	    .pull_parallel = 3,
+	    .image_gc_high = 85,
+	    .image_gc_low = 80,
+	    .log_max_bytes = 10 << 20,
 	};
 }
 
@@ -57,15 +66,17 @@ static void test_good(void **state)
 
 static void test_bad(void **state)
 {
-	static char long_dir[] = "/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	static char long_dir[] = "/run/"
+				 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				 "aaaaaaaaaaaaaaaaaaaaaaaa";
 	struct agent_config c;
 
 	(void)state;
-#define BAD(field, expr, needle)                                                                                       \
-	do {                                                                                                           \
-		c = good();                                                                                            \
-		expr;                                                                                                  \
-		expect_refused(&c, field, needle);                                                                     \
+#define BAD(field, expr, needle)                                                                             \
+	do {                                                                                                 \
+		c = good();                                                                                  \
+		expr;                                                                                        \
+		expect_refused(&c, field, needle);                                                           \
 	} while (0)
 	BAD("subnet", c.subnet = "10.77.0.0/33", "--subnet '10.77.0.0/33'");
 	BAD("subnet", c.subnet = "10.77.0.1/24", "host bits zero");
