@@ -24,7 +24,7 @@ VERSION_FLAG := -DDROVER_VERSION='"$(VERSION)"'
 
 COMMON_SRC := $(wildcard common/*.c)
 LIB_SRC := $(COMMON_SRC) $(filter-out image/img-tool.c,$(wildcard image/*.c)) \
-	$(wildcard runtime/*.c cgroups/*.c net/*.c api/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
+	$(wildcard runtime/*.c cgroups/*.c net/*.c api/*.c etcd/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
 # The digest and archive half of image/ runs in drover-image, never inside droverd: the agent
 # stays small (no libcrypto, libarchive and their dependencies mapped) and its loop never unpacks.
 IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c \
@@ -43,7 +43,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
 TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness
 
-.PHONY: all check unit sanitize integration lint bench install uninstall deb clean demo run format
+.PHONY: all check check-v2 unit sanitize integration lint bench install uninstall deb clean demo run format
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -94,6 +94,10 @@ $(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard ne
 integration: all $(TEST_HELPERS)
 	@tests/run-integration.sh
 
+# The cgroup-touching integration tests on a real cgroup v2 kernel, in a qemu guest (tests/v2/).
+check-v2: all
+	@tests/v2/run.sh $(BUILD)
+
 # The README's test command: install deps, then every unit, sanitizer, lint and integration test.
 check:
 	@tests/run-all.sh
@@ -103,7 +107,7 @@ check:
 lint: $(BUILD)/compile_commands.json
 	cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
 		--suppress=missingIncludeSystem --suppress=memleak --suppress=resourceLeak \
-		-I. -D_GNU_SOURCE common image runtime cgroups net api agent cli
+		-I. -D_GNU_SOURCE common image runtime cgroups net api etcd agent cli
 	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
 	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
 		common image runtime cgroups net api agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi

@@ -18,7 +18,7 @@ count() { # sums every "<stage>: N passed, N failed" line of a stage's output
 		total_pass=$((total_pass + p))
 		total_fail=$((total_fail + f))
 		found=1
-	done < <(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$1")
+	done < <(grep -E '^[a-z0-9]+: [0-9]+ passed, [0-9]+ failed' "$1")
 	[ "$found" -eq 1 ] || total_fail=$((total_fail + 1)) # a stage that printed no summary failed
 }
 stage() { # name, command...: streams the command's output, keeps a copy to count from
@@ -28,9 +28,9 @@ stage() { # name, command...: streams the command's output, keeps a copy to coun
 	echo "=== $name ($(date +%T))"
 	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
-	if ! grep -qE '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$log"; then
+	if ! grep -qE '^[a-z0-9]+: [0-9]+ passed, [0-9]+ failed' "$log"; then
 		echo "$name: $([ $rc -eq 0 ] && echo 1 || echo 0) passed, $([ $rc -eq 0 ] && echo 0 || echo 1) failed" | tee -a "$log"
-	elif [ $rc -ne 0 ] && ! grep -qE '^[a-z]+: [0-9]+ passed, [1-9][0-9]* failed' "$log"; then
+	elif [ $rc -ne 0 ] && ! grep -qE '^[a-z0-9]+: [0-9]+ passed, [1-9][0-9]* failed' "$log"; then
 		echo "$name: 0 passed, 1 failed" >>"$log"
 	fi
 	echo "=== $name done in $((SECONDS - t0)) s"
@@ -47,6 +47,7 @@ stage unit make -s -j2 unit
 stage sanitize make -s -j2 sanitize
 stage lint make -s lint
 stage integration make -s integration
+stage v2 make -s check-v2
 echo
 echo "all stages done in $(((SECONDS - t_all) / 60)) min $(((SECONDS - t_all) % 60)) s"
 echo "$total_pass passed, $total_fail failed"
