@@ -44,13 +44,13 @@ static int check_numbers(const struct agent_config *c, struct err **err)
 	if (c->pull_parallel < 1 || c->pull_parallel > 64)
 		return err_field(err, "pull-parallel", EINVAL, "--pull-parallel must be 1 to 64, got %lld",
 				 (long long)c->pull_parallel);
-	if (c->image_gc_high < 1 || c->image_gc_high > 100)
+	if (c->image_gc_high > 100)
 		return err_field(err, "image-gc-high", EINVAL,
-				 "--image-gc-high must be a percentage 1 to 100, got %lld",
+				 "--image-gc-high must be a percentage 0 to 100, got %lld",
 				 (long long)c->image_gc_high);
-	if (c->image_gc_low >= c->image_gc_high)
+	if (c->image_gc_low > c->image_gc_high)
 		return err_field(err, "image-gc-low", EINVAL,
-				 "--image-gc-low (%lld) must be below --image-gc-high (%lld)",
+				 "--image-gc-low (%lld) must not be above --image-gc-high (%lld)",
 				 (long long)c->image_gc_low, (long long)c->image_gc_high);
 	if (c->log_max_bytes < 4096)
 		return err_field(err, "container-log-max", EINVAL,

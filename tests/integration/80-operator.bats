@@ -48,6 +48,18 @@ second_agent() { # expects the second droverd to exit (a timeout fails the test)
 	drv_run timeout 10 "$DROVERD" "${S2[@]}" "$@"
 }
 
+# pending_snapshot ID: one status of ID taken while it is pending (between two tries)
+pending_snapshot() {
+	local st i
+	for i in $(seq 1 200); do
+		st=$(curl -sf --unix-socket "$SOCK" "http://localhost/v1/instances/$1")
+		[ "$(echo "$st" | jq -r .phase)" = pending ] && { echo "$st"; return 0; }
+		sleep 0.05
+	done
+	echo "$1 was never seen pending" >&2
+	return 1
+}
+
 events_of() { # events_of ID: the events of ID as one compact JSON object per line
 	curl -sf --unix-socket "$SOCK" "http://localhost/v1/events?after=0" | jq -c --arg id "$1" '.events[] | select(.id == $id)'
 }
@@ -123,7 +135,7 @@ events_of() { # events_of ID: the events of ID as one compact JSON object per li
 --runtime|no-such-runtime-anywhere|--runtime 'no-such-runtime-anywhere' is not an executable program
 --nft-table|has-dash|--nft-table 'has-dash' is not a table name
 --pull-parallel|0|--pull-parallel must be 1 to 64
---image-gc-low|95|--image-gc-low (95) must be below --image-gc-high
+--image-gc-low|95|--image-gc-low (95) must not be above --image-gc-high
 --log-level|loud|--log-level must be err, warning, notice, info or debug
 --state-dir|relative/dir|--state-dir must be an absolute path
 --listen|127.0.0.1:0|--listen is not built yet
@@ -159,11 +171,12 @@ EOF
 @test "a start that keeps failing shows pending with backoff and next_try_at; restarts counts only runs" {
 	start_agent
 	put_file nope '.command = ["/no/such/binary"] | .restart = "always"'
-	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/nope | jq -r .phase)\" = pending ] && grep -q 'restarting in 2000 ms.*id=nope' '$AGENT_LOG'"
-	[ "$(status_of nope .reason)" = StartFailed ]
-	[[ "$(status_of nope .message)" == "backoff: next try in "*no/such/binary* ]]
-	[[ "$(status_of nope .next_try_at)" == 20*Z ]]
-	[ "$(status_of nope .restarts)" = 0 ]
+	wait_for 10 grep -q 'restarting in 2000 ms.*id=nope' "$AGENT_LOG"
+	st=$(pending_snapshot nope)
+	[ "$(echo "$st" | jq -r .reason)" = StartFailed ]
+	[[ "$(echo "$st" | jq -r .message)" == "backoff: next try in "*no/such/binary* ]]
+	[[ "$(echo "$st" | jq -r .next_try_at)" == 20*Z ]]
+	[ "$(echo "$st" | jq -r .restarts)" = 0 ]
 	drv_run ctl ps
 	[[ "$output" == *nope*pending* ]]
 	# the event stream says pending with the back-off, never failed then pending for one attempt
