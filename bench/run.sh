@@ -45,7 +45,7 @@ cleanup() {
 	nft delete table ip "$NFT" 2>/dev/null
 	grep " $B/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	for d in /sys/fs/cgroup/*"$CG"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-	rm -rf "$B"
+	rm -rf "$B" "/run/drover-nft/$NFT.lock" /run/netns/"$BR"-*
 }
 trap cleanup EXIT
 
