@@ -252,7 +252,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	a.cfg = &cfg;
-	if (r < 0 || (r = check_start(&a, &e)) < 0) {
+	if (r < 0 || check_start(&a, &e) < 0) {
 		if (e)
 			log_err("%s", err_msg(e));
 		status = 2; /* a bad flag: nothing was created */
