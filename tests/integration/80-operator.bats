@@ -177,8 +177,8 @@ EOF
 	[[ "$(echo "$st" | jq -r .message)" == "backoff: next try in "*no/such/binary* ]]
 	[[ "$(echo "$st" | jq -r .next_try_at)" == 20*Z ]]
 	[ "$(echo "$st" | jq -r .restarts)" = 0 ]
-	drv_run ctl ps
-	[[ "$output" == *nope*pending* ]]
+	# the table shows it pending between tries (it is creating for a moment at each try)
+	wait_for 10 sh -c "'$DROVERCTL' --socket '$SOCK' ps | grep -q '^nope .* pending '"
 	# the event stream says pending with the back-off, never failed then pending for one attempt
 	[ "$(events_of nope | jq -r .phase | grep -c failed)" = 0 ]
 	[ "$(events_of nope | jq -r 'select(.phase == "pending") | .status.next_try_at // empty' | grep -c Z)" -ge 1 ]
