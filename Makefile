@@ -1,5 +1,6 @@
-# drover build. `make` builds the three programs; `make check` is the full test run.
+# drover build. `make` builds the four programs; `make check` is the full test run.
 PREFIX ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 BUILD ?= build
 SAN ?= 0
@@ -48,7 +49,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
 TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
 
-.PHONY: all check check-v2 unit sanitize integration lint bench install clean demo run format fuzz fuzz-build fuzz-smoke
+.PHONY: all check check-v2 unit sanitize integration lint bench install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -157,7 +158,7 @@ $(BUILD)/bench/put-wait: bench/put-wait.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
 
-bench: all $(BUILD)/bench/put-wait
+bench: all $(BUILD)/bench/put-wait $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
 
@@ -170,16 +171,31 @@ run:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/drover $(DESTDIR)/etc/drover/assignments.d \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+# The example config is generated from droverd's flag table, so it lists every key.
+$(BUILD)/droverd.conf.example: $(BUILD)/droverd
+	$< --print-config >$@
+
+install: all $(BUILD)/droverd.conf.example
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/drover/assignments.d \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 0755 $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-shim $(BUILD)/drover-image \
 		$(DESTDIR)$(PREFIX)/bin/
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/droverd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/droverd.service
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/droverd.service > $(DESTDIR)$(UNITDIR)/droverd.service
 	install -m 0644 systemd/drover.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/drover.conf
-	install -m 0644 systemd/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example
+	install -m 0644 $(BUILD)/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example
+
+# What install put there; /etc/drover/droverd.conf, the assignments and the state dirs stay
+# (droverd --cleanup first removes what the agent made on the host).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,droverd droverctl drover-shim drover-image) \
+		$(DESTDIR)$(UNITDIR)/droverd.service $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/drover.conf \
+		$(DESTDIR)/etc/drover/droverd.conf.example
+	-rmdir $(DESTDIR)/etc/drover/assignments.d $(DESTDIR)/etc/drover 2>/dev/null
+
+deb: all $(BUILD)/droverd.conf.example
+	@scripts/build-deb.sh $(BUILD) $(VERSION)
 
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -44,7 +44,18 @@ struct agent {
 	char *net_dir;                     /* STATE_DIR/net: leases and published ports */
 	uint64_t event_seq;
 	int64_t started_mono;
+	int lock_fds[3]; /* state dir, run dir, nftables table (locks.c) */
 };
+
+/* Where the per-table lock files live: one host-wide directory, whatever each agent's run dir. */
+#define AGENT_NFT_LOCK_DIR "/run/drover-nft"
+/* Takes dir/name with flock and writes our PID in it; returns the fd, or -EBUSY naming the holder. */
+int agent_lock_file(const char *dir, const char *name, const char *what, const char *value, struct err **err);
+/* droverd --cleanup (teardown.c): refuses while instances exist, else removes the bridge, the
+ * nftables table, the namespace mounts and the cgroup tree. */
+int agent_cleanup(struct agent *a);
+/* The state dir, the run dir and the nftables table: one agent each. */
+int agent_lock_all(struct agent *a, const char *nft_lock_dir, struct err **err);
 
 struct instance *agent_find(struct agent *a, const char *id);
 void agent_link(struct agent *a, struct instance *i);

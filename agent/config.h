@@ -71,9 +71,15 @@ struct agent_config {
 	bool allow_setuid_files;
 	bool allow_host_access;                  /* instances may reach the node and 169.254.0.0/16 */
 	struct net_portset reserved_host_ports; /* host ports no instance may publish */
+	bool cleanup; /* --cleanup: tear down what the agent made on the host, then exit */
 };
 
-/* Parses argv (and the config file it names or the default); exits are the caller's. */
+/* Parses argv (and the config file it names or the default); exits are the caller's.
+ * Returns 1 for --help, 2 for --version, 3 for --print-config. */
 int config_load(int argc, char **argv, struct agent_config *ret, struct err **err);
 void config_done(struct agent_config *c);
 void config_usage(void);
+/* The example config file: every key, its help and default, commented out. */
+void config_print_example(void);
+/* Checks paths, names, the subnet and numbers before anything is created (config-check.c). */
+int config_check(const struct agent_config *c, struct err **err);

@@ -47,6 +47,7 @@ struct instance *inst_free(struct instance *i)
 	free(i->id);
 	free(i->source_ref);
 	free(i->message);
+	free(i->spec_error);
 	free(i->image_digest);
 	free(i->ip);
 	free(i->netns_path);

@@ -34,6 +34,7 @@ struct net_ctx *agent_net(struct agent *a, struct err **err)
 	c.nft_table = a->cfg->nft_table;
 	c.reserved_ports = &a->cfg->reserved_host_ports;
 	c.allow_host_access = a->cfg->allow_host_access;
+	c.ip_netns_dir = "/run/netns";
 	if (net_ctx_new(&c, &a->net, err) < 0) {
 		err_wrap(err, "bridge '%s' subnet '%s'", c.bridge, c.subnet);
 		return NULL;

@@ -43,6 +43,7 @@ void agent_unlink(struct agent *a, struct instance *i)
 
 void agent_status_changed(struct agent *a, struct instance *i)
 {
+	i->unpublished = false;
 	if (i->spec)
 		(void)inst_save(i); /* logged inside; the in-memory status stays right */
 	history_update(i);
@@ -65,10 +66,14 @@ static void destroy(struct agent *a, struct instance *i)
 void agent_after_exit(struct agent *a, struct instance *i)
 {
 	if (i->removing) {
+		if (i->unpublished)
+			events_publish(a, i); /* how it ended, then its removal */
 		destroy(a, i);
 		return;
 	}
 	if (i->next_spec) {
+		if (i->unpublished)
+			agent_status_changed(a, i); /* how the old revision ended */
 		log_info("replacing revision %lld with %lld id=%s", (long long)i->spec->revision,
 			 (long long)i->next_spec->revision, i->id);
 		history_replaced(i);
@@ -80,6 +85,9 @@ void agent_after_exit(struct agent *a, struct instance *i)
 		i->has_exit = false;
 		i->oom_killed = false;
 		i->exit_code = 0;
+		i->started_at = 0; /* restarts count runs of this revision */
+		i->finished_at = 0;
+		i->next_try_at = 0;
 		inst_start(i);
 		return;
 	}

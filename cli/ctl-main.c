@@ -35,6 +35,10 @@ static const struct ctl_cmd cmds[] = {
      "  (-o json prints one JSON event per line; with --once, the agent's raw batch)\n"},
     {"history", ctl_cmd_history, "history [-o json] ID", "the specs an instance ran, newest first", NULL},
     {"image", ctl_cmd_image, "image pull|ls|rm|import|prune ...", "manage the node's images", NULL},
+    {"exec", ctl_cmd_exec, "exec [-t|-T] ID -- CMD [ARGS...]",
+     "run a command in a running instance; exits with its exit code",
+     "  -t, --tty            give the command a terminal (default: when stdin and stdout are one)\n"
+     "  -T, --no-tty         no terminal\n"},
 };
 
 static void print_usage(void)

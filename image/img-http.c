@@ -329,6 +329,10 @@ static bool status_retryable(long status)
 
 static const char *curl_msg(CURLcode cc, const char *errbuf)
 {
+	/* OpenSSL's words for a TLS hello answered in plain HTTP */
+	if (cc == CURLE_SSL_CONNECT_ERROR && errbuf &&
+	    (strstr(errbuf, "wrong version number") || strstr(errbuf, "packet length too long")))
+		return "this registry speaks plain HTTP; add it to --insecure-registry if you trust it";
 	return errbuf && *errbuf ? errbuf : curl_easy_strerror(cc);
 }
 

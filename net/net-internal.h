@@ -122,6 +122,10 @@ bool net_ns_is_mounted(const char *path);
 int net_ns_ensure(const char *path, struct err **err);
 /* umount (detach) + unlink; a missing file is fine. Returns 1 if something was removed. */
 int net_ns_remove(const char *path, struct err **err);
+/* link_dir/name -> target (a symlink, for `ip netns`); an existing link elsewhere is -EEXIST. */
+int net_ns_name_link(const char *link_dir, const char *name, const char *target);
+/* Removes link_dir/name only if it points at target. */
+int net_ns_name_unlink(const char *link_dir, const char *name, const char *target);
 
 /* ---- net-link.c: bridge and veth over libnl-route ---- */
 

@@ -1,6 +1,7 @@
 /* The net/ entry points: ties IPAM, the netns, the veth pair and the nftables table together for
  * one instance at a time (see net.h). */
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 struct net_ctx {
 	char *bridge;
 	char *netns_dir;
+	char *ip_netns_dir; /* NULL: no `ip netns` names */
 	char *nft_table;
 	char *state_dir; /* the parent of lease_dir: ports.json */
 	int state_dirfd;
@@ -39,6 +41,7 @@ struct net_ctx *net_ctx_free(struct net_ctx *n)
 	net_pubs_done(&n->pubs);
 	free(n->bridge);
 	free(n->netns_dir);
+	free(n->ip_netns_dir);
 	free(n->nft_table);
 	free(n->state_dir);
 	free(n->reserved);
@@ -153,13 +156,17 @@ static int copy_config(struct net_ctx *n, const struct net_config *cfg)
 	n->bridge = strdup(cfg->bridge);
 	n->netns_dir = strdup(cfg->netns_dir);
 	n->nft_table = strdup(cfg->nft_table);
+	n->ip_netns_dir = cfg->ip_netns_dir ? strdup(cfg->ip_netns_dir) : NULL;
 	n->allow_host_access = cfg->allow_host_access;
 	if (cfg->reserved_ports) {
 		n->reserved = malloc(sizeof(*n->reserved));
 		if (n->reserved)
 			*n->reserved = *cfg->reserved_ports;
 	}
-	return n->bridge && n->netns_dir && n->nft_table && (n->reserved || !cfg->reserved_ports) ? 0 : -ENOMEM;
+	return n->bridge && n->netns_dir && n->nft_table && (n->reserved || !cfg->reserved_ports) &&
+			       (n->ip_netns_dir || !cfg->ip_netns_dir)
+		       ? 0
+		       : -ENOMEM;
 }
 
 int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err **err)
@@ -199,6 +206,31 @@ static int netns_path(const struct net_ctx *n, const char *id, char buf[PATH_MAX
 	int r = snprintf(buf, PATH_MAX, "%s/%s", n->netns_dir, id);
 
 	return r < 0 || r >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The `ip netns` name of id's namespace: BRIDGE-ID, unique per agent as the bridge is. */
+static void ns_name(const struct net_ctx *n, const char *id, char buf[NAME_MAX + 1])
+{
+	int r = snprintf(buf, NAME_MAX + 1, "%s-%s", n->bridge, id);
+
+	if (r < 0 || r > NAME_MAX)
+		buf[0] = '\0'; /* cannot happen: a bridge name is 15 and an id 63 characters at most */
+}
+
+static void ns_name_link(const struct net_ctx *n, const char *id, const char *path, bool add)
+{
+	char name[NAME_MAX + 1];
+
+	if (!n->ip_netns_dir)
+		return;
+	ns_name(n, id, name);
+	if (!name[0])
+		return;
+	/* best effort: the name is a convenience for `ip netns`; the namespace works without it */
+	if (add)
+		(void)net_ns_name_link(n->ip_netns_dir, name, path);
+	else
+		(void)net_ns_name_unlink(n->ip_netns_dir, name, path);
 }
 
 static void fill_attachment(const struct net_ctx *n, const struct net_veth_req *req,
@@ -249,6 +281,7 @@ int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, st
 		r = apply_table(n, &n->pubs, err);
 	if (r < 0)
 		goto out_remove_ns;
+	ns_name_link(n, id, path, true);
 	fill_attachment(n, &req, ret);
 	return 0;
 
@@ -374,6 +407,7 @@ int net_detach(struct net_ctx *n, const char *id, struct err **err)
 	r = net_link_veth_delete_owned(host, id, err);
 	if (r >= 0)
 		r = net_link_veth_delete_owned(legacy, id, err);
+	ns_name_link(n, id, path, false);
 	if (r >= 0)
 		r = net_ns_remove(path, err);
 	if (r < 0)
@@ -474,6 +508,7 @@ static int reclaim_netns(struct net_ctx *n, char *const *keep, bool all, struct 
 			continue;
 		if (netns_path(n, de->d_name, path) < 0)
 			continue; /* cannot be ours: our names fit */
+		ns_name_link(n, de->d_name, path, false);
 		r = net_ns_remove(path, err);
 		if (r < 0)
 			return r;
@@ -546,4 +581,25 @@ int net_teardown(struct net_ctx *n, struct err **err)
 		return err_wrap(err, "teardown of bridge '%s'", n->bridge);
 	net_pubs_done(&n->pubs);
 	return 0;
+}
+
+int net_teardown_config(const struct net_config *cfg, struct err **err)
+{
+	_cleanup_(net_ctx_freep) struct net_ctx *n = NULL;
+	int r;
+
+	r = check_config(cfg, err);
+	if (r < 0)
+		return r;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return err_set(err, ENOMEM, "out of memory");
+	n->state_dirfd = -1;
+	if (copy_config(n, cfg) < 0)
+		return err_set(err, ENOMEM, "out of memory");
+	r = open_state(n, cfg, err);
+	if (r < 0)
+		return err_wrap(err, "network state");
+	n->bridge_ifindex = (int)if_nametoindex(cfg->bridge); /* 0: no bridge (left), nothing on it */
+	return net_teardown(n, err);
 }

@@ -26,6 +26,7 @@ struct net_config {
 	const char *nft_table; /* "drover": the tables ("ip" and "bridge" families) drover owns */
 	const struct net_portset *reserved_ports; /* host ports never published; NULL: none */
 	bool allow_host_access; /* instances may reach the node's addresses and 169.254.0.0/16 */
+	const char *ip_netns_dir; /* "/run/netns": BRIDGE-ID links there for `ip netns`; NULL: none */
 };
 
 struct net_port {
@@ -50,6 +51,9 @@ bool net_portset_has(const struct net_portset *set, uint16_t port);
 /* May an instance publish host port+protocol? -EADDRINUSE naming the port when it is in reserved
  * (may be NULL) or a socket on this node holds it (a bind() to the wildcard address fails). */
 int net_port_check_host(uint16_t port, bool udp, const struct net_portset *reserved, struct err **err);
+/* Checks bridge, subnet and nft_table as a user typed them (no system change); a one-line
+ * message names the flag at fault. */
+int net_config_check(const char *bridge, const char *subnet, const char *nft_table, struct err **err);
 
 /* Parses the subnet, creates the bridge (idempotent) with the gateway address and brings it up,
  * turns on IPv4 forwarding, creates the lease and netns dirs, and installs the base nftables
@@ -77,3 +81,5 @@ int net_detach(struct net_ctx *n, const char *id, struct err **err);
 int net_reclaim(struct net_ctx *n, char *const *keep_ids, struct err **err);
 /* Removes the table, the bridge and the dirs' contents (tests and uninstall). */
 int net_teardown(struct net_ctx *n, struct err **err);
+/* The same from a config alone, creating nothing on the host first (droverd --cleanup). */
+int net_teardown_config(const struct net_config *cfg, struct err **err);

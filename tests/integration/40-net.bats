@@ -8,6 +8,7 @@
 # shellcheck disable=SC2153,SC2034,SC2030,SC2031
 
 load net-helpers
+load links
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -140,16 +141,17 @@ teardown() {
 @test "net: detach leaves no veth, no netns file, no lease, no rule" {
 	local links
 	nh reclaim >/dev/null # the bridge exists from here on, as with a running agent
-	links=$(count_links)
+	links=$(count_links web)
 	attach web
 	local veth=$VETH
+	[ "$veth" = "$(drover_veth_name "$NT_BR" web)" ] # the helper names veths as net/ does
 	net_run nh publish web "$IP" "tcp:$((RANDOM % 20000 + 20000)):80" "udp:$((RANDOM % 20000 + 20000)):53"
 	[ "$status" -eq 0 ]
 	[ "$(count_dnat)" -eq 4 ]
 	net_run nh detach web
 	[ "$status" -eq 0 ]
 	run ! ip link show "$veth" 2>/dev/null
-	[ "$(count_links)" -eq "$links" ]
+	[ "$(count_links web)" -eq "$links" ]
 	[ "$(count_netns)" -eq 0 ]
 	[ "$(count_leases)" -eq 0 ]
 	[ "$(count_dnat)" -eq 0 ]
@@ -162,16 +164,16 @@ teardown() {
 	attach keep
 	net_run nh publish keep "$IP" "tcp:$((RANDOM % 10000 + 20000)):80"
 	local links leases rules i hp
-	links=$(count_links)
 	leases=$(count_leases)
 	rules=$(count_dnat)
+	links=$(count_links keep c0 c1 c2 c3 c4 c5 c6)
 	for i in $(seq 1 100); do
 		attach "c$((i % 7))" || { echo "attach $i failed" >&2; return 1; }
 		hp=$((i + 40000))
 		nh publish "c$((i % 7))" "$IP" "tcp:$hp:80" || { echo "publish $i failed" >&2; return 1; }
 		nh detach "c$((i % 7))" || { echo "detach $i failed" >&2; return 1; }
 	done
-	[ "$(count_links)" -eq "$links" ]
+	[ "$(count_links keep c0 c1 c2 c3 c4 c5 c6)" -eq "$links" ]
 	[ "$(count_leases)" -eq "$leases" ]
 	[ "$(count_dnat)" -eq "$rules" ]
 	[ "$(count_netns)" -eq 1 ]
@@ -203,13 +205,13 @@ teardown() {
 	for i in 1 2 3 4 5; do
 		attach "i$i"
 	done
-	links=$(count_links)
+	links=$(count_links i1 i2 i3 i4 i5 i6)
 	net_run nh attach i6
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"subnet $NT_PREFIX.0/29 has no free address (5 in use)"* ]]
 	[ "$(count_leases)" -eq 5 ]
 	[ "$(count_netns)" -eq 5 ]
-	[ "$(count_links)" -eq "$links" ]
+	[ "$(count_links i1 i2 i3 i4 i5 i6)" -eq "$links" ]
 	# a holder still gets its own address
 	net_run nh attach i3
 	[ "$status" -eq 0 ]

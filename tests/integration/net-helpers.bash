@@ -107,8 +107,8 @@ client_setup() {
 	NT_HOST_ADDR=$(make_client_host "$NT_CLIENT" "$NT_CLIENT_VETH")
 }
 
-# links on this test's bridge (never host-wide: other suites make links in parallel)
-count_links() { ip -o link show master "$NT_BR" 2>/dev/null | wc -l; }
+# the links this test owns (links.bash): its bridge's ports and its ids' veths, never host-wide
+count_links() { count_owned_links "$NT_BR" "$@"; }
 count_leases() { find "$NT_STATE/leases" -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
 count_dnat() { nft list table ip "$NT_TABLE" 2>/dev/null | grep -c 'dnat to' || true; }
 count_netns() { find "$NT_NETNS" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
