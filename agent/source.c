@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/admission.h"
 #include "agent/agent.h"
 #include "agent/source.h"
 #include "common/cleanup.h"
@@ -379,27 +380,31 @@ static json_t *refused_status(struct agent *a, const struct source_set *s, json_
 
 	return json_pack("{s:s?, s:I, s:s, s:s, s:s, s:s++, s:s, s:s}", "id", id,
 			 "revision", json_is_integer(rev) ? json_integer_value(rev) : (json_int_t)0, "node",
-			 a->node_name, "phase", "failed", "reason", "InvalidSpec", "message",
+			 a->node_name, "phase", "failed", "reason",
+			 it->errnum == ENOSPC ? ADMISSION_REASON : "InvalidSpec", "message",
 			 it->field ? it->field : "", ": ", it->error ? it->error : "refused", "source",
 			 source_name(s->src), "field", it->field ? it->field : "");
 }
 
-static void apply_item(struct agent *a, struct source_set *s, struct set_item *it, json_t *sum)
+/* Applies one checked item; a refusal at apply time (admission: the node has no room for it)
+ * becomes a refusal of the set like the ones found by the check. */
+static int apply_item(struct agent *a, struct source_set *s, struct set_check *c, size_t k, json_t *sum)
 {
 	_cleanup_err_ struct err *e = NULL;
+	struct set_item *it = &c->items[k];
 	const char *id = it->spec->id;
 	enum apply_result res = APPLY_UNCHANGED;
 	_cleanup_free_ char *idc = strdup(id);
 
 	if (agent_apply(a, TAKE_PTR(it->spec), s->src, NULL, &res, &e) < 0) {
-		/* checked just before: only a race with the loop's own work can land here */
-		log_err("%s: cannot apply '%s': %s", source_desc(s->src), idc ? idc : "?", err_msg(e));
-		return;
+		refuse(c, k, e ? e->errnum : EINVAL, e && e->field ? e->field : "", "%s", err_msg(e));
+		return -1;
 	}
 	json_array_append_new(json_object_get(sum, res == APPLY_CREATED    ? "created"
 						   : res == APPLY_REPLACED ? "replaced"
 									   : "unchanged"),
 			      json_string(idc ? idc : ""));
+	return 0;
 }
 
 json_t *agent_set_sync(struct agent *a, struct source_set *s, struct set_check *c)
@@ -410,10 +415,8 @@ json_t *agent_set_sync(struct agent *a, struct source_set *s, struct set_check *
 	json_array_clear(s->refused);
 	for (size_t k = 0; sum && k < c->n; k++) {
 		struct set_item *it = &c->items[k];
-		if (it->spec) {
-			apply_item(a, s, it, sum);
+		if (it->spec && apply_item(a, s, c, k, sum) >= 0)
 			continue;
-		}
 		log_err("%s refused %s: %s", source_desc(s->src), it->field ? it->field : "an instance",
 			it->error ? it->error : "invalid");
 		json_array_append_new(s->refused, refused_status(a, s, json_array_get(s->instances, k), it));

@@ -278,7 +278,7 @@ static int open_outer(struct hashed_src *h, struct tar_src *t, struct err **err)
 static int diff_finish(struct tar_src *t, const struct img_desc *d, struct err **err)
 {
 	char hex[IMG_HEX_LEN + 1];
-	la_ssize_t n;
+	la_ssize_t n = 0;
 
 	while (!t->empty && (n = archive_read_data(t->outer, t->buf, sizeof(t->buf))) > 0) {
 		t->count += (uint64_t)n;

@@ -132,3 +132,16 @@ set_of() {
 	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/ka | jq .revision)\" = 4 ]"
 	wait_for 10 phase_is ka running
 }
+
+@test "an instance of a pushed set that does not fit the node is refused visibly; the rest converge" {
+	set=$(jq -cn --argjson a "$(spec fits '.command = ["sleep", "1000"]')" \
+		--argjson b "$(spec huge '.command = ["sleep", "1000"] | .resources = {memory: "100Ti"}')" \
+		'{revision: 1, instances: [$a, $b]}')
+	drv_run api PUT /v1/assignments "$set"
+	[[ "$output" == *"HTTP 200"* ]]
+	[ "$(echo "${lines[0]}" | jq -c .created)" = '["fits"]' ]
+	echo "${lines[0]}" | jq -e '.refused[0].error | test("memory")'
+	wait_for 10 phase_is fits running
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://localhost/v1/instances/huge)" = 404 ]
+	grep -q "refused instances\[1\]" "$AGENT_LOG"
+}
