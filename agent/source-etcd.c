@@ -174,11 +174,11 @@ static void chan_failed(struct etcd_source *es, enum es_chan ch, const char *fmt
 }
 
 /* POST base/v3/PATH with a JSON body on the loop. */
-static int post(struct etcd_source *es, enum es_chan ch, const char *path, char *body, httpc_done_fn done,
+static int post(struct etcd_source *es, enum es_chan ch, const char *path, char *body_in, httpc_done_fn done,
 		int (*on_data)(void *, const char *, size_t), struct err **err)
 {
 	_cleanup_free_ char *url = NULL;
-	_cleanup_free_ char *owned = body;
+	_cleanup_free_ char *body = body_in; /* taken over: freed here whatever happens */
 
 	if (!body || asprintf(&url, "%s/v3/%s", es->base, path) < 0)
 		return err_set(err, ENOMEM, "out of memory");
