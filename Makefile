@@ -135,7 +135,8 @@ integration: all $(TEST_HELPERS)
 check-v2: all
 	@tests/v2/run.sh $(BUILD)
 
-# The README's test command: install deps, then every unit, sanitizer, lint and integration test.
+# The README's test command: install deps, then every unit, sanitizer, fuzz-smoke, lint, integration
+# and cgroup v2 test.
 check:
 	@tests/run-all.sh
 

@@ -25,7 +25,6 @@ struct key {
 	const char *help;
 };
 
-/* A key whose feature is not in this build yet: parsed, shown in --help with this tag, refused at start. */
 #define K(n, kind, field, def, help) {n, kind, offsetof(struct agent_config, field), def, help}
 static const struct key keys[] = {
 	K("config", KEY_STR, config, "/etc/drover/droverd.conf", "config file (key = value lines)"),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command runs this: dependencies, build, unit tests, the same
-# unit tests under ASan+UBSan, lint, integration tests. Ends with "N passed, N failed".
+# The README's test command runs this: dependencies, build, unit tests, the same unit tests
+# under ASan+UBSan, the fuzz harnesses briefly, lint, integration tests, and the cgroup-touching
+# tests on a real cgroup v2 kernel in a qemu guest. Ends with "N passed, N failed".
 # Every stage's output is shown as it happens (bats TAP lines included); builds run with
 # make -s, so compiler command lines show only when a build fails.
 set -uo pipefail
