@@ -42,7 +42,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
 TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness
 
-.PHONY: all check unit sanitize integration lint bench install clean demo run format
+.PHONY: all check check-v2 unit sanitize integration lint bench install clean demo run format
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -92,6 +92,10 @@ $(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard ne
 
 integration: all $(TEST_HELPERS)
 	@tests/run-integration.sh
+
+# The cgroup-touching integration tests on a real cgroup v2 kernel, in a qemu guest (tests/v2/).
+check-v2: all
+	@tests/v2/run.sh $(BUILD)
 
 # The README's test command: install deps, then every unit, sanitizer, lint and integration test.
 check:

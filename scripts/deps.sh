@@ -8,7 +8,8 @@ build_pkgs=(build-essential pkg-config libjansson-dev libnl-3-dev libnl-route-3-
 	libssl-dev libsystemd-dev libcmocka-dev libnftables-dev)
 run_pkgs=(runc busybox-static libnftables1)
 test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy systemd
-	docker-registry skopeo apache2-utils python3 python3-cryptography openssl socat)
+	docker-registry skopeo apache2-utils python3 python3-cryptography openssl socat
+	qemu-system-x86 linux-image-cloud-amd64 cpio)
 bench_pkgs=(jq curl bc podman conmon containernetworking-plugins docker-registry skopeo umoci)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

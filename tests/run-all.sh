@@ -41,6 +41,7 @@ stage unit make -j2 unit
 stage sanitize make -j2 sanitize
 stage lint make lint
 stage integration make integration
+stage v2 make -s check-v2
 echo
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Runs inside the cgroup v2 guest (tests/v2/run.sh): the filesystems a host has, then the v2
+# bats file, its output framed by markers for the host to pick up. Powers the guest off.
+REPO=$1
+BUILD=$2
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mkdir -p /dev/pts /dev/shm /dev/mqueue
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mount -t tmpfs -o size=1g tmpfs /tmp
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+ip link set lo up
+hostname drover-v2
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+cd "$REPO" || exit 1
+{
+	echo "=== v2 begin"
+	echo "# kernel $(uname -r), $(stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup, controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+	DROVER_BUILD=$BUILD bats --tap tests/v2/cgroup-v2.bats >/tmp/tap 2>&1
+	cat /tmp/tap
+	pass=$(grep -E '^ok ' /tmp/tap | grep -vc '# skip')
+	fail=$(( $(grep -cE '^not ok ' /tmp/tap) + $(grep -E '^ok ' /tmp/tap | grep -c '# skip') ))
+	echo "v2: $pass passed, $fail failed"
+	echo "=== v2 end"
+} >/dev/ttyS0 2>&1
+sync
+busybox poweroff -f
