@@ -1,6 +1,7 @@
 /* The image endpoints. Each runs drover-image (joining a run in flight for the same reference)
  * while the request is suspended; the run's end resumes it with the answer. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "agent/image-jobs.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "image/img-internal.h"
 
 #define IMAGES_PREFIX "/v1/images/"
 
@@ -117,9 +119,32 @@ static const char *body_field(struct http_req *req, const char *key, json_t **ke
 	return json_string_value(json_object_get(*keep, key));
 }
 
+/* What reaches drover-image's argv from the API is checked here first: a reference (or, for rm,
+ * a bare digest) of the documented form, or an absolute import path without control bytes. */
+static int check_arg(const char *kind, const char *v, struct err **err)
+{
+	char hex[IMG_HEX_LEN + 1];
+
+	if (strcmp(kind, "path") == 0) {
+		if (v[0] != '/' || strlen(v) >= PATH_MAX)
+			return err_set(err, EINVAL, "path '%.200s' must be absolute", v);
+		for (const char *c = v; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return err_set(err, EINVAL, "path has a control character");
+		return 0;
+	}
+	if (strcmp(kind, "digest-or-ref") == 0 && strncmp(v, "sha256:", 7) == 0)
+		return img_digest_parse(v, hex, err);
+	return img_ref_validate(v, err);
+}
+
 static enum MHD_Result remove_image(struct api *api, struct http_req *req, const char *ref)
 {
+	_cleanup_err_ struct err *e = NULL;
 	char *args[] = {(char *)ref, NULL};
+
+	if (!req->user && check_arg("digest-or-ref", ref, &e) < 0)
+		return http_reply_error(req, 400, "ref", "%s", err_msg(e));
 
 	if (!req->user)
 		for (struct instance *i = api->a->instances; i; i = i->next)
@@ -165,6 +190,12 @@ static enum MHD_Result with_body_field(struct api *api, struct http_req *req, co
 	if (!v || !*v) {
 		json_decref(doc);
 		return http_reply_error(req, 400, key, "the body must be {\"%s\": \"...\"}", key);
+	}
+	_cleanup_err_ struct err *e = NULL;
+	if (check_arg(key, v, &e) < 0) {
+		res = http_reply_error(req, 400, key, "%s", err_msg(e));
+		json_decref(doc);
+		return res;
 	}
 	char *args[] = {(char *)v, NULL};
 	const char *progress = http_query(req, "progress");
@@ -268,7 +299,7 @@ static void stream_free(void *cls)
 	struct pull_stream *ps = cls;
 
 	stream_unlink(ps->api, ps);
-	agent_image_forget(ps->api->a, ps); /* a client that went away no longer waits */
+	agent_image_cancel(ps->api->a, ps); /* a client that went away no longer waits */
 	free(ps->ref);
 	free(ps->result);
 	free(ps);

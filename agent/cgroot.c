@@ -11,6 +11,7 @@
 #include "agent/admission.h"
 #include "agent/agent.h"
 #include "agent/cgroot.h"
+#include "agent/node-resources.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -82,7 +83,10 @@ void cgroot_node_allocatable(struct agent *a)
 	int64_t pid_max = read_sysctl("/proc/sys/kernel/pid_max");
 	int64_t threads = read_sysctl("/proc/sys/kernel/threads-max");
 
-	a->memory_allocatable = admission_allocatable(cap, a->cfg->system_reserved);
+	struct node_res reserved = {0};
+
+	(void)node_res_parse(a->cfg->system_reserved, &reserved, NULL); /* checked at start */
+	a->memory_allocatable = admission_allocatable(cap, reserved.memory_bytes);
 	a->memory_allocatable -= a->memory_allocatable % (page > 0 ? page : 4096);
 	if (threads > 0 && (pid_max <= 0 || threads < pid_max))
 		pid_max = threads;

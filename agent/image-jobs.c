@@ -33,6 +33,9 @@ struct image_pending {
 	size_t progress_len;
 	int64_t bytes_done, bytes_total;
 	struct image_waiter *waiters;
+	struct loop_timer *deadline; /* --image-pull-timeout */
+	bool timed_out;
+	bool cancelled; /* killed because nobody waits: new requests start a new run */
 	struct image_pending *next;
 };
 
@@ -56,6 +59,8 @@ static void close_progress(struct image_pending *p)
 
 static void pending_free(struct image_pending *p)
 {
+	if (p->deadline)
+		loop_timer_cancel(p->a->loop, p->deadline);
 	close_progress(p);
 	while (p->waiters) {
 		struct image_waiter *w = p->waiters;
@@ -81,6 +86,11 @@ static void on_job_done(struct loop *l, int fd, uint32_t events, void *data)
 	unlink_pending(p->a, p);
 	close_progress(p);
 	r = image ? img_job_finish(p->job, &img, &e) : img_job_output(p->job, &out, &e);
+	if (r < 0 && p->timed_out) {
+		err_free(&e);
+		r = err_set(&e, ETIMEDOUT, "drover-image %s '%s' did not finish within %llds (--image-pull-timeout), killed",
+			    p->cmd, img_job_ref(p->job), (long long)(p->a->cfg->image_pull_timeout_ms / 1000));
+	}
 	if (r < 0)
 		log_err("drover-image %s '%s': %s", p->cmd, img_job_ref(p->job), err_msg(e));
 	/* each waiter may end (and free) its instance: walk a list nobody else can change now */
@@ -132,9 +142,20 @@ static void on_progress(struct loop *l, int fd, uint32_t events, void *data)
 static struct image_pending *find_pending(struct agent *a, const char *cmd, const char *key)
 {
 	for (struct image_pending *p = a->image_jobs; p; p = p->next)
-		if (strcmp(p->cmd, cmd) == 0 && strcmp(img_job_ref(p->job), key) == 0)
+		if (!p->cancelled && strcmp(p->cmd, cmd) == 0 && strcmp(img_job_ref(p->job), key) == 0)
 			return p;
 	return NULL;
+}
+
+static void deadline_passed(struct loop *l, void *data)
+{
+	struct image_pending *p = data;
+
+	(void)l;
+	p->deadline = NULL;
+	p->timed_out = true;
+	log_warn("drover-image %s '%s' passed --image-pull-timeout, killing it", p->cmd, img_job_ref(p->job));
+	img_job_kill(p->job); /* its pidfd turns readable: on_job_done reports to the waiters */
 }
 
 static int add_waiter(struct image_pending *p, image_done_fn done, void *data)
@@ -154,9 +175,14 @@ static int start_pending(struct agent *a, const char *cmd, char *const *args, st
 			 struct err **err)
 {
 	struct image_pending *p = calloc(1, sizeof(*p));
-	struct img_job_opts o = {.auth_file = a->cfg->registry_auth, .ca_file = a->cfg->registry_ca,
-				 .insecure = a->cfg->insecure_registry, .parallel = (int)a->cfg->pull_parallel,
-				 .progress_fd = -1};
+	const struct agent_config *c = a->cfg;
+	struct img_job_opts o = {.auth_file = c->registry_auth, .ca_file = c->registry_ca,
+				 .insecure = c->insecure_registry, .parallel = (int)c->pull_parallel,
+				 .progress_fd = -1, .layout_roots = c->image_layout_root, .limits = true,
+				 .max_size = (uint64_t)c->image_max_size, .max_layer_size = (uint64_t)c->image_max_layer_size,
+				 .max_unpacked = (uint64_t)c->image_max_unpacked, .max_entries = (uint64_t)c->image_max_entries,
+				 .min_free = (uint64_t)c->image_min_free, .low_speed_limit = (uint64_t)c->image_pull_low_speed,
+				 .low_speed_time_s = (uint64_t)(c->image_pull_low_speed_time_ms + 999) / 1000};
 	int pfd[2] = {-1, -1}, r;
 
 	if (!p || !(p->cmd = strdup(cmd))) {
@@ -183,6 +209,8 @@ static int start_pending(struct agent *a, const char *cmd, char *const *args, st
 		pending_free(p);
 		return r;
 	}
+	if (c->image_pull_timeout_ms > 0)
+		p->deadline = loop_timer_add(a->loop, c->image_pull_timeout_ms, deadline_passed, p);
 	p->next = a->image_jobs;
 	a->image_jobs = p;
 	*ret = p;
@@ -216,6 +244,7 @@ int agent_image_request(struct agent *a, struct instance *i, struct img_image **
 	char *args[] = {i->spec->image, NULL};
 	int r;
 
+	img_resolve_cache_ttl(a->cfg->image_tag_ttl_ms);
 	if (img_resolve_cached(i->spec->image, ret_img))
 		return 1;
 	r = agent_image_run(a, "resolve", args, instance_done, i, err);
@@ -236,17 +265,37 @@ bool agent_image_progress(struct agent *a, const char *ref, int64_t *ret_done, i
 	return true;
 }
 
+/* Drops data's waiters from p; true if it had any. */
+static bool drop_waiters(struct image_pending *p, void *data)
+{
+	bool found = false;
+
+	for (struct image_waiter **pp = &p->waiters; *pp;) {
+		if ((*pp)->data == data) {
+			struct image_waiter *w = *pp;
+			*pp = w->next;
+			free(w);
+			found = true;
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	return found;
+}
+
 void agent_image_forget(struct agent *a, void *data)
 {
 	for (struct image_pending *p = a->image_jobs; p; p = p->next)
-		for (struct image_waiter **pp = &p->waiters; *pp;) {
-			if ((*pp)->data == data) {
-				struct image_waiter *w = *pp;
-				*pp = w->next;
-				free(w);
-			} else {
-				pp = &(*pp)->next;
-			}
+		(void)drop_waiters(p, data); /* whether it waited here does not matter */
+}
+
+void agent_image_cancel(struct agent *a, void *data)
+{
+	for (struct image_pending *p = a->image_jobs; p; p = p->next)
+		if (drop_waiters(p, data) && !p->waiters && !p->cancelled && strcmp(p->cmd, "resolve") == 0) {
+			p->cancelled = true; /* on_job_done frees it once the tool is gone */
+			log_info("nobody waits for the pull of '%s' any more: killing it", img_job_ref(p->job));
+			img_job_kill(p->job);
 		}
 }
 

@@ -21,6 +21,8 @@ int agent_image_request(struct agent *a, struct instance *i, struct img_image **
 bool agent_image_progress(struct agent *a, const char *ref, int64_t *ret_done, int64_t *ret_total);
 /* Whatever waits with this data no longer does (an instance being freed, a closed request). */
 void agent_image_forget(struct agent *a, void *data);
+/* The same, and a pull nobody waits for any more is killed (a removed instance, a client gone). */
+void agent_image_cancel(struct agent *a, void *data);
 void agent_image_jobs_free(struct agent *a);
 /* Runs a prune (keeping every image an instance uses) when the store's filesystem is fuller than
  * --image-gc-high percent. Called after each pull. */

@@ -87,25 +87,68 @@ static char **build_args(const struct spec *s, const struct img_config *ic)
 	return out; /* borrowed strings: free only the array */
 }
 
-static int write_files(const struct spec *s, const char *rootfs, struct err **err)
+/* The container's user, looked up in the rootfs. */
+struct run_as {
+	uid_t uid;
+	gid_t gid;
+	gid_t *gids;
+	size_t n_gids;
+};
+
+static void run_as_done(struct run_as *u)
 {
+	free(u->gids);
+	u->gids = NULL;
+}
+
+/* The spec's files, then the user (whose /etc/passwd the files may have written), then the files
+ * are given to that user so a "0600" file is readable by the process that needs it. */
+static int files_and_user(const struct instance *i, const struct img_image *img, const char *rootfs,
+			  struct run_as *u, struct err **err)
+{
+	const struct spec *s = i->spec;
+	int flags = i->a->cfg->allow_setuid_files ? RT_FILES_KEEP_SPECIAL : 0;
 	_cleanup_free_ struct rt_file *files = NULL;
 	_cleanup_close_ int fd = -1;
+	int r;
 
-	if (s->n_files == 0)
-		return 0;
-	files = calloc(s->n_files, sizeof(*files));
-	if (!files)
-		return err_set(err, ENOMEM, "out of memory");
-	for (size_t k = 0; k < s->n_files; k++)
-		files[k] = (struct rt_file){s->files[k].path, s->files[k].content, s->files[k].len, s->files[k].mode};
 	fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open rootfs '%s'", rootfs);
-	return rt_files_write(fd, files, s->n_files, err);
+	if (s->n_files > 0) {
+		files = calloc(s->n_files, sizeof(*files));
+		if (!files)
+			return err_set(err, ENOMEM, "out of memory");
+		for (size_t k = 0; k < s->n_files; k++)
+			files[k] = (struct rt_file){s->files[k].path, s->files[k].content, s->files[k].len,
+						    s->files[k].mode};
+		r = rt_files_write(fd, files, s->n_files, flags, err);
+		if (r < 0)
+			return r;
+	}
+	r = user_resolve(rootfs, s->user ? s->user : img->config.user, &u->uid, &u->gid, &u->gids, &u->n_gids,
+			 err);
+	if (r < 0)
+		return r;
+	return rt_files_chown(fd, files, s->n_files, u->uid, u->gid, flags, err);
 }
 
-static int write_bundle(struct instance *i, const struct img_image *img, const char *rootfs, struct err **err)
+/* The spec's workdir (normalised when it was parsed), else the image's WorkingDir, which comes from
+ * whoever built the image: it gets the same rules, and a refusal names the image. */
+static int image_workdir(const struct spec *s, const struct img_config *ic, char **ret, struct err **err)
+{
+	const char *wd = s->workdir ? s->workdir : ic->workdir && *ic->workdir ? ic->workdir : "/";
+	int r;
+
+	r = rt_cwd_normalize(wd, ret);
+	if (r < 0)
+		return err_set(err, -r, "%s '%s' %s", s->workdir ? "workdir" : "the image's WorkingDir", wd,
+			       rt_cwd_problem(r));
+	return 0;
+}
+
+static int write_bundle(struct instance *i, const struct img_image *img, const char *rootfs,
+			const struct run_as *u, struct err **err)
 {
 	const struct spec *s = i->spec;
 	struct rt_bundle_spec b = {0};
@@ -114,7 +157,7 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 	_cleanup_free_ char **args = NULL;
 	_cleanup_strv_ char **env = NULL;
 	_cleanup_free_ char *cgpath = NULL;
-	_cleanup_free_ gid_t *gids = NULL;
+	_cleanup_free_ char *cwd = NULL;
 	int r;
 
 	args = build_args(s, &img->config);
@@ -130,11 +173,14 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 	b.rootfs = rootfs;
 	b.args = args;
 	b.env = env;
-	b.cwd = s->workdir ? s->workdir : (img->config.workdir && *img->config.workdir ? img->config.workdir : "/");
-	r = user_resolve(rootfs, s->user ? s->user : img->config.user, &b.uid, &b.gid, &gids, &b.n_extra_gids, err);
+	r = image_workdir(s, &img->config, &cwd, err);
 	if (r < 0)
 		return r;
-	b.extra_gids = gids;
+	b.cwd = cwd;
+	b.uid = u->uid;
+	b.gid = u->gid;
+	b.extra_gids = u->gids;
+	b.n_extra_gids = u->n_gids;
 	b.cgroups_path = cgpath;
 	limits_compute(&pol, s, &lim);
 	b.cpu_quota_us = lim.cpu_quota_us;
@@ -180,6 +226,7 @@ static int fresh_rootfs(struct instance *i, const char *dir, const struct img_im
 
 int inst_prepare(struct instance *i, const struct img_image *img, struct err **err)
 {
+	_cleanup_(run_as_done) struct run_as u = {0};
 	_cleanup_free_ char *rootfs = NULL;
 	int r;
 
@@ -195,8 +242,8 @@ int inst_prepare(struct instance *i, const struct img_image *img, struct err **e
 		return err_set(err, ENOMEM, "out of memory");
 	r = fresh_rootfs(i, i->bundle_dir, img, err);
 	if (r >= 0)
-		r = write_files(i->spec, rootfs, err);
+		r = files_and_user(i, img, rootfs, &u, err);
 	if (r >= 0)
-		r = write_bundle(i, img, rootfs, err);
+		r = write_bundle(i, img, rootfs, &u, err);
 	return r;
 }

@@ -21,7 +21,8 @@ enum inst_phase {
 	PH_FAILED,
 };
 
-enum inst_source { SRC_DIR, SRC_API };
+/* Who created an instance (agent/source.h has names; etcd adds one here). */
+enum inst_source { SRC_DIR, SRC_API, SRC_CP, SRC_ETCD };
 
 struct instance {
 	struct agent *a;
@@ -51,6 +52,10 @@ struct instance {
 	int64_t backoff_ms;     /* next restart delay */
 	int64_t running_since;  /* monotonic ns, for the back-off reset */
 	int64_t start_begun;    /* monotonic ns when the last start began, for the start-latency log */
+	int64_t next_try_at;    /* ns since the epoch of the scheduled restart; 0: none */
+	bool unpublished;        /* set quietly; agent_after_exit() publishes it */
+	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
+	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
 
 	int sync_fd;
 	char sync_buf[1024];
@@ -60,6 +65,8 @@ struct instance {
 	struct loop_timer *restart_timer;
 	struct loop_timer *kill_timer;
 	char *bundle_dir;
+	json_t *last_event; /* the status in the last event published: no event repeats it */
+	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
 	struct instance *next;
 };
 
@@ -78,6 +85,11 @@ void inst_handle_exit(struct instance *i);
 void inst_apply_policy(struct instance *i);
 void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same without publishing: agent_after_exit() publishes the outcome once. */
+void inst_set_phase_quiet(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Shows (msg) or clears (NULL) a broken edit of the instance's spec file; publishes on a change. */
+void inst_set_spec_error(struct instance *i, const char *msg);
 
 /* Status JSON (instance-status.c). */
 const char *inst_phase_name(enum inst_phase p);

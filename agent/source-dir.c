@@ -108,8 +108,15 @@ static void show_invalid(struct dir_source *d, const char *name, const char *tex
 	i = agent_find(d->a, id);
 	if (i && i->spec) {
 		/* a running instance is never disturbed by a broken edit of its file */
+		_cleanup_free_ char *msg = NULL;
+
 		log_warn("keeping revision %lld of '%s' until its file is fixed id=%s", (long long)i->spec->revision,
 			 id, id);
+		if (i->source == SRC_DIR &&
+		    asprintf(&msg, "%s is invalid, revision %lld keeps running: %s%s%s%s", name,
+			     (long long)i->spec->revision, err_msg(e), e && e->field ? " (field '" : "",
+			     e && e->field ? e->field : "", e && e->field ? "')" : "") >= 0)
+			inst_set_spec_error(i, msg);
 		return;
 	}
 	if (!i) {
@@ -186,6 +193,8 @@ static void load_file(struct dir_source *d, const char *name)
 		free(owner->source_ref);
 		owner->source_ref = strdup(name);
 	}
+	if (owner && owner->source == SRC_DIR)
+		inst_set_spec_error(owner, NULL); /* the file parses again */
 	if (agent_apply(d->a, spec, SRC_DIR, name, &res, &e) < 0)
 		show_invalid(d, name, text, e); /* e.g. a host port another instance publishes */
 }

@@ -9,6 +9,7 @@
 #include "agent/spec-internal.h"
 #include "common/cleanup.h"
 #include "image/img.h"
+#include "runtime/rt.h"
 
 const char *spec_qos_name(enum spec_qos q)
 {
@@ -229,6 +230,7 @@ static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 
 static int parse_process(json_t *doc, struct spec *s, struct err **err)
 {
+	_cleanup_free_ char *norm = NULL;
 	json_t *v;
 	int r;
 
@@ -243,9 +245,12 @@ static int parse_process(json_t *doc, struct spec *s, struct err **err)
 		r = spec_get_string(v, "workdir", 4096, &s->workdir, err);
 		if (r < 0)
 			return r;
-		if (s->workdir[0] != '/')
-			return err_field(err, "workdir", EINVAL, "'workdir' must be an absolute path, got '%s'",
-					 s->workdir);
+		r = rt_cwd_normalize(s->workdir, &norm);
+		if (r < 0)
+			return err_field(err, "workdir", r == -ENOMEM ? ENOMEM : EINVAL, "'workdir' %s, got '%s'",
+					 rt_cwd_problem(r), s->workdir);
+		free(s->workdir);
+		s->workdir = TAKE_PTR(norm);
 	}
 	v = json_object_get(doc, "user");
 	if (v) {

@@ -28,6 +28,8 @@ struct cg_ops {
 	/* Memory and pids caps on root/<tier>; values > 0 only. */
 	int (*tier_limits)(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
 			   struct err **err);
+	/* Fills what the backend can read for the root; fields left at -1 are unknown. */
+	void (*root_usage)(const struct cg_ctx *c, struct cg_usage *u);
 };
 
 struct cg_ctx {
@@ -63,3 +65,11 @@ int cg_first_err(int r, int q, struct err **e, struct err **err);
 int cg_set_limit_knob(const char *dir, const char *knob, int64_t value, struct err **err);
 /* Name of a tier dir: "online" / "batch". */
 const char *cg_qos_dir(enum cg_qos qos);
+
+/* cg-usage.c */
+/* Reads the integer in the knob at absolute path; -1 if absent or junk. */
+int64_t cg_read_int(const char *path);
+/* The value of "key N" in a stat-style file at path; -1 if absent. */
+int64_t cg_read_stat(const char *path, const char *key);
+/* The value of "key N" in text (lines of "key value"); -1 if absent. */
+int64_t cg_stat_value(const char *text, const char *key);

@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh run
 make -j"$(nproc)" all >/dev/null
 
-image=/var/lib/drover/demo-image
+# oci: layouts must live under --image-layout-root (default /var/lib/drover/layouts)
+image=/var/lib/drover/layouts/demo
 assign=/etc/drover/assignments.d
-mkdir -p "$assign" /var/lib/drover
+mkdir -p "$assign" /var/lib/drover/layouts
 demo/build-image.sh "$image" latest >/dev/null
 if [ ! -e "$assign/demo.json" ]; then
 	cat >"$assign/demo.json" <<JSON

@@ -147,6 +147,7 @@ void img_creds_done(struct img_creds *c)
 		explicit_bzero(c->pass, strlen(c->pass));
 	free(c->user);
 	free(c->pass);
+	free(c->key);
 	*c = (struct img_creds){0};
 }
 
@@ -185,33 +186,37 @@ int img_auth_load(const char *path, json_t **ret, struct err **err)
 	return 0;
 }
 
-/* "https://host:port/v1/" -> "host:port" in buf. */
-static void key_host(const char *key, char *buf, size_t size)
+/* How well key scopes domain/path: 0 no match, 1 the whole registry, 2 + prefix length for a
+ * "host/path-prefix" key. A key with a scheme ("https://host/v1/", docker's style) names a
+ * whole registry whatever its path. */
+static size_t key_score(const char *key, const char *domain, const char *path)
 {
-	const char *p = key;
-	size_t n;
+	const char *p = key, *prefix;
+	bool url = false;
+	size_t hn, pn;
 
-	if (strncmp(p, "https://", 8) == 0)
-		p += 8;
-	else if (strncmp(p, "http://", 7) == 0)
-		p += 7;
-	n = strcspn(p, "/");
-	if (n >= size)
-		n = size - 1;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-}
-
-static bool key_matches(const char *key, const char *domain)
-{
-	char host[256];
-
-	key_host(key, host, sizeof(host));
-	if (strcmp(host, domain) == 0)
-		return true;
-	/* Docker Hub is stored under its legacy names too */
-	return strcmp(domain, "docker.io") == 0 &&
-	       (strcmp(host, "index.docker.io") == 0 || strcmp(host, "registry-1.docker.io") == 0);
+	if (strncmp(p, "https://", 8) == 0 || strncmp(p, "http://", 7) == 0) {
+		p += p[4] == 's' ? 8 : 7;
+		url = true;
+	}
+	hn = strcspn(p, "/");
+	prefix = p + hn;
+	while (*prefix == '/')
+		prefix++;
+	pn = strlen(prefix);
+	while (pn > 0 && prefix[pn - 1] == '/')
+		pn--;
+	if (!(strlen(domain) == hn && strncmp(p, domain, hn) == 0) &&
+	    !(strcmp(domain, "docker.io") == 0 && /* Docker Hub is stored under its legacy names too */
+	      ((hn == 15 && strncmp(p, "index.docker.io", hn) == 0) ||
+	       (hn == 20 && strncmp(p, "registry-1.docker.io", hn) == 0))))
+		return 0;
+	if (url || pn == 0)
+		return 1;
+	/* a prefix covers whole path components: "team" covers "team/app", not "teammate/app" */
+	if (!path || strncmp(path, prefix, pn) != 0 || (path[pn] != '\0' && path[pn] != '/'))
+		return 0;
+	return 2 + pn;
 }
 
 static int decode_auth(const char *b64, struct img_creds *ret)
@@ -257,25 +262,34 @@ static int creds_from_entry(json_t *entry, struct img_creds *ret)
 	return -EINVAL;
 }
 
-int img_auth_lookup(json_t *doc, const char *domain, struct img_creds *ret, struct err **err)
+int img_auth_lookup(json_t *doc, const char *domain, const char *path, struct img_creds *ret,
+		    struct err **err)
 {
-	json_t *auths = json_object_get(doc, "auths"), *entry;
+	json_t *auths = json_object_get(doc, "auths"), *entry, *best = NULL;
 	struct img_creds c = {0};
-	const char *key;
+	const char *key, *best_key = NULL;
+	size_t best_score = 0;
 	int r;
 
 	*ret = (struct img_creds){0};
 	json_object_foreach (auths, key, entry) {
-		if (!key_matches(key, domain))
-			continue;
-		r = creds_from_entry(entry, &c);
-		if (r < 0) {
-			img_creds_done(&c);
-			return err_set(err, -r, "auth file: the entry for '%s' has no usable \"auth\" or username/password",
-				       key);
+		size_t score = key_score(key, domain, path);
+		if (score > best_score) {
+			best_score = score;
+			best = entry;
+			best_key = key;
 		}
-		*ret = c;
-		return 0;
 	}
+	if (!best)
+		return 0;
+	r = creds_from_entry(best, &c);
+	if (r >= 0 && !(c.key = strdup(best_key)))
+		r = -ENOMEM;
+	if (r < 0) {
+		img_creds_done(&c);
+		return err_set(err, -r, "auth file: the entry for '%s' has no usable \"auth\" or username/password",
+			       best_key);
+	}
+	*ret = c;
 	return 0;
 }

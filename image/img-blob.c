@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -15,8 +17,6 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "image/img-internal.h"
-
-
 
 void img_md_hex(EVP_MD_CTX *md, char ret_hex[IMG_HEX_LEN + 1])
 {
@@ -72,20 +72,60 @@ int img_desc_parse(json_t *j, const char *what, struct img_desc *ret, struct err
 	return 0;
 }
 
+int img_open_beneath(int dirfd, const char *name, int flags)
+{
+	struct open_how how = {
+	    /* openat2 refuses O_PATH with any flag it ignores, O_NOCTTY included */
+	    .flags = (uint64_t)(flags | O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY)),
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+	int tries = 0;
+
+	do
+		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || (errno == EAGAIN && ++tries < 16)));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int img_open_regular(int dirfd, const char *name, int *ret_fd, struct err **err)
+{
+	_cleanup_close_ int pfd = -1, fd = -1;
+	char self[64];
+	struct stat st, st2;
+
+	/* an O_PATH fd opens nothing: a FIFO or a device is never opened, only looked at */
+	pfd = img_open_beneath(dirfd, name, O_PATH);
+	if (pfd < 0)
+		return err_set(err, -pfd, "open '%s'%s", name,
+			       pfd == -ELOOP || pfd == -EXDEV ? ": a symlink, refused" : "");
+	if (fstat(pfd, &st) < 0)
+		return err_set(err, errno, "stat '%s'", name);
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, EINVAL, "'%s' is not a regular file", name);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", name);
+	if (fstat(fd, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
+		return err_set(err, EIO, "open '%s': it changed while opened", name);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 int img_blob_open(int layoutfd, const struct img_desc *d, int *ret_fd, struct err **err)
 {
 	char path[sizeof("blobs/sha256/") + IMG_HEX_LEN];
 	_cleanup_close_ int fd = -1;
 	struct stat st;
+	int r;
 
 	snprintf(path, sizeof(path), "blobs/sha256/%s", d->hex);
-	fd = openat(layoutfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return err_set(err, errno, "blob %s: open '%s'", d->digest, path);
+	r = img_open_regular(layoutfd, path, &fd, err);
+	if (r < 0)
+		return err_wrap(err, "blob %s", d->digest);
 	if (fstat(fd, &st) < 0)
 		return err_set(err, errno, "blob %s: stat", d->digest);
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "blob %s: not a regular file", d->digest);
 	if ((uint64_t)st.st_size != d->size)
 		return err_set(err, EBADMSG, "blob %s: size %lld does not match the descriptor's %" PRIu64,
 			       d->digest, (long long)st.st_size, d->size);

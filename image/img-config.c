@@ -138,6 +138,7 @@ struct img_image *img_image_free(struct img_image *img)
 		return NULL;
 	free(img->manifest_digest);
 	free(img->config_digest);
+	free(img->auth);
 	for (size_t i = 0; img->layer_dirs && i < img->n_layers; i++)
 		free(img->layer_dirs[i]);
 	free(img->layer_dirs);

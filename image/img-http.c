@@ -28,6 +28,7 @@
 #define ERR_BODY_MAX (16 * 1024)
 #define HEADER_MAX 8192
 #define TOKEN_DEFAULT_TTL 60
+#define TOKEN_MAX_TTL (24 * 3600) /* a longer expires_in is refreshed after a day anyway */
 #define TOKEN_MARGIN_NS (10LL * 1000000000LL)
 #define STREAM_CAP (256 * 1024)
 #define DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
@@ -48,6 +49,8 @@ struct img_reg {
 	char *authz;	   /* "Authorization: ..." or NULL */
 	int64_t expiry_ns; /* of a token (monotonic); 0: none */
 	unsigned gen;	   /* bumped on every new authz */
+	long low_speed_limit, low_speed_time; /* bytes/s over seconds, below which a transfer is aborted */
+	bool creds_sent;
 };
 
 /* One buffered response. */
@@ -58,6 +61,7 @@ struct resp {
 	bool too_big;
 	char content_type[256];
 	char *www_auth;
+	bool foreign; /* the answer came from another host than the one asked (a redirect) */
 };
 
 static void resp_done(struct resp *r)
@@ -75,26 +79,9 @@ static void sleep_ms(long ms)
 		;
 }
 
-static bool host_is_loopback(const char *host)
-{
-	char name[256];
-	size_t n;
-
-	if (host[0] == '[') {
-		n = strcspn(host + 1, "]");
-		return n == 3 && strncmp(host + 1, "::1", 3) == 0;
-	}
-	n = strcspn(host, ":");
-	if (n >= sizeof(name))
-		return false;
-	memcpy(name, host, n);
-	name[n] = '\0';
-	return strncmp(name, "127.", 4) == 0 || strcmp(name, "localhost") == 0;
-}
-
 static bool http_allowed(const char *host, char *const *insecure)
 {
-	if (host_is_loopback(host))
+	if (img_host_is_loopback(host))
 		return true;
 	for (char *const *i = insecure; i && *i; i++)
 		if (strcmp(*i, host) == 0)
@@ -105,6 +92,11 @@ static bool http_allowed(const char *host, char *const *insecure)
 const char *img_reg_host(const struct img_reg *c)
 {
 	return c->host;
+}
+
+const char *img_reg_auth_used(const struct img_reg *c)
+{
+	return c->creds_sent ? c->creds.key : NULL;
 }
 
 struct img_reg *img_reg_free(struct img_reg *c)
@@ -178,7 +170,7 @@ static int load_creds(struct img_reg *c, const struct img_ref *ref, const char *
 	}
 	r = img_auth_load(path, &doc, err);
 	if (r >= 0)
-		r = img_auth_lookup(doc, ref->domain, &c->creds, err);
+		r = img_auth_lookup(doc, ref->domain, ref->path, &c->creds, err);
 	return r;
 }
 
@@ -196,6 +188,8 @@ int img_reg_new(const struct img_ref *ref, const struct img_reg_opts *o, struct 
 	if (!c->host || !c->repo)
 		return err_set(err, ENOMEM, "registry client");
 	c->allow_http = http_allowed(c->host, o->insecure);
+	c->low_speed_limit = o->low_speed_limit ? (long)o->low_speed_limit : 10 * 1024;
+	c->low_speed_time = o->low_speed_time ? (long)o->low_speed_time : 60;
 	r = load_ca(c, o->ca_file, err);
 	if (r >= 0)
 		r = load_creds(c, ref, o->auth_file, err);
@@ -299,8 +293,8 @@ static void setup(const struct img_reg *c, CURL *h, const char *url, char *errbu
 	(void)curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
 	(void)curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	(void)curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 15L);
-	(void)curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	(void)curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+	(void)curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
+	(void)curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->low_speed_time);
 	(void)curl_easy_setopt(h, CURLOPT_USERAGENT, "drover-image/" DROVER_VERSION);
 	(void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	if (c->ca) {
@@ -335,6 +329,10 @@ static bool status_retryable(long status)
 
 static const char *curl_msg(CURLcode cc, const char *errbuf)
 {
+	/* OpenSSL's words for a TLS hello answered in plain HTTP */
+	if (cc == CURLE_SSL_CONNECT_ERROR && errbuf &&
+	    (strstr(errbuf, "wrong version number") || strstr(errbuf, "packet length too long")))
+		return "this registry speaks plain HTTP; add it to --insecure-registry if you trust it";
 	return errbuf && *errbuf ? errbuf : curl_easy_strerror(cc);
 }
 
@@ -381,7 +379,7 @@ static int check_realm(const struct img_reg *c, const char *realm, struct err **
 		return err_set(err, EPROTO, "registry %s: token realm host too long", c->host);
 	memcpy(host, p, n);
 	host[n] = '\0';
-	if (host_is_loopback(host) || (c->allow_http && strcmp(host, c->host) == 0))
+	if (img_host_is_loopback(host) || (c->allow_http && strcmp(host, c->host) == 0))
 		return 0;
 	return err_set(err, EPERM, "registry %s: refusing plain-http token realm '%.200s'", c->host, realm);
 }
@@ -431,6 +429,7 @@ static int fetch_token(struct img_reg *c, struct err **err)
 	(void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
 	(void)curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
 	if (c->creds.user) {
+		c->creds_sent = true;
 		(void)curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		(void)curl_easy_setopt(h, CURLOPT_USERNAME, c->creds.user);
 		(void)curl_easy_setopt(h, CURLOPT_PASSWORD, c->creds.pass);
@@ -460,6 +459,8 @@ static int fetch_token(struct img_reg *c, struct err **err)
 	ttl = json_integer_value(json_object_get(doc, "expires_in"));
 	if (ttl < TOKEN_DEFAULT_TTL)
 		ttl = TOKEN_DEFAULT_TTL;
+	if (ttl > TOKEN_MAX_TTL)
+		ttl = TOKEN_MAX_TTL; /* 1e10 s would overflow the ns deadline below */
 	free(c->authz);
 	c->authz = NULL;
 	if (asprintf(&c->authz, "Authorization: Bearer %s", tok) < 0) {
@@ -483,6 +484,7 @@ static int basic_auth(struct img_reg *c, struct err **err)
 			       c->host);
 	if (asprintf(&pair, "%s:%s", c->creds.user, c->creds.pass) < 0)
 		return err_set(err, ENOMEM, "basic auth");
+	c->creds_sent = true;
 	n = strlen(pair);
 	b64 = calloc(1, 4 * ((n + 2) / 3) + 1);
 	if (!b64)
@@ -561,6 +563,23 @@ static int headers_for(struct img_reg *c, const char *accept, struct curl_slist 
 	return 0;
 }
 
+/* A 401 is answered only when it comes from the registry itself: a redirect target (a CDN, an
+ * object store) never chooses where the registry's credentials go. */
+static int check_challenge_origin(const struct img_reg *c, CURL *h, struct err **err)
+{
+	char *eff = NULL;
+	const char *host;
+
+	(void)curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff); /* NULL is refused below */
+	if (eff && c->base && img_url_is_host(eff, c->base))
+		return 0;
+	host = eff && strstr(eff, "://") ? strstr(eff, "://") + 3 : "?";
+	return err_set(err, EACCES,
+		       "registry %s: redirect target refused: '%.*s' asks for credentials (HTTP 401); "
+		       "they go only to the registry",
+		       c->host, (int)strcspn(host, "/?#"), host);
+}
+
 /* One GET of base+path into r (r->max set by the caller), with auth, retries and backoff. */
 static int get_doc(struct img_reg *c, const char *path, const char *accept, struct resp *r, struct err **err)
 {
@@ -598,7 +617,9 @@ static int get_doc(struct img_reg *c, const char *path, const char *accept, stru
 				       path, r->max);
 		if (cc == CURLE_OK && r->status == 401 && !reauthed) {
 			reauthed = true;
-			e = authenticate(c, r->www_auth, gen, err);
+			e = check_challenge_origin(c, h, err);
+			if (e >= 0)
+				e = authenticate(c, r->www_auth, gen, err);
 			if (e < 0)
 				return e;
 			continue;
@@ -636,6 +657,9 @@ static int probe(struct img_reg *c, const char *scheme, struct resp *r, char *er
 	(void)curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	*ret_cc = curl_easy_perform(h);
 	(void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	char *eff = NULL;
+	(void)curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff); /* NULL counts as foreign */
+	r->foreign = !eff || !img_url_is_host(eff, url);
 	return 0;
 }
 
@@ -673,6 +697,9 @@ static int ping_answer(struct img_reg *c, struct resp *r, struct err **err)
 		return err_set(err, EPROTO, "registry %s: /v2/ answered %s: not a distribution v2 registry?",
 			       c->host, desc);
 	}
+	if (r->foreign)
+		return err_set(err, EACCES, "registry %s: redirect target refused: /v2/ was redirected to another host "
+			       "that asks for credentials (HTTP 401); they go only to the registry", c->host);
 	e = r->www_auth ? img_challenge_parse(r->www_auth, &ch) : -EINVAL;
 	if (e < 0)
 		return err_set(err, EPROTO, "registry %s: unusable WWW-Authenticate '%.200s'", c->host,
@@ -961,7 +988,9 @@ int img_blob_stream_error(struct img_blob_stream *s, bool *ret_retryable, struct
 		return err_set(err, EHOSTUNREACH, "registry %s: %s", s->c->host, curl_msg(s->result, s->errbuf));
 	}
 	if (status == 401) {
-		e = authenticate(s->c, s->err_resp.www_auth, s->gen, err);
+		e = check_challenge_origin(s->c, s->h, err);
+		if (e >= 0)
+			e = authenticate(s->c, s->err_resp.www_auth, s->gen, err);
 		if (e < 0)
 			return e;
 		*ret_retryable = true;

@@ -1,7 +1,9 @@
 #pragma once
 /* Private declarations shared by the image/ files: descriptors and blob checks, the
  * safe tar walker, image config (de)serialisation and the layer store. */
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <inttypes.h>
 #include <stdint.h>
 
 #include <archive.h>
@@ -47,11 +49,34 @@ static inline void img_md_freep(EVP_MD_CTX **c)
 }
 #define _cleanup_md_ _cleanup_(img_md_freep)
 
+/* What one image may take (drover-image's --image-max-* and --image-min-free). */
+struct img_limits {
+	uint64_t max_size;	 /* declared (compressed) bytes of all layers of one image */
+	uint64_t max_layer_size; /* declared (compressed) bytes of one layer */
+	uint64_t max_unpacked;	 /* bytes unpacked for one image: file sizes as declared, sparse or not */
+	uint64_t max_entries;	 /* tar entries in one layer */
+	uint64_t min_free;	 /* bytes the store's filesystem keeps free */
+};
+#define IMG_LIMITS_DEFAULT                                                                           \
+	{.max_size = 20ULL << 30, .max_layer_size = 10ULL << 30, .max_unpacked = 50ULL << 30,       \
+	 .max_entries = 1000000, .min_free = 1ULL << 30}
+
+/* One layer's unpack charged against its image's limits. */
+struct img_budget {
+	const struct img_limits *limits;
+	_Atomic uint64_t *used; /* bytes charged for the whole image (shared by parallel layers) */
+	uint64_t entries;	/* of this layer */
+	uint64_t since_check;	/* bytes since the last free space check */
+};
+
 struct img_store {
 	char *root; /* absolute */
 	int rootfd;
 	int layersfd;
 	int imagesfd;
+	struct img_limits limits;
+	_Atomic uint64_t unpacked; /* bytes unpacked by this process (one image per run) */
+	char **layout_roots;	   /* NULL-terminated, borrowed; NULL: any absolute path (tool use) */
 };
 
 /* An OCI content descriptor, strings owned. */
@@ -60,6 +85,7 @@ struct img_desc {
 	char *digest;	  /* "sha256:<hex>" */
 	char hex[IMG_HEX_LEN + 1];
 	uint64_t size;
+	char diff_hex[IMG_HEX_LEN + 1]; /* the uncompressed tar's sha256 (config rootfs.diff_ids); "": unchecked */
 };
 
 /* img-blob.c */
@@ -90,8 +116,39 @@ void img_descs_free(struct img_desc *d, size_t n);
 /* img-unpack.c */
 /* A libarchive reader set up for tar (ustar, pax, gnu) behind gzip, zstd or no compression. */
 int img_archive_new(struct archive **ret, struct err **err);
-/* Writes every entry of an opened archive below dest_dirfd (the rules of img_unpack_layer). */
-int img_unpack_archive(struct archive *a, int dest_dirfd, struct err **err);
+/* Writes every entry of an opened archive below dest_dirfd (the rules of img_unpack_layer),
+ * charging entries and declared file sizes to b (NULL: unlimited). */
+int img_unpack_archive(struct archive *a, int dest_dirfd, struct img_budget *b, struct err **err);
+
+/* Fills each layer's diff_hex from the config's rootfs.diff_ids (which must list n of them). */
+int img_config_diff_ids(const char *buf, const struct img_desc *cfg, struct img_desc *layers, size_t n,
+			struct err **err);
+/* Refuses layer descriptors past --image-max-layer-size or, together, --image-max-size, and
+ * layers the store lacks that would not fit on its filesystem above --image-min-free. */
+int img_store_check_layers(struct img_store *s, const struct img_desc *layers, size_t n, struct err **err);
+/* openat2 below dirfd with no symlink (or magic link) anywhere on the way; -errno. */
+int img_open_beneath(int dirfd, const char *name, int flags);
+/* Opens name beneath dirfd without following any symlink and without blocking (a FIFO fails
+ * at once); must be a regular file. */
+int img_open_regular(int dirfd, const char *name, int *ret_fd, struct err **err);
+
+/* img-policy.c */
+/* true for localhost and loopback addresses (127.0.0.0/8, ::1), with or without a port. */
+bool img_host_is_loopback(const char *hostport);
+/* true when url's host and port (scheme default if absent) are base's. */
+bool img_url_is_host(const char *url, const char *base);
+/* Adds n to *used unless that passes max: -EFBIG then, and nothing is added. */
+int img_budget_add(_Atomic uint64_t *used, uint64_t n, uint64_t max);
+/* Whether need bytes fit in avail with reserve left over. */
+bool img_space_fits(uint64_t avail, uint64_t need, uint64_t reserve);
+/* -ENOSPC (with a message naming --image-min-free) if need does not fit on fd's filesystem. */
+int img_space_check(int fd, uint64_t need, uint64_t reserve, const char *what, struct err **err);
+int img_budget_entry(struct img_budget *b, struct err **err);
+/* Charges n bytes about to be written through fd; checks free space now and then. */
+int img_budget_bytes(struct img_budget *b, uint64_t n, int fd, struct err **err);
+/* 0 with *ret_rel (path below the root) and *ret_root when path lies beneath one of roots;
+ * -EPERM otherwise, or when it has "." or ".." components. */
+int img_layout_beneath(const char *path, char *const *roots, const char **ret_rel, const char **ret_root);
 
 /* img-config.c */
 int img_config_parse(json_t *obj, struct img_config *ret, struct err **err);

@@ -94,9 +94,12 @@ static int parse_ref(const char *ref, char **ret_path, char **ret_tag, struct er
 static int read_doc(int layoutfd, const char *name, json_t **ret, struct err **err)
 {
 	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
 	int r;
 
-	r = fs_read_file(layoutfd, name, IMG_DOC_MAX, &buf, NULL, err);
+	r = img_open_regular(layoutfd, name, &fd, err);
+	if (r >= 0)
+		r = fs_read_fd(fd, IMG_DOC_MAX, &buf, NULL, err);
 	if (r < 0)
 		return r;
 	return img_json_parse(buf, name, ret, err);
@@ -285,7 +288,7 @@ int img_config_load(const char *buf, const struct img_desc *d, size_t n_layers, 
 	if (r < 0)
 		return r;
 	diff_ids = json_object_get(json_object_get(doc, "rootfs"), "diff_ids");
-	if (json_is_array(diff_ids) && json_array_size(diff_ids) != n_layers)
+	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != n_layers)
 		return err_set(err, EBADMSG, "config %s: %zu diff_ids for %zu layers", d->digest,
 			       json_array_size(diff_ids), n_layers);
 	r = img_config_parse(json_object_get(doc, "config"), ret, err);
@@ -294,13 +297,36 @@ int img_config_load(const char *buf, const struct img_desc *d, size_t n_layers, 
 	return 0;
 }
 
-static int load_config(int layoutfd, const struct img_desc *d, size_t n_layers, struct img_config *ret,
-		       struct err **err)
+int img_config_diff_ids(const char *buf, const struct img_desc *cfg, struct img_desc *layers, size_t n,
+			struct err **err)
+{
+	_cleanup_json_ json_t *doc = NULL;
+	json_t *ids;
+	int r;
+
+	r = img_json_parse(buf, cfg->digest, &doc, err);
+	if (r < 0)
+		return r;
+	ids = json_object_get(json_object_get(doc, "rootfs"), "diff_ids");
+	if (!json_is_array(ids) || json_array_size(ids) != n)
+		return err_set(err, EBADMSG, "config %s: rootfs.diff_ids does not list the %zu layers", cfg->digest, n);
+	for (size_t i = 0; i < n; i++) {
+		r = img_digest_parse(json_string_value(json_array_get(ids, i)), layers[i].diff_hex, err);
+		if (r < 0)
+			return err_wrap(err, "config %s: diff_id %zu", cfg->digest, i);
+	}
+	return 0;
+}
+
+static int load_config(int layoutfd, const struct img_desc *d, struct img_desc *layers, size_t n_layers,
+		       struct img_config *ret, struct err **err)
 {
 	_cleanup_free_ char *buf = NULL;
 	int r;
 
 	r = img_blob_read(layoutfd, d, IMG_CONFIG_MAX, &buf, err);
+	if (r >= 0)
+		r = img_config_diff_ids(buf, d, layers, n_layers, err);
 	if (r < 0)
 		return r;
 	return img_config_load(buf, d, n_layers, ret, err);
@@ -308,7 +334,7 @@ static int load_config(int layoutfd, const struct img_desc *d, size_t n_layers, 
 
 /* Loads the config and puts every missing layer into the store, then records the image. */
 static int build_image(struct img_store *s, int layoutfd, const char *digest, const struct img_desc *cfg,
-		       const struct img_desc *layers, size_t n, struct img_image **ret, struct err **err)
+		       struct img_desc *layers, size_t n, struct img_image **ret, struct err **err)
 {
 	_cleanup_(image_freep) struct img_image *img = NULL;
 	_cleanup_strv_ char **hexes = NULL;
@@ -326,7 +352,9 @@ static int build_image(struct img_store *s, int layoutfd, const char *digest, co
 		if (!(hexes[i] = strdup(layers[i].hex)))
 			r = err_set(err, ENOMEM, "image");
 	if (r >= 0)
-		r = load_config(layoutfd, cfg, n, &img->config, err);
+		r = load_config(layoutfd, cfg, layers, n, &img->config, err);
+	if (r >= 0)
+		r = img_store_check_layers(s, layers, n, err);
 	if (r >= 0)
 		r = img_store_add_layers(s, layoutfd, layers, n, err);
 	if (r >= 0 && img_store_layer_dirs(s, hexes, n, img) < 0)
@@ -381,6 +409,35 @@ static int from_layout(struct img_store *s, int layoutfd, const char *tag, struc
 	return r;
 }
 
+/* Beneath one of the store's layout roots (no symlink below the root), or anywhere when the
+ * store has none (drover-image run by hand). */
+static int open_layout(const struct img_store *s, const char *path, int *ret_fd, struct err **err)
+{
+	_cleanup_close_ int rootfd = -1;
+	const char *rel = NULL, *root = NULL;
+	int fd;
+
+	if (!s->layout_roots) {
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return err_set(err, errno, "open layout '%s'", path);
+		*ret_fd = fd;
+		return 0;
+	}
+	if (img_layout_beneath(path, s->layout_roots, &rel, &root) < 0)
+		return err_set(err, EPERM, "layout '%s' is not a directory under --image-layout-root", path);
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return err_set(err, errno, "open the layout root '%s'", root);
+	fd = img_open_beneath(rootfd, rel, O_RDONLY | O_DIRECTORY);
+	if (fd == -ELOOP || fd == -EXDEV)
+		return err_set(err, EPERM, "layout '%s': a symlink on the way, refused", path);
+	if (fd < 0)
+		return err_set(err, -fd, "open layout '%s'", path);
+	*ret_fd = fd;
+	return 0;
+}
+
 int img_from_oci_layout(struct img_store *s, const char *ref, struct img_image **ret, struct err **err)
 {
 	_cleanup_free_ char *path = NULL, *tag = NULL;
@@ -388,11 +445,10 @@ int img_from_oci_layout(struct img_store *s, const char *ref, struct img_image *
 	int r;
 
 	r = parse_ref(ref, &path, &tag, err);
+	if (r >= 0)
+		r = open_layout(s, path, &layoutfd, err);
 	if (r < 0)
-		return r;
-	layoutfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (layoutfd < 0)
-		return err_set(err, errno, "image '%s': open layout '%s'", ref, path);
+		return err_wrap(err, "image '%s'", ref);
 	r = from_layout(s, layoutfd, tag, ret, err);
 	if (r < 0)
 		return err_wrap(err, "image '%s'", ref);

@@ -44,6 +44,10 @@ static json_t *record_to_json(const struct img_image *img)
 	for (size_t i = 0; i < img->n_layers; i++)
 		if (json_array_append_new(layers, json_string(layer_hex(img->layer_dirs[i]))) < 0)
 			return NULL;
+	/* an image that needed credentials says which: a later reference is checked against the
+	 * registry with its own credentials before the copy is handed out (img-registry.c) */
+	if (img->auth && json_object_set_new(obj, "pulled_with", json_pack("{s:s}", "auth", img->auth)) < 0)
+		return NULL;
 	return TAKE_PTR(obj);
 }
 

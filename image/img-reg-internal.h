@@ -48,6 +48,7 @@ struct img_challenge {
 
 struct img_creds {
 	char *user, *pass; /* both NULL: anonymous */
+	char *key;	   /* the auths entry they came from ("host" or "host/path-prefix") */
 };
 
 /* Parses one WWW-Authenticate value ("Bearer realm=\"...\",service=\"...\""). -EINVAL if malformed,
@@ -56,8 +57,10 @@ int img_challenge_parse(const char *value, struct img_challenge *ret);
 void img_challenge_done(struct img_challenge *c);
 /* Reads a Docker config.json ("auths"); refuses a file group or others may access. */
 int img_auth_load(const char *path, json_t **ret, struct err **err);
-/* Credentials for domain from a loaded auth file; 0 with empty creds when there are none. */
-int img_auth_lookup(json_t *doc, const char *domain, struct img_creds *ret, struct err **err);
+/* Credentials for repository path on domain from a loaded auth file: the entry with the longest
+ * matching scope ("host/team" for "team/app" before "host"); 0 with empty creds when none. */
+int img_auth_lookup(json_t *doc, const char *domain, const char *path, struct img_creds *ret,
+		    struct err **err);
 void img_creds_done(struct img_creds *c);
 
 /* img-platform.c */
@@ -76,6 +79,8 @@ struct img_reg_opts {
 	char **insecure;	/* NULL-terminated HOST:PORT list, may be NULL */
 	unsigned parallel;	/* layers at once */
 	int progress_fd;	/* -1: none */
+	uint64_t low_speed_limit; /* bytes/s; 0: 10 KiB/s */
+	uint64_t low_speed_time;  /* seconds; 0: 60 */
 };
 
 struct img_reg;
@@ -84,6 +89,8 @@ int img_reg_new(const struct img_ref *ref, const struct img_reg_opts *o, struct 
 		struct err **err);
 struct img_reg *img_reg_free(struct img_reg *c);
 const char *img_reg_host(const struct img_reg *c);
+/* The auths entry whose credentials this client has sent so far; NULL: none sent (anonymous). */
+const char *img_reg_auth_used(const struct img_reg *c);
 /* GET /v2/: chooses https or (when allowed) http, learns the auth challenge. */
 int img_reg_ping(struct img_reg *c, struct err **err);
 /* Fetches a manifest or index by tag or digest, size-capped; ret_digest is the sha256 of the body,

@@ -107,7 +107,11 @@ static int build(struct img_store *s, struct img_reg *c, json_t *manifest, const
 	if (r >= 0)
 		r = img_reg_get_blob(c, &cfg, IMG_CONFIG_MAX, &cfgbuf, err);
 	if (r >= 0)
+		r = img_config_diff_ids(cfgbuf, &cfg, layers, n, err);
+	if (r >= 0)
 		r = img_config_load(cfgbuf, &cfg, n, &img->config, err);
+	if (r >= 0)
+		r = img_store_check_layers(s, layers, n, err);
 	if (r >= 0)
 		r = img_pull_layers(s, c, layers, n, o, err);
 	if (r >= 0 && img_store_layer_dirs(s, hexes, n, img) < 0)
@@ -118,6 +122,18 @@ static int build(struct img_store *s, struct img_reg *c, json_t *manifest, const
 		return r;
 	*ret = TAKE_PTR(img);
 	return 0;
+}
+
+/* The store's copy is handed out only after this resolution read the manifest from the registry
+ * with the credentials the reference gets; the result names them (droverd re-checks such images
+ * after --image-tag-ttl). */
+static int set_auth(struct img_image *img, const struct img_reg *c, struct err **err)
+{
+	const char *used = img_reg_auth_used(c);
+
+	free(img->auth);
+	img->auth = used ? strdup(used) : NULL;
+	return used && !img->auth ? err_set(err, ENOMEM, "image") : 0;
 }
 
 /* Under the image's lock: the record if the store has the image whole, else a full build. */
@@ -137,13 +153,15 @@ static int resolve_digest(struct img_store *s, struct img_reg *c, const char *bo
 	r = img_store_load_image(s, hex, ret, err);
 	if (r == 0) {
 		img_store_touch_image(s, hex);
-		return 0;
+		return set_auth(*ret, c, err);
 	}
 	if (r != -ENOENT)
 		return r;
 	r = img_json_parse(body, digest, &manifest, err);
 	if (r >= 0)
 		r = build(s, c, manifest, digest, o, ret, err);
+	if (r >= 0)
+		r = set_auth(*ret, c, err);
 	if (r >= 0)
 		r = img_store_commit(s, *ret, NULL, err);
 	return r;

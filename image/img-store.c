@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -23,6 +24,7 @@
 #include "image/img-reg-internal.h"
 
 #define TMP_PREFIX ".tmp-"
+#define DIFF_XATTR "trusted.drover.diff_id" /* on a layer's root dir; containers cannot read trusted.* */
 #define READ_CHUNK (64 * 1024)
 
 static void store_freep(struct img_store **s)
@@ -133,6 +135,7 @@ int img_store_open(const char *root, struct img_store **ret, struct err **err)
 	if (!s)
 		return err_set(err, ENOMEM, "image store");
 	s->rootfd = s->layersfd = s->imagesfd = -1;
+	s->limits = (struct img_limits)IMG_LIMITS_DEFAULT;
 	r = store_init(s, root, err);
 	if (r < 0)
 		return r;
@@ -207,39 +210,153 @@ static int hashed_finish(struct hashed_src *h, const struct img_desc *d, struct 
 	return 0;
 }
 
-static int unpack_verified(struct img_src *src, int dest, const struct img_desc *d, struct err **err)
+/* The decompressed stream between the two readers: the tar reader pulls from the filter reader
+ * (gzip, zstd or none, "raw" format), every byte counted and hashed for the diff_id. */
+struct tar_src {
+	struct archive *outer;
+	EVP_MD_CTX *md;
+	uint64_t count, max;
+	bool empty; /* the blob had no bytes at all */
+	char diff_hex[IMG_HEX_LEN + 1]; /* what the decompressed stream hashed to */
+	char buf[READ_CHUNK];
+};
+
+static la_ssize_t tar_read(struct archive *inner, void *data, const void **ret_buf)
 {
-	_cleanup_archive_ struct archive *a = NULL;
-	_cleanup_md_ EVP_MD_CTX *md = NULL;
+	struct tar_src *t = data;
+	la_ssize_t n = t->empty ? 0 : archive_read_data(t->outer, t->buf, sizeof(t->buf));
+
+	*ret_buf = t->buf;
+	if (n < 0) {
+		archive_set_error(inner, archive_errno(t->outer) > 0 ? archive_errno(t->outer) : EBADMSG, "%s",
+				  archive_error_string(t->outer) ? archive_error_string(t->outer) : "decompress");
+		return -1;
+	}
+	t->count += (uint64_t)n;
+	if (t->count > t->max) {
+		archive_set_error(inner, EFBIG,
+				  "the uncompressed layer passes %" PRIu64 " bytes (--image-max-unpacked)", t->max);
+		return -1;
+	}
+	if (n > 0 && EVP_DigestUpdate(t->md, t->buf, (size_t)n) != 1) {
+		archive_set_error(inner, EIO, "sha256 failed");
+		return -1;
+	}
+	return n;
+}
+
+static int archive_fail(struct archive *a, const char *what, struct err **err)
+{
+	return err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "%s: %s", what,
+		       archive_error_string(a) ? archive_error_string(a) : "unknown error");
+}
+
+/* The filter reader over the hashed blob: one "raw" entry, the decompressed tar. */
+static int open_outer(struct hashed_src *h, struct tar_src *t, struct err **err)
+{
+	struct archive_entry *e;
+	int r;
+
+	t->outer = archive_read_new();
+	if (!t->outer || archive_read_support_filter_none(t->outer) != ARCHIVE_OK ||
+	    archive_read_support_filter_gzip(t->outer) != ARCHIVE_OK ||
+	    archive_read_support_filter_zstd(t->outer) != ARCHIVE_OK ||
+	    archive_read_support_format_raw(t->outer) != ARCHIVE_OK)
+		return err_set(err, ENOTSUP, "libarchive without built-in gzip/zstd");
+	if (archive_read_open(t->outer, h, NULL, hashed_read, NULL) != ARCHIVE_OK)
+		return archive_fail(t->outer, "open", err);
+	r = archive_read_next_header(t->outer, &e);
+	if (r == ARCHIVE_EOF)
+		t->empty = true;
+	else if (r < ARCHIVE_WARN)
+		return archive_fail(t->outer, "open", err);
+	return 0;
+}
+
+/* Reads the rest of the decompressed stream (end-of-archive blocks, padding) into the diff_id,
+ * then compares it with the config's. */
+static int diff_finish(struct tar_src *t, const struct img_desc *d, struct err **err)
+{
+	char hex[IMG_HEX_LEN + 1];
+	la_ssize_t n;
+
+	while (!t->empty && (n = archive_read_data(t->outer, t->buf, sizeof(t->buf))) > 0) {
+		t->count += (uint64_t)n;
+		if (t->count > t->max)
+			return err_set(err, EFBIG, "the uncompressed layer passes %" PRIu64
+				       " bytes (--image-max-unpacked)", t->max);
+		if (EVP_DigestUpdate(t->md, t->buf, (size_t)n) != 1)
+			return err_set(err, EIO, "sha256 failed");
+	}
+	if (!t->empty && n < 0)
+		return archive_fail(t->outer, "decompress", err);
+	img_md_hex(t->md, hex);
+	if (d->diff_hex[0] && strcmp(hex, d->diff_hex) != 0)
+		return err_set(err, EBADMSG, "diff_id mismatch: the uncompressed layer hashes to sha256:%s, "
+			       "the config says sha256:%s", hex, d->diff_hex);
+	memcpy(t->diff_hex, hex, sizeof(hex));
+	return 0;
+}
+
+static int unpack_tar(struct tar_src *t, int dest, struct img_budget *b, struct err **err)
+{
+	_cleanup_archive_ struct archive *a = archive_read_new();
+
+	if (!a || archive_read_support_filter_none(a) != ARCHIVE_OK ||
+	    archive_read_support_format_tar(a) != ARCHIVE_OK)
+		return err_set(err, ENOMEM, "libarchive reader");
+	if (archive_read_open(a, t, NULL, tar_read, NULL) != ARCHIVE_OK)
+		return archive_fail(a, "open", err);
+	return img_unpack_archive(a, dest, b, err);
+}
+
+/* A failed unpack usually shows up as a broken tar stream: a wrong blob or a broken transfer
+ * explains it better. */
+static int explain_failure(struct hashed_src *h, const struct img_desc *d, struct err **err)
+{
+	_cleanup_err_ struct err *verr = NULL;
+
+	if (h->src_error < 0)
+		return err_set(err, -h->src_error, "layer %s: the blob stream broke", d->digest);
+	if ((*err)->errnum != EFBIG && (*err)->errnum != E2BIG && (*err)->errnum != ENOSPC &&
+	    hashed_finish(h, d, &verr) < 0 && h->src_error == 0) {
+		err_free(err);
+		return err_set(err, verr->errnum, "%s", err_msg(verr));
+	}
+	if (h->src_error < 0)
+		return err_set(err, -h->src_error, "layer %s: the blob stream broke", d->digest);
+	return err_wrap(err, "layer %s", d->digest);
+}
+
+static int unpack_verified(struct img_store *s, struct img_src *src, int dest, const struct img_desc *d,
+			   struct err **err)
+{
+	_cleanup_md_ EVP_MD_CTX *md = EVP_MD_CTX_new(), *dmd = EVP_MD_CTX_new();
+	_cleanup_free_ struct tar_src *t = calloc(1, sizeof(*t));
+	struct img_budget b = {.limits = &s->limits, .used = &s->unpacked};
 	struct hashed_src h;
 	int r;
 
-	r = img_archive_new(&a, err);
-	if (r < 0)
-		return r;
-	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+	if (!md || !dmd || !t || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestInit_ex(dmd, EVP_sha256(), NULL) != 1)
 		return err_set(err, ENOMEM, "layer %s: allocate", d->digest);
 	h = (struct hashed_src){.src = src, .md = md, .limit = d->size};
-	if (archive_read_open(a, &h, NULL, hashed_read, NULL) != ARCHIVE_OK)
-		r = err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "layer %s: open: %s",
-			    d->digest, archive_error_string(a) ? archive_error_string(a) : "unknown error");
+	*t = (struct tar_src){.md = dmd, .max = s->limits.max_unpacked};
+	r = open_outer(&h, t, err);
+	if (r >= 0)
+		r = unpack_tar(t, dest, &b, err);
+	if (r >= 0)
+		r = diff_finish(t, d, err);
+	if (r < 0)
+		r = explain_failure(&h, d, err);
 	else
-		r = img_unpack_archive(a, dest, err);
-	if (r < 0 && h.src_error < 0)
-		return err_set(err, -h.src_error, "layer %s: the blob stream broke", d->digest);
-	if (r < 0) {
-		/* a corrupt blob usually shows up as a broken tar stream: report the real cause */
-		_cleanup_err_ struct err *verr = NULL;
-		if (hashed_finish(&h, d, &verr) < 0 && h.src_error == 0) {
-			err_free(err);
-			return err_set(err, verr->errnum, "%s", err_msg(verr));
-		}
-		if (h.src_error < 0)
-			return err_set(err, -h.src_error, "layer %s: the blob stream broke", d->digest);
-		return err_wrap(err, "layer %s", d->digest);
-	}
-	r = hashed_finish(&h, d, err);
+		r = hashed_finish(&h, d, err);
+	/* the layer remembers its diff_id, so a later config naming the same blob is checked too;
+	 * best effort: without CAP_SYS_ADMIN or xattrs that later check is skipped */
+	if (r >= 0)
+		(void)fsetxattr(dest, DIFF_XATTR, t->diff_hex, IMG_HEX_LEN, 0);
+	if (t->outer)
+		(void)archive_read_free(t->outer); /* read side: nothing is lost on a failed free */
 	if (r < 0 && h.src_error < 0)
 		return err_set(err, -h.src_error, "layer %s: the blob stream broke", d->digest);
 	return r;
@@ -286,7 +403,7 @@ static int src_to_tmp(struct img_store *s, struct img_src *src, const struct img
 	if (dfd < 0)
 		r = err_set(err, errno, "layer %s: open '%s'", d->digest, tmp);
 	else
-		r = unpack_verified(src, dfd, d, err);
+		r = unpack_verified(s, src, dfd, d, err);
 	if (r >= 0 && syncfs(dfd) < 0)
 		r = err_set(err, errno, "layer %s: sync", d->digest);
 	if (r < 0)
@@ -384,6 +501,51 @@ int img_store_add_layers(struct img_store *s, int layoutfd, const struct img_des
 	if (fsync(s->layersfd) < 0)
 		return err_set(err, errno, "layer store: sync '%s/layers'", s->root);
 	return 0;
+}
+
+/* A layer already in the store was hashed when it was unpacked; the config must agree. */
+static int check_stored_diff_id(const struct img_store *s, const struct img_desc *d, struct err **err)
+{
+	_cleanup_close_ int fd = -1;
+	char hex[IMG_HEX_LEN + 1] = "";
+	ssize_t n;
+
+	if (!d->diff_hex[0])
+		return 0;
+	fd = openat(s->layersfd, d->hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* not there (any more): it is unpacked and checked then */
+	n = fgetxattr(fd, DIFF_XATTR, hex, IMG_HEX_LEN);
+	if (n != IMG_HEX_LEN)
+		return 0; /* a layer from before diff_ids were kept */
+	if (strcmp(hex, d->diff_hex) != 0)
+		return err_set(err, EBADMSG, "layer %s: diff_id mismatch: its uncompressed tar hashes to sha256:%s, "
+			       "the config says sha256:%s", d->digest, hex, d->diff_hex);
+	return 0;
+}
+
+int img_store_check_layers(struct img_store *s, const struct img_desc *layers, size_t n, struct err **err)
+{
+	uint64_t total = 0, missing = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		r = check_stored_diff_id(s, &layers[i], err);
+		if (r < 0)
+			return r;
+		if (layers[i].size > s->limits.max_layer_size)
+			return err_set(err, EFBIG, "layer %s: %" PRIu64 " bytes, more than --image-max-layer-size (%" PRIu64
+				       ")", layers[i].digest, layers[i].size, s->limits.max_layer_size);
+		if (listed_before(layers, i))
+			continue;
+		total = total + layers[i].size < total ? UINT64_MAX : total + layers[i].size;
+		if (!img_store_has_layer(s, layers[i].hex))
+			missing = missing + layers[i].size < missing ? UINT64_MAX : missing + layers[i].size;
+	}
+	if (total > s->limits.max_size)
+		return err_set(err, EFBIG, "the image's layers declare %" PRIu64 " bytes, more than --image-max-size (%" PRIu64
+			       ")", total, s->limits.max_size);
+	return img_space_check(s->layersfd, missing, s->limits.min_free, "pull", err);
 }
 
 int img_store_layer_dirs(const struct img_store *s, char *const *hexes, size_t n, struct img_image *img)

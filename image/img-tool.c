@@ -11,12 +11,20 @@
  *       one by one until the store's filesystem is at most PCT percent full
  *   drover-image import STORE PATH          (OCI layout dir or `docker save` tar)
  *
+ * resolve and import also take the limits: --image-max-size, --image-max-layer-size (declared
+ * compressed bytes), --image-max-unpacked (bytes written, sparse files at their declared size),
+ * --image-max-entries (per layer), --image-min-free (bytes the store's filesystem keeps),
+ * --low-speed-limit/--low-speed-time (curl aborts slower transfers), and --image-layout-root DIR
+ * (repeatable): oci: layouts must then be directories beneath one, reached without symlinks.
+ * droverd puts "--" before the positional arguments.
+ *
  * REF is oci:/path/to/layout[:tag] or a registry reference host[:port]/path[:tag][@sha256:...]
  * (Docker Hub short forms as docker reads them). Exit 0 with JSON on stdout, or 1 with one line
  * of error on stderr (2 for a usage error). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +39,37 @@
 
 #define USAGE                                                                                        \
 	"usage: drover-image resolve [--auth FILE] [--ca FILE] [--insecure-registry HOST:PORT]...\n" \
-	"                            [--parallel N] [--progress-fd N] STORE REF\n"                  \
+	"                            [--parallel N] [--progress-fd N] [LIMITS] [--] STORE REF\n"    \
 	"       drover-image ls STORE\n"                                                             \
 	"       drover-image rm STORE REF|sha256:DIGEST\n"                                           \
 	"       drover-image prune [--keep sha256:DIGEST]... [--until-below PCT] STORE\n"                                \
-	"       drover-image import STORE PATH\n"
+	"       drover-image import [LIMITS] [--] STORE PATH\n"                                      \
+	"LIMITS: [--image-layout-root DIR]... [--image-max-size B] [--image-max-layer-size B]\n"     \
+	"        [--image-max-unpacked B] [--image-max-entries N] [--image-min-free B]\n"            \
+	"        [--low-speed-limit BYTES_PER_S] [--low-speed-time S]\n"
 
 #define INSECURE_MAX 64
 #define KEEP_MAX 4096
 
-enum { OPT_AUTH = 256, OPT_CA, OPT_INSECURE, OPT_PARALLEL, OPT_PROGRESS, OPT_KEEP, OPT_UNTIL };
+#define ROOTS_MAX 16
+
+enum {
+	OPT_AUTH = 256,
+	OPT_CA,
+	OPT_INSECURE,
+	OPT_PARALLEL,
+	OPT_PROGRESS,
+	OPT_KEEP,
+	OPT_UNTIL,
+	OPT_ROOT,
+	OPT_MAX_SIZE,
+	OPT_MAX_LAYER,
+	OPT_MAX_UNPACKED,
+	OPT_MAX_ENTRIES,
+	OPT_MIN_FREE,
+	OPT_LOW_SPEED,
+	OPT_LOW_SPEED_TIME,
+};
 
 struct args {
 	struct img_reg_opts reg;
@@ -51,6 +80,9 @@ struct args {
 	int until_below; /* prune: stop once the store's filesystem is at most this full (percent); -1 */
 	char **pos; /* positional arguments after the command */
 	int n_pos;
+	struct img_limits limits;
+	char *roots[ROOTS_MAX + 1]; /* --image-layout-root */
+	size_t n_roots;
 };
 
 static void store_freep(struct img_store **s)
@@ -78,10 +110,36 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
+/* The limits and the layout roots. */
+static int take_policy(struct args *a, int c, const char *val)
+{
+	uint64_t *slot[] = {[OPT_MAX_SIZE - OPT_MAX_SIZE] = &a->limits.max_size,
+			    [OPT_MAX_LAYER - OPT_MAX_SIZE] = &a->limits.max_layer_size,
+			    [OPT_MAX_UNPACKED - OPT_MAX_SIZE] = &a->limits.max_unpacked,
+			    [OPT_MAX_ENTRIES - OPT_MAX_SIZE] = &a->limits.max_entries,
+			    [OPT_MIN_FREE - OPT_MAX_SIZE] = &a->limits.min_free,
+			    [OPT_LOW_SPEED - OPT_MAX_SIZE] = &a->reg.low_speed_limit,
+			    [OPT_LOW_SPEED_TIME - OPT_MAX_SIZE] = &a->reg.low_speed_time};
+	unsigned long v = 0;
+
+	if (c == OPT_ROOT) {
+		if (a->n_roots >= ROOTS_MAX || val[0] != '/')
+			return -EINVAL;
+		a->roots[a->n_roots++] = (char *)val;
+		return 0;
+	}
+	if (c < OPT_MAX_SIZE || c > OPT_LOW_SPEED_TIME || parse_uint(val, 0, ULONG_MAX, &v) < 0)
+		return -EINVAL;
+	*slot[c - OPT_MAX_SIZE] = v;
+	return 0;
+}
+
 static int take_option(struct args *a, int c, const char *val)
 {
 	unsigned long v = 0;
 
+	if (c >= OPT_ROOT)
+		return take_policy(a, c, val);
 	switch (c) {
 	case OPT_AUTH:
 		a->reg.auth_file = val;
@@ -129,11 +187,20 @@ static int parse_args(int argc, char **argv, struct args *a)
 	    {"progress-fd", required_argument, NULL, OPT_PROGRESS},
 	    {"keep", required_argument, NULL, OPT_KEEP},
 	    {"until-below", required_argument, NULL, OPT_UNTIL},
+	    {"image-layout-root", required_argument, NULL, OPT_ROOT},
+	    {"image-max-size", required_argument, NULL, OPT_MAX_SIZE},
+	    {"image-max-layer-size", required_argument, NULL, OPT_MAX_LAYER},
+	    {"image-max-unpacked", required_argument, NULL, OPT_MAX_UNPACKED},
+	    {"image-max-entries", required_argument, NULL, OPT_MAX_ENTRIES},
+	    {"image-min-free", required_argument, NULL, OPT_MIN_FREE},
+	    {"low-speed-limit", required_argument, NULL, OPT_LOW_SPEED},
+	    {"low-speed-time", required_argument, NULL, OPT_LOW_SPEED_TIME},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	a->reg.parallel = 3;
+	a->limits = (struct img_limits)IMG_LIMITS_DEFAULT;
 	a->until_below = -1;
 	a->reg.progress_fd = -1;
 	a->reg.insecure = a->insecure;
@@ -161,8 +228,14 @@ static json_t *image_json(const struct img_image *img)
 
 	for (size_t i = 0; layers && i < img->n_layers; i++)
 		json_array_append_new(layers, json_string(img->layer_dirs[i]));
-	return json_pack("{s:s, s:s, s:o, s:o}", "manifest_digest", img->manifest_digest, "config_digest",
-			 img->config_digest, "layer_dirs", layers, "config", img_config_to_json(&img->config));
+	json_t *doc = json_pack("{s:s, s:s, s:o, s:o}", "manifest_digest", img->manifest_digest, "config_digest",
+				img->config_digest, "layer_dirs", layers, "config", img_config_to_json(&img->config));
+
+	if (doc && img->auth && json_object_set_new(doc, "auth", json_string(img->auth)) < 0) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
 }
 
 static int print_json(json_t *doc, struct err **err)
@@ -269,6 +342,10 @@ static int run(const char *cmd, const struct args *a)
 	int r;
 
 	r = img_store_open(a->pos[0], &s, &e);
+	if (r >= 0) {
+		s->limits = a->limits;
+		s->layout_roots = a->n_roots ? (char **)a->roots : NULL;
+	}
 	if (r >= 0 && strcmp(cmd, "resolve") == 0)
 		r = cmd_resolve(s, a, &e);
 	else if (r >= 0 && strcmp(cmd, "import") == 0)

@@ -245,6 +245,8 @@ static int write_at(int fd, const char *buf, size_t len, off_t off)
 
 static int copy_data(struct archive *a, struct archive_entry *e, int fd, const char *raw, struct err **err)
 {
+	uint64_t size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
+
 	for (;;) {
 		const void *buf;
 		size_t len;
@@ -258,22 +260,32 @@ static int copy_data(struct archive *a, struct archive_entry *e, int fd, const c
 				       "entry '%s': read data: %s", raw, archive_error_string(a));
 		if (off < 0)
 			return err_set(err, EINVAL, "entry '%s': negative data offset", raw);
+		/* what was charged is the declared size: no block may write past it */
+		if ((uint64_t)off > size || len > size - (uint64_t)off)
+			return err_set(err, EFBIG, "entry '%s': data past its declared size, refusing the layer", raw);
 		r = write_at(fd, buf, len, (off_t)off);
 		if (r < 0)
 			return err_set(err, -r, "entry '%s': write", raw);
 	}
 	/* sparse files end in a hole that no data block covers */
-	if (archive_entry_size_is_set(e) && ftruncate(fd, (off_t)archive_entry_size(e)) < 0)
+	if (archive_entry_size_is_set(e) && ftruncate(fd, (off_t)size) < 0)
 		return err_set(err, errno, "entry '%s': truncate", raw);
 	return 0;
 }
 
 static int put_file(struct archive *a, struct archive_entry *e, int pfd, const char *name,
-		    const struct umeta *m, const char *raw, struct err **err)
+		    const struct umeta *m, const char *raw, struct img_budget *b, struct err **err)
 {
 	_cleanup_close_ int fd = -1;
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
 	int r;
 
+	if (size < 0)
+		return err_set(err, EINVAL, "entry '%s': negative size, refusing the layer", raw);
+	/* the declared size is charged before a byte is written: a sparse file counts in full */
+	r = img_budget_bytes(b, (uint64_t)size, pfd, err);
+	if (r < 0)
+		return err_wrap(err, "entry '%s'", raw);
 	r = clear_slot(pfd, name, false, NULL);
 	if (r < 0)
 		return err_set(err, -r, "entry '%s': remove the existing one", raw);
@@ -425,7 +437,7 @@ static int put_whiteout(int pfd, const char *name, const char *raw, struct err *
 }
 
 static int put_by_type(struct archive *a, struct archive_entry *e, int pfd, const struct upath *p,
-		       const char *raw, struct err **err)
+		       const char *raw, struct img_budget *b, struct err **err)
 {
 	mode_t type = archive_entry_filetype(e);
 	struct umeta m;
@@ -436,7 +448,7 @@ static int put_by_type(struct archive *a, struct archive_entry *e, int pfd, cons
 		return err_set(err, ERANGE, "entry '%s': owner out of range, refusing the layer", raw);
 	switch (type) {
 	case AE_IFREG:
-		return put_file(a, e, pfd, p->name, &m, raw, err);
+		return put_file(a, e, pfd, p->name, &m, raw, b, err);
 	case AE_IFDIR:
 		return put_dir(e, pfd, p->name, &m, raw, err);
 	case AE_IFLNK:
@@ -451,7 +463,8 @@ static int put_by_type(struct archive *a, struct archive_entry *e, int pfd, cons
 	}
 }
 
-static int unpack_entry(struct archive *a, struct archive_entry *e, int dest, struct err **err)
+static int unpack_entry(struct archive *a, struct archive_entry *e, int dest, struct img_budget *b,
+			struct err **err)
 {
 	const char *raw = entry_path(e);
 	_cleanup_close_ int pfd = -1;
@@ -472,10 +485,10 @@ static int unpack_entry(struct archive *a, struct archive_entry *e, int dest, st
 		return put_whiteout(pfd, p.name, raw, err);
 	if (entry_hardlink(e))
 		return put_hardlink(e, dest, pfd, &p, raw, err);
-	return put_by_type(a, e, pfd, &p, raw, err);
+	return put_by_type(a, e, pfd, &p, raw, b, err);
 }
 
-int img_unpack_archive(struct archive *a, int dest_dirfd, struct err **err)
+int img_unpack_archive(struct archive *a, int dest_dirfd, struct img_budget *b, struct err **err)
 {
 	struct archive_entry *e;
 	int r;
@@ -488,7 +501,10 @@ int img_unpack_archive(struct archive *a, int dest_dirfd, struct err **err)
 			return err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG,
 				       "read layer: %s",
 				       archive_error_string(a) ? archive_error_string(a) : "unknown error");
-		r = unpack_entry(a, e, dest_dirfd, err);
+		r = img_budget_entry(b, err);
+		if (r < 0)
+			return r;
+		r = unpack_entry(a, e, dest_dirfd, b, err);
 		if (r < 0)
 			return r;
 	}
@@ -522,5 +538,5 @@ int img_unpack_layer(int fd, int dest_dirfd, struct err **err)
 	if (archive_read_open_fd(a, fd, 64 * 1024) != ARCHIVE_OK)
 		return err_set(err, archive_errno(a) > 0 ? archive_errno(a) : EBADMSG, "open layer: %s",
 			       archive_error_string(a) ? archive_error_string(a) : "unknown error");
-	return img_unpack_archive(a, dest_dirfd, err);
+	return img_unpack_archive(a, dest_dirfd, NULL, err);
 }

@@ -22,6 +22,7 @@ struct img_image {
 	size_t n_layers;
 	char **layer_dirs; /* absolute paths of unpacked layers in the store, bottom layer first */
 	struct img_config config;
+	char *auth; /* the --registry-auth entry whose credentials the resolution sent; NULL: none */
 };
 
 struct img_store;
@@ -59,6 +60,10 @@ struct img_job_opts {
 	const char *insecure; /* comma-separated HOST:PORT list */
 	int parallel;
 	int progress_fd; /* -1, or the write end the tool reports "progress DONE TOTAL" lines to */
+	const char *layout_roots; /* comma-separated; resolve only */
+	bool limits;		  /* pass what follows (resolve and import) */
+	uint64_t max_size, max_layer_size, max_unpacked, max_entries, min_free;
+	uint64_t low_speed_limit, low_speed_time_s;
 };
 /* Starts `drover-image CMD [options] STORE ARGS...` (options only for resolve); watch img_job_fd (a
  * pidfd) and call img_job_finish (resolve, import) or img_job_output (ls, rm, prune) once it is
@@ -72,6 +77,11 @@ int img_job_finish(struct img_job *j, struct img_image **ret, struct err **err);
 int img_job_output(struct img_job *j, char **ret_out, struct err **err);
 struct img_job *img_job_free(struct img_job *j);
 void img_resolve_cache_clear(void);
+/* How long a resolution of a tag, or of an image that needed credentials, is reused (ms); a
+ * digest reference resolved anonymously and an unchanged layout are reused for good. */
+void img_resolve_cache_ttl(int64_t ms);
+/* SIGKILLs the tool (a deadline passed, or nobody waits for it any more). */
+void img_job_kill(struct img_job *j);
 
 /* Mounts the overlay rootfs of img under inst_dir (inst_dir/upper, work, rootfs created). */
 int img_rootfs_mount(const struct img_image *img, const char *inst_dir, struct err **err);

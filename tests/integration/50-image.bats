@@ -393,3 +393,188 @@ test_proc() {
 	[ "$(echo "$output" | jq -r '.[0].digest')" = "$d2" ]
 	[ "$(echo "$output" | jq length)" = 1 ]
 }
+
+# hostile_layout OUT LAYER_FILE [oci-layout.py build options]: an OCI layout of that one layer.
+hostile_layout() {
+	local out=$1 layer=$2
+	shift 2
+	python3 "$FIXTURES/oci-layout.py" build "$out" --layer "$layer" "$@"
+}
+
+# The first layer blob of the OCI layout in $1.
+first_layer_blob() {
+	local m
+	m=$(jq -r '.manifests[0].digest' "$1/index.json" | cut -d: -f2)
+	echo "$1/blobs/sha256/$(jq -r '.layers[0].digest' "$1/blobs/sha256/$m" | cut -d: -f2)"
+}
+
+no_layers_left() {
+	[ -z "$(ls -A "$STORE/layers" 2>/dev/null | grep -v '^\.lock-' || true)" ]
+}
+
+@test "decompression bombs stop at --image-max-unpacked and --image-max-entries, nothing is left" {
+	command -v zstd >/dev/null || skip "needs zstd"
+	local d="$BATS_TEST_TMPDIR"
+	# one 256 MiB file of zeros (zstd makes it a few KiB), and 16 files of 4 MiB
+	python3 "$FIXTURES/oci-layout.py" bomb --size $((256 << 20)) | zstd -q -3 >"$d/one.zst"
+	python3 "$FIXTURES/oci-layout.py" bomb --files 16 --size $((4 << 20)) | zstd -q -3 >"$d/many.zst"
+	[ "$(stat -c %s "$d/one.zst")" -lt 1048576 ]
+	hostile_layout "$d/one" "$d/one.zst"
+	hostile_layout "$d/many" "$d/many.zst"
+	img_run "$DROVER_IMAGE" resolve --image-max-unpacked $((16 << 20)) -- "$STORE" "oci:$d/one"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-max-unpacked"* ]]
+	no_layers_left
+	[ "$(du -sm "$STORE" | cut -f1)" -lt 16 ]
+	img_run "$DROVER_IMAGE" resolve --image-max-unpacked $((16 << 20)) -- "$STORE" "oci:$d/many"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-max-unpacked"* ]]
+	no_layers_left
+	img_run "$DROVER_IMAGE" resolve --image-max-entries 5 -- "$STORE" "oci:$d/many"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-max-entries"* ]]
+	no_layers_left
+	# within the caps the same layer unpacks
+	img_run "$DROVER_IMAGE" resolve --image-max-unpacked $((128 << 20)) -- "$STORE" "oci:$d/many"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %s "$(echo "$output" | jq -r '.layer_dirs[0]')/zero00015")" -eq $((4 << 20)) ]
+}
+
+@test "declared sizes past the caps, or past the free space, are refused before any layer is read" {
+	img_run "$DROVER_IMAGE" resolve --image-max-layer-size 1000 -- "$STORE" "$REG/demo:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-max-layer-size"* ]]
+	img_run "$DROVER_IMAGE" resolve --image-max-size 1000 -- "$STORE" "oci:$IMG_TMP/l1:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-max-size"* ]]
+	# a reserve no filesystem here can keep: the pull says so and fetches nothing
+	local before
+	before=$(grep -c '/blobs/' "$IMG_TMP/registry.log")
+	img_run "$DROVER_IMAGE" resolve --image-min-free $((1 << 50)) -- "$STORE" "$REG/demo:2"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-min-free"* && "$output" == *"needed"* ]]
+	# only the config blob was read
+	[ "$(grep -c '/blobs/' "$IMG_TMP/registry.log")" -eq $((before + 1)) ]
+	no_layers_left
+}
+
+@test "a layer whose uncompressed tar does not match the config's diff_id is refused" {
+	local d="$BATS_TEST_TMPDIR"
+	hostile_layout "$d/liar" "$(first_layer_blob "$IMG_TMP/l1")" --diff-id "$(printf 'ab%.0s' $(seq 32))"
+	img_run "$DROVER_IMAGE" resolve "$STORE" "oci:$d/liar"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"diff_id mismatch"* && "$output" == *"sha256:abab"* ]]
+	no_layers_left
+	# the same layer with its true diff_id is fine
+	hostile_layout "$d/honest" "$(first_layer_blob "$IMG_TMP/l1")"
+	img_run "$DROVER_IMAGE" resolve "$STORE" "oci:$d/honest"
+	[ "$status" -eq 0 ]
+}
+
+@test "oci: layouts must be directories under --image-layout-root, reached without symlinks" {
+	local root="$BATS_TEST_TMPDIR/layouts"
+	mkdir -p "$root"
+	cp -a "$IMG_TMP/l1" "$root/good"
+	img_run "$DROVER_IMAGE" resolve --image-layout-root "$root" -- "$STORE" "oci:$root/good:1"
+	[ "$status" -eq 0 ]
+	img_run "$DROVER_IMAGE" resolve --image-layout-root "$root" -- "$STORE" "oci:$IMG_TMP/l1:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not a directory under --image-layout-root"* ]]
+	ln -s "$IMG_TMP/l1" "$root/link"
+	img_run "$DROVER_IMAGE" resolve --image-layout-root "$root" -- "$STORE" "oci:$root/link:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *symlink* ]]
+	img_run "$DROVER_IMAGE" resolve --image-layout-root "$root" -- "$STORE" "oci:$root/../layouts/good:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--image-layout-root"* ]]
+	# a blob that is a symlink to a host file is refused, not read
+	cp -a "$IMG_TMP/l2" "$root/sneaky"
+	local blob
+	blob=$(first_layer_blob "$root/sneaky")
+	rm "$blob"
+	ln -s /etc/passwd "$blob"
+	img_run "$DROVER_IMAGE" resolve --image-layout-root "$root" -- "$BATS_TEST_TMPDIR/store2" "oci:$root/sneaky:2"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *symlink* ]]
+}
+
+@test "a FIFO as a layout's index.json or as a blob fails at once" {
+	local d="$BATS_TEST_TMPDIR"
+	cp -a "$IMG_TMP/l1" "$d/fifo1"
+	rm "$d/fifo1/index.json"
+	mkfifo "$d/fifo1/index.json"
+	img_run timeout 10 "$DROVER_IMAGE" resolve "$STORE" "oci:$d/fifo1:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"index.json"*"not a regular file"* ]]
+	cp -a "$IMG_TMP/l1" "$d/fifo2"
+	local blob
+	blob=$(first_layer_blob "$d/fifo2")
+	rm "$blob"
+	mkfifo "$blob"
+	img_run timeout 10 "$DROVER_IMAGE" resolve "$STORE" "oci:$d/fifo2:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not a regular file"* ]]
+}
+
+@test "a registry trickling a blob is dropped under --low-speed-limit" {
+	local port
+	port=$(free_port)
+	start_fixture "trickle-$BATS_TEST_NUMBER" "$FIXTURES/registry-proxy.py" --port "$port" --upstream "$REG_PORT" --mode trickle
+	test_proc "trickle-$BATS_TEST_NUMBER"
+	wait_port "$port"
+	SECONDS=0
+	img_run timeout 60 "$DROVER_IMAGE" resolve --parallel 1 --low-speed-limit 1000 --low-speed-time 1 -- "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"registry 127.0.0.1:$port"* && "$output" == *"too slow"* ]]
+	[ "$SECONDS" -lt 40 ]
+	no_layers_left
+}
+
+@test "a redirect target's challenge gets no credentials" {
+	local port evil d="$BATS_TEST_TMPDIR"
+	port=$(free_port)
+	evil=$(free_port)
+	start_fixture "evil-$BATS_TEST_NUMBER" "$FIXTURES/registry-proxy.py" --port "$evil" --mode evil
+	test_proc "evil-$BATS_TEST_NUMBER"
+	start_fixture "redev-$BATS_TEST_NUMBER" "$FIXTURES/registry-proxy.py" --port "$port" --upstream "$REG_PORT" \
+		--mode redirect-evil --evil "$evil"
+	test_proc "redev-$BATS_TEST_NUMBER"
+	wait_port "$evil"
+	wait_port "$port"
+	(umask 077 && printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$port" "$(printf alice:s3cret | base64)" >"$d/auth.json")
+	img_run "$DROVER_IMAGE" resolve --auth "$d/auth.json" -- "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"redirect target refused"* && "$output" == *"127.0.0.1:$evil"* ]]
+	cat "$IMG_TMP/evil-$BATS_TEST_NUMBER.log" >&2
+	grep -q "GET /v2/demo/blobs/" "$IMG_TMP/evil-$BATS_TEST_NUMBER.log"
+	! grep -q "^AUTH" "$IMG_TMP/evil-$BATS_TEST_NUMBER.log"
+	! grep -q "/token" "$IMG_TMP/evil-$BATS_TEST_NUMBER.log"
+}
+
+@test "registry credentials scoped to a repository prefix, and recorded with the image" {
+	command -v htpasswd >/dev/null || skip "needs apache2-utils"
+	local port d="$BATS_TEST_TMPDIR"
+	port=$(free_port)
+	skopeo copy -q --dest-tls-verify=false oci:"$IMG_TMP/l1":1 "docker://$REG/team/app:1" >&2
+	htpasswd -Bbc "$d/htpasswd" alice s3cret 2>/dev/null
+	registry_config "$d/reg.yml" "$port" "$REG_STORAGE" \
+		"auth:" "  htpasswd:" "    realm: drover-test" "    path: $d/htpasswd"
+	start_registry "scoped-$BATS_TEST_NUMBER" "$d/reg.yml" "$port"
+	test_proc "scoped-$BATS_TEST_NUMBER"
+	# the entry covers team/... only; a wrong password for the whole registry is never chosen for it
+	(umask 077 && printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"},"127.0.0.1:%s/team":{"auth":"%s"}}}' \
+		"$port" "$(printf alice:wrong | base64)" "$port" "$(printf alice:s3cret | base64)" >"$d/auth.json")
+	img_run "$DROVER_IMAGE" resolve --auth "$d/auth.json" -- "$STORE" "127.0.0.1:$port/team/app:1"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r .auth)" = "127.0.0.1:$port/team" ]
+	local hex
+	hex=$(echo "$output" | jq -r .manifest_digest | cut -d: -f2)
+	[ "$(jq -r .pulled_with.auth "$STORE/images/$hex.json")" = "127.0.0.1:$port/team" ]
+	# demo/ is outside the scope: the registry-wide entry (a wrong password) is what it gets
+	img_run "$DROVER_IMAGE" resolve --auth "$d/auth.json" -- "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *401* ]]
+	# the store's copy is not handed to a reference whose own credentials the registry refuses
+	img_run "$DROVER_IMAGE" resolve --auth "$d/auth.json" -- "$STORE" "127.0.0.1:$port/demo@sha256:$hex"
+	[ "$status" -eq 1 ]
+}

@@ -59,7 +59,7 @@ drv_setup() {
 start_agent() {
 	"$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
 		--cgroup-root "$CGROOT" --bridge "$NET_BR" --subnet "$NET_SUBNET" --nft-table "$NFT_TABLE" \
-		--log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
+		--image-layout-root "$BATS_FILE_TMPDIR,$T" --log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	local i
 	for i in $(seq 1 100); do
@@ -178,6 +178,8 @@ drv_teardown() {
 	done
 	ip link del "$NET_BR" 2>/dev/null || true
 	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+	nft delete table bridge "$NFT_TABLE" 2>/dev/null || true
+	rm -f "/run/drover-nft/$NFT_TABLE.lock" "/run/netns/$NET_BR-"*
 	for f in "$RUN"/netns/*; do
 		[ -e "$f" ] && umount -l "$f" 2>/dev/null
 	done

@@ -472,6 +472,26 @@ static void test_real_v1(void **state)
 	assert_false(is_dir(uni));
 }
 
+/* The root's usage comes from cpuacct, memory and pids hierarchies; a missing one is unknown. */
+static void test_fake_root_usage(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_free_ char *cpu = path_of(f->tmp, "cpuacct/drover");
+	_cleanup_free_ char *mem = path_of(f->tmp, "memory/drover");
+	struct cg_usage u;
+
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V1, "/drover", &c, NULL), 0);
+	write_file(cpu, "cpuacct.usage", "123456789\n");
+	write_file(mem, "memory.usage_in_bytes", "4096000\n");
+	write_file(mem, "memory.stat", "cache 10\ninactive_file 1\ntotal_inactive_file 96000\n");
+	assert_int_equal(cg_root_usage(c, &u, NULL), 0);
+	assert_int_equal(u.cpu_ns, 123456789);
+	assert_int_equal(u.memory_bytes, 4096000);
+	assert_int_equal(u.memory_working_set, 4000000);
+	assert_int_equal(u.pids, -1); /* no pids.current written */
+}
+
 int main(void)
 {
 	const struct CMUnitTest fake[] = {
@@ -479,6 +499,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fake_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_tier_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_instance_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fake_root_usage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_instance_remove_partial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_remove_root, setup, teardown),
 	};

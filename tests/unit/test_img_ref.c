@@ -166,16 +166,16 @@ static void test_auth_file(void **state)
 		   "\"broken.io\":{\"auth\":\"!!!\"}}}",
 		   0600);
 	assert_int_equal(img_auth_load(path, &doc, NULL), 0);
-	assert_int_equal(img_auth_lookup(doc, "127.0.0.1:5000", &c, NULL), 0);
+	assert_int_equal(img_auth_lookup(doc, "127.0.0.1:5000", "demo", &c, NULL), 0);
 	assert_string_equal(c.user, "alice");
 	assert_string_equal(c.pass, "pa:ss");
 	img_creds_done(&c);
-	assert_int_equal(img_auth_lookup(doc, "docker.io", &c, NULL), 0);
+	assert_int_equal(img_auth_lookup(doc, "docker.io", "library/busybox", &c, NULL), 0);
 	assert_string_equal(c.user, "hub");
 	img_creds_done(&c);
-	assert_int_equal(img_auth_lookup(doc, "other.io", &c, NULL), 0);
+	assert_int_equal(img_auth_lookup(doc, "other.io", "x", &c, NULL), 0);
 	assert_null(c.user);
-	assert_true(img_auth_lookup(doc, "broken.io", &c, NULL) < 0);
+	assert_true(img_auth_lookup(doc, "broken.io", "x", &c, NULL) < 0);
 	json_decref(TAKE_PTR(doc));
 
 	/* group or others may read it: refused, and the message says why */
