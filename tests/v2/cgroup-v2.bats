@@ -30,6 +30,17 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 	grep -qw memory "/sys/fs/cgroup$CGROOT/batch/cgroup.subtree_control"
 }
 
+@test "v2: the tiers are capped and a spec without limits gets the node's defaults" {
+	for tier in online batch; do
+		[[ "$(cat "/sys/fs/cgroup$CGROOT/$tier/memory.max")" =~ ^[0-9]+$ ]]
+		[[ "$(cat "/sys/fs/cgroup$CGROOT/$tier/pids.max")" =~ ^[0-9]+$ ]]
+	done
+	put_file dflt '.command = ["sleep", "1000"]'
+	wait_for 30 phase_is dflt running
+	[ "$(v2_knob dflt memory.max)" = 536870912 ]
+	[ "$(v2_knob dflt pids.max)" = 1024 ]
+}
+
 @test "v2: memory, pids and cpu limits are in the container's cgroup files" {
 	put_file lim '.command = ["sleep", "1000"] | .resources = {memory: "64Mi", pids: 32, cpu: "250m"}'
 	wait_for 30 phase_is lim running
