@@ -318,7 +318,8 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'drover_instances{phase="running"} 1'* ]]
 	[[ "$output" == *'drover_instance_restarts_total{id="ev"} 0'* ]]
-	[[ "$output" == *'drover_instance_start_seconds{id="ev"} 0.'* ]]
+	# a duration, whatever it is on this machine: figures belong in benchmarks, not in tests
+	[[ "$output" =~ drover_instance_start_seconds\{id=\"ev\"\}\ [0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)? ]]
 	[[ "$output" == *"drover_agent_resident_memory_bytes "* ]]
 	drv_run api GET /v1/node
 	[[ "$output" == *"HTTP 200"* ]]
