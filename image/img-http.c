@@ -456,6 +456,12 @@ static int fetch_token(struct img_reg *c, struct err **err)
 		tok = json_string_value(json_object_get(doc, "access_token"));
 	if (!tok || !*tok)
 		return err_set(err, EPROTO, "registry %s: the token server's answer has no token", c->host);
+	/* the token goes into a header line as it is: a CR, LF or any other control byte in it would
+	 * let the token server add headers of its own to the registry requests */
+	for (const unsigned char *p = (const unsigned char *)tok; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return err_set(err, EPROTO, "registry %s: the token server's token holds a byte that cannot go "
+						    "in a header (0x%02x)", c->host, *p);
 	ttl = json_integer_value(json_object_get(doc, "expires_in"));
 	if (ttl < TOKEN_DEFAULT_TTL)
 		ttl = TOKEN_DEFAULT_TTL;

@@ -198,6 +198,27 @@ test_proc() {
 	[[ "$output" == *"token server refused"* ]]
 }
 
+@test "a token with header bytes in it is refused before it reaches a header" {
+	python3 -c 'import cryptography' 2>/dev/null || skip "needs python3-cryptography"
+	local port tport d="$BATS_TEST_TMPDIR"
+	port=$(free_port)
+	tport=$(free_port)
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/key.pem" -out "$d/cert.pem" -days 1 \
+		-subj /CN=drover-token >/dev/null 2>&1
+	start_fixture "badtok-$BATS_TEST_NUMBER" "$FIXTURES/token-server.py" --port "$tport" \
+		--key "$d/key.pem" --cert "$d/cert.pem" --bad-token
+	test_proc "badtok-$BATS_TEST_NUMBER"
+	wait_port "$tport"
+	registry_config "$d/reg.yml" "$port" "$REG_STORAGE" \
+		"auth:" "  token:" "    realm: http://127.0.0.1:$tport/token" "    service: drover-test" \
+		"    issuer: drover-test-issuer" "    rootcertbundle: $d/cert.pem"
+	start_registry "badtokreg-$BATS_TEST_NUMBER" "$d/reg.yml" "$port"
+	test_proc "badtokreg-$BATS_TEST_NUMBER"
+	img_run "$DROVER_IMAGE" resolve "$STORE" "127.0.0.1:$port/demo:1"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot go in a header (0x0d)"* ]]
+}
+
 @test "a blob whose bytes do not match its digest: refused, nothing stored" {
 	local port
 	port=$(free_port)
