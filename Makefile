@@ -1,10 +1,11 @@
-# drover build. `make` builds the three programs; `make check` is the full test run.
+# drover build. `make` builds the four programs; `make check` is the full test run.
 PREFIX ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 BUILD ?= build
 SAN ?= 0
 
-PKGS := jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd
+PKGS := jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -13,9 +14,14 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -I. $(PKG_CFLAGS)
 LDFLAGS ?=
+# full RELRO: the GOT is read-only after start-up, so a memory bug cannot redirect a libc call
+LDFLAGS += -Wl,-z,relro,-z,now
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(FUZZ),1)
+CFLAGS += -fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -Wno-format-nonliteral
 endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
@@ -30,7 +36,8 @@ IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img
 	image/img-auth.c image/img-platform.c image/img-http.c image/img-registry.c \
 	image/img-pull.c image/img-gc.c image/img-import.c image/img-policy.c
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
-AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libsystemd 2>/dev/null)
+# libcurl is not linked: agent/httpc.c loads it (dlopen) only when a control plane is configured.
+AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
 SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -40,9 +47,9 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
-TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness
+TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
 
-.PHONY: all check check-v2 unit sanitize integration lint bench install clean demo run format
+.PHONY: all check check-v2 unit sanitize integration lint bench install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -81,9 +88,40 @@ sanitize:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		DROVER_BUILD=build-san DROVER_FILTER='$(SMOKE)' tests/run-integration.sh tests/integration/20-agent.bats
 
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) built with clang into build-fuzz/. `make fuzz` runs each for
+# FUZZ_TIME seconds; `make fuzz-smoke` replays the seed corpora and regressions and runs each for 5 s.
+FUZZ_TIME ?= 60
+comma := ,
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+build-fuzz/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) build-fuzz/libdrover.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) $(FUZZ_WRAP) -o $@ $< build-fuzz/libdrover.a $(PKG_LIBS)
+# The API and assignments-dir harnesses keep containers and drover-image out (tests/fuzz/fuzz-agent.h).
+build-fuzz/fuzz/fuzz_api build-fuzz/fuzz/fuzz_assignments: FUZZ_WRAP := $(patsubst %,-Wl$(comma)--wrap=%,agent_apply agent_remove \
+	agent_image_run agent_image_forget cg_ctx_version inotify_init1 inotify_add_watch)
+# The registry harness pins curl to its own server on 127.0.0.1 and skips back-off sleeps.
+build-fuzz/fuzz/fuzz_img_registry: FUZZ_WRAP := -Wl,--wrap=curl_easy_reset,--wrap=nanosleep
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=clang SAN=1 FUZZ=1 $(FUZZ_BINS)
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BINS)
+fuzz-smoke: fuzz-build
+	@tests/fuzz/run.sh smoke $(FUZZ_BINS)
+
 $(BUILD)/tests/notify-listen: tests/helpers/notify-listen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# Run inside test containers (25-container-security.bats, 75-net-security.bats): static, so any image
+# works, and without the sanitizers (they cannot link statically), so build-san has them too.
+$(BUILD)/tests/clone-ns: tests/helpers/clone-ns.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+# Hand-made frames from inside a container (75-net-security.bats).
+$(BUILD)/tests/raw-send: tests/helpers/raw-send.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
 # A small CLI over net/ for tests/integration/40-net.bats.
 $(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard net/*.c) $(COMMON_SRC))
@@ -120,8 +158,9 @@ $(BUILD)/bench/put-wait: bench/put-wait.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
 
-bench: all $(BUILD)/bench/put-wait
+bench: all $(BUILD)/bench/put-wait $(TEST_HELPERS)
 	bench/run.sh
+	bench/intake.sh
 
 demo: all
 	demo/build-image.sh /var/lib/drover/layouts/demo
@@ -132,16 +171,31 @@ run:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/drover $(DESTDIR)/etc/drover/assignments.d \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+# The example config is generated from droverd's flag table, so it lists every key.
+$(BUILD)/droverd.conf.example: $(BUILD)/droverd
+	$< --print-config >$@
+
+install: all $(BUILD)/droverd.conf.example
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/drover/assignments.d \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	install -m 0755 $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-shim $(BUILD)/drover-image \
 		$(DESTDIR)$(PREFIX)/bin/
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/droverd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/droverd.service
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/droverd.service > $(DESTDIR)$(UNITDIR)/droverd.service
 	install -m 0644 systemd/drover.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/drover.conf
-	install -m 0644 systemd/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example
+	install -m 0644 $(BUILD)/droverd.conf.example $(DESTDIR)/etc/drover/droverd.conf.example
+
+# What install put there; /etc/drover/droverd.conf, the assignments and the state dirs stay
+# (droverd --cleanup first removes what the agent made on the host).
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,droverd droverctl drover-shim drover-image) \
+		$(DESTDIR)$(UNITDIR)/droverd.service $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/drover.conf \
+		$(DESTDIR)/etc/drover/droverd.conf.example
+	-rmdir $(DESTDIR)/etc/drover/assignments.d $(DESTDIR)/etc/drover 2>/dev/null
+
+deb: all $(BUILD)/droverd.conf.example
+	@scripts/build-deb.sh $(BUILD) $(VERSION)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/history.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -121,6 +122,7 @@ int agent_adopt(struct agent *a)
 	for (struct instance *i = loaded, *n; i; i = n) {
 		n = i->next;
 		agent_link(a, i);
+		history_load(i);
 	}
 	for (struct instance *i = a->instances, *n; i; i = n) {
 		n = i->next;

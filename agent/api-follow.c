@@ -37,6 +37,7 @@ struct follower {
 	size_t out_len, out_off;
 	int wd;
 	/* events */
+	uint64_t after;
 	struct loop_timer *timer;
 	struct follower *next;
 };
@@ -65,13 +66,16 @@ static void kick_fired(struct loop *l, void *data)
 	api_kick(api);
 }
 
-void api_followers_wake(struct api *api, bool all)
+/* Log writes wake log followers only; a status change wakes log followers (an instance that ended
+ * ends its follow) and the event long-polls that have something new to answer (SECURITY-REVIEW L4). */
+void api_followers_wake(struct api *api, enum follow_wake why)
 {
+	uint64_t last = events_last_seq();
 	bool resumed = false;
 
-	(void)all;
 	for (struct follower *f = api->followers; f; f = f->next) {
-		if (!f->suspended)
+		if (!f->suspended ||
+		    (f->events && why != WAKE_EVERYONE && (why == WAKE_LOG_WRITE || last <= f->after)))
 			continue;
 		f->suspended = false;
 		MHD_resume_connection(f->conn);
@@ -292,7 +296,7 @@ static void on_log_change(struct loop *l, int fd, uint32_t events, void *data)
 	(void)events;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	api_followers_wake(data, true);
+	api_followers_wake(data, WAKE_LOG_WRITE);
 }
 
 static int watch_dir(struct api *api, const char *dir)
@@ -362,6 +366,7 @@ static void events_timeout(struct loop *l, void *data)
 	if (f->suspended) {
 		f->suspended = false;
 		MHD_resume_connection(f->conn);
+		api_schedule_kick(f->api); /* MHD answers a resumed connection only when it runs */
 	}
 }
 
@@ -373,54 +378,79 @@ static enum MHD_Result events_reply(struct http_req *req, uint64_t after)
 	return http_reply_json(req, 200, json_pack("{s:I, s:o}", "last", (json_int_t)last, "events", evs));
 }
 
-enum MHD_Result api_events(struct api *api, struct http_req *req)
+static enum MHD_Result events_gone(struct http_req *req)
 {
-	const char *a = http_query(req, "after"), *w = http_query(req, "wait");
-	unsigned long long after = a ? strtoull(a, NULL, 10) : 0;
-	long wait = w ? strtol(w, NULL, 10) : 0;
-	struct follower *f = req->user;
-	uint64_t last = 0;
-	json_t *evs;
+	uint64_t first = events_first_kept();
 
-	if (f) { /* resumed: answer with whatever is there now */
-		unlink_follower(api, f);
-		if (f->timer)
-			loop_timer_cancel(api->a->loop, f->timer);
-		free(f);
-		req->user = NULL;
-		json_decref(events_since(0, 0, &last));
-		return events_reply(req, after > last ? 0 : after);
-	}
-	evs = events_since(after, 1, &last);
-	if (after > last) {
-		/* a sequence number from before an agent restart: start over rather than wait for it */
-		after = 0;
-		json_decref(evs);
-		evs = events_since(after, 1, &last);
-	}
-	bool have = json_array_size(evs) > 0;
-	json_decref(evs);
-	if (have || wait <= 0)
-		return events_reply(req, after);
-	f = calloc(1, sizeof(*f));
+	return http_reply_json(req, 410,
+			       json_pack("{s:s, s:s, s:I, s:I}", "error",
+					 "events after this sequence number are no longer kept: re-list the instances",
+					 "field", "after", "first", (json_int_t)first, "last",
+					 (json_int_t)events_last_seq()));
+}
+
+static int parse_u64(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	char *end = NULL;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	return errno || *end || *s == '-' || *ret > max ? -EINVAL : 0;
+}
+
+static enum MHD_Result events_wait(struct api *api, struct http_req *req, uint64_t after, unsigned long long wait)
+{
+	struct follower *f = calloc(1, sizeof(*f));
+
 	if (!f)
 		return MHD_NO;
 	f->api = api;
 	f->conn = req->conn;
 	f->events = true;
+	f->after = after;
 	f->fd = -1;
 	f->wd = -1;
 	f->suspended = true;
-	f->timer = loop_timer_add(api->a->loop, (wait > 300 ? 300 : wait) * 1000, events_timeout, f);
+	f->timer = loop_timer_add(api->a->loop, (int64_t)(wait > 300 ? 300 : wait) * 1000, events_timeout, f);
 	link_follower(api, f);
 	req->user = f;
 	MHD_suspend_connection(req->conn);
 	return MHD_YES;
 }
 
+enum MHD_Result api_events(struct api *api, struct http_req *req)
+{
+	unsigned long long after = 0, wait = 0;
+	struct follower *f = req->user;
+	uint64_t last = events_last_seq();
+
+	if (parse_u64(http_query(req, "after"), UINT64_MAX, &after) < 0)
+		return http_reply_error(req, 400, "after", "'after' must be a sequence number");
+	if (parse_u64(http_query(req, "wait"), 3600, &wait) < 0)
+		return http_reply_error(req, 400, "wait", "'wait' must be seconds (0 to 3600)");
+	if (after > last)
+		after = 0; /* a number this agent never handed out (its state dir was wiped): start over */
+	if (f) { /* resumed by an event or by the wait running out: answer with what is there now */
+		unlink_follower(api, f);
+		if (f->timer)
+			loop_timer_cancel(api->a->loop, f->timer);
+		free(f);
+		req->user = NULL;
+	} else if (after + 1 < events_first_kept()) {
+		return events_gone(req);
+	} else if (after >= last && wait > 0) {
+		return events_wait(api, req, after, wait);
+	}
+	if (after + 1 < events_first_kept())
+		return events_gone(req);
+	return events_reply(req, after);
+}
+
 void api_followers_free(struct api *api)
 {
-	api_followers_wake(api, true);
+	api_followers_wake(api, WAKE_EVERYONE);
 	if (api->ifd >= 0) {
 		loop_del_fd(api->a->loop, api->ifd);
 		close(api->ifd);

@@ -9,6 +9,8 @@
 #include "agent/api-internal.h"
 #include "agent/api.h"
 #include "agent/events.h"
+#include "agent/history.h"
+#include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -51,7 +53,12 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 		log_notice("API: refused spec for '%s': %s", id, err_msg(e));
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
 	}
+	json_t *raw = json_incref(spec->raw);
 	r = agent_apply(api->a, spec, SRC_API, NULL, &res, &e);
+	/* the instance is part of the API's set, which a PUT /v1/assignments replaces as a whole */
+	if (r >= 0 && res != APPLY_UNCHANGED && source_set_put(api->a->api_set, raw, &e) < 0)
+		log_err("API: cannot hold '%s' in the API's set: %s", id, err_msg(e));
+	json_decref(raw);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
 	struct instance *i = agent_find(api->a, id);
@@ -64,11 +71,17 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 static enum MHD_Result delete_instance(struct api *api, struct http_req *req, const char *id)
 {
 	_cleanup_err_ struct err *e = NULL;
+	const char *force = http_query(req, "force");
 	int r;
 
-	r = agent_remove(api->a, id, SRC_API, &e);
+	if (force && strcmp(force, "1") != 0 && strcmp(force, "true") != 0 && strcmp(force, "0") != 0 &&
+	    strcmp(force, "false") != 0)
+		return http_reply_error(req, 400, "force", "'force' must be 1 or 0, got '%s'", force);
+	r = agent_remove_opt(api->a, id, SRC_API, force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0), &e);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), "id", "%s", err_msg(e));
+	if (source_set_drop(api->a->api_set, id, &e) < 0)
+		log_err("API: cannot drop '%s' from the API's set: %s", id, err_msg(e));
 	return http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "result", "removing"));
 }
 
@@ -97,31 +110,12 @@ static enum MHD_Result instance_route(struct api *api, struct http_req *req)
 		return http_reply_json(req, 200, inst_status_json(i));
 	if (slash && strcmp(slash, "/logs") == 0 && strcmp(req->method, "GET") == 0)
 		return api_logs(api, req, i);
+	if (slash && strcmp(slash, "/history") == 0 && strcmp(req->method, "GET") == 0)
+		return http_reply_json(req, 200, history_json(i));
 	return http_reply_error(req, 405, "", "%s %s is not supported", req->method, req->url);
 }
 
-static enum MHD_Result node_status(struct api *api, struct http_req *req)
-{
-	struct agent *a = api->a;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	long long mem = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
-	int counts[PH_FAILED + 1] = {0}, total = 0;
-	json_t *phases = json_object();
-
-	for (struct instance *i = a->instances; i; i = i->next, total++)
-		counts[i->phase]++;
-	for (int p = PH_PENDING; p <= PH_FAILED; p++)
-		json_object_set_new(phases, inst_phase_name((enum inst_phase)p), json_integer(counts[p]));
-	return http_reply_json(req, 200,
-			       json_pack("{s:s, s:s, s:{s:I, s:I}, s:s, s:I, s:{s:i, s:o}}", "name", a->node_name,
-					 "version", DROVER_VERSION, "capacity", "cpu_millis", (json_int_t)cpus * 1000,
-					 "memory_bytes", (json_int_t)mem, "cgroup_version",
-					 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1", "uptime_seconds",
-					 (json_int_t)((time_mono_ns() - a->started_mono) / 1000000000LL), "instances",
-					 "total", total, "by_phase", phases));
-}
-
-static enum MHD_Result route(void *data, struct http_req *req)
+enum MHD_Result api_route(void *data, struct http_req *req)
 {
 	struct api *api = data;
 
@@ -134,9 +128,11 @@ static enum MHD_Result route(void *data, struct http_req *req)
 	if (strcmp(req->url, "/metrics") == 0 && strcmp(req->method, "GET") == 0)
 		return api_metrics(api, req);
 	if (strcmp(req->url, "/v1/node") == 0 && strcmp(req->method, "GET") == 0)
-		return node_status(api, req);
+		return api_node(api, req);
 	if (strcmp(req->url, "/v1/events") == 0 && strcmp(req->method, "GET") == 0)
 		return api_events(api, req);
+	if (strcmp(req->url, HTTP_SET_PATH) == 0)
+		return api_assignments(api, req);
 	if (strcmp(req->url, "/v1/images") == 0 || strncmp(req->url, "/v1/images/", 11) == 0)
 		return api_images(api, req);
 	return http_reply_error(req, 404, "", "no endpoint %s %s", req->method, req->url);
@@ -154,8 +150,10 @@ static void mhd_timer_fired(struct loop *l, void *data)
 /* Runs MHD and re-arms its own timeout (connection timeouts, resumed connections). */
 void api_kick(struct api *api)
 {
-	long ms = http_run(api->d);
+	long ms = http_run(api->d), tcp_ms = api_tcp_run(api);
 
+	if (tcp_ms >= 0 && (ms < 0 || tcp_ms < ms))
+		ms = tcp_ms;
 	if (api->mhd_timer) {
 		loop_timer_cancel(api->a->loop, api->mhd_timer);
 		api->mhd_timer = NULL;
@@ -190,18 +188,20 @@ int api_start(struct agent *a, const char *socket_path, struct api **ret, struct
 	api->ifd = -1;
 	api->listen_fd = -1;
 	r = http_listen_unix(socket_path, &api->listen_fd, err);
-	if (r >= 0 && !(api->d = http_start(api->listen_fd, route, api, err)))
+	if (r >= 0 && !(api->d = http_start(api->listen_fd, api_route, api, err)))
 		r = -EIO;
 	if (r >= 0) {
 		api->epfd = http_epoll_fd(api->d);
 		if (api->epfd < 0 || loop_add_fd(a->loop, api->epfd, EPOLLIN, on_mhd, api) < 0)
 			r = err_set(err, EIO, "watch the API's epoll fd");
 	}
+	if (r >= 0)
+		r = api_tcp_start(api, err);
 	if (r < 0) {
 		api_free(api);
 		return r;
 	}
-	events_set_listener(on_event, api);
+	(void)events_add_listener(on_event, api); /* the first listener: room is there */
 	*ret = api;
 	return 0;
 }
@@ -210,7 +210,7 @@ void api_wake(struct api *api)
 {
 	if (!api)
 		return;
-	api_followers_wake(api, true);
+	api_followers_wake(api, WAKE_EVENT);
 	api_pulls_wake(api);
 }
 
@@ -218,8 +218,9 @@ struct api *api_free(struct api *api)
 {
 	if (!api)
 		return NULL;
-	events_set_listener(NULL, NULL);
+	events_remove_listener(on_event, api);
 	api_followers_free(api);
+	api_tcp_free(api);
 	if (api->mhd_timer)
 		loop_timer_cancel(api->a->loop, api->mhd_timer);
 	if (api->kick_timer)

@@ -13,8 +13,9 @@
 #include "agent/spec.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "net/net.h"
 
-enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT, KEY_DURATION };
+enum key_kind { KEY_STR, KEY_BYTES, KEY_BOOL, KEY_INT, KEY_PORTS, KEY_DURATION };
 
 struct key {
 	const char *name;
@@ -24,6 +25,7 @@ struct key {
 	const char *help;
 };
 
+/* A key whose feature is not in this build yet: parsed, shown in --help with this tag, refused at start. */
 #define K(n, kind, field, def, help) {n, kind, offsetof(struct agent_config, field), def, help}
 static const struct key keys[] = {
 	K("config", KEY_STR, config, "/etc/drover/droverd.conf", "config file (key = value lines)"),
@@ -34,16 +36,20 @@ static const struct key keys[] = {
 	K("cgroup-mount", KEY_STR, cgroup_mount, "/sys/fs/cgroup", "where cgroupfs is mounted"),
 	K("bridge", KEY_STR, bridge, "drover0", "bridge for bridge networking"),
 	K("subnet", KEY_STR, subnet, "10.77.0.0/24", "instance subnet"),
-	K("nft-table", KEY_STR, nft_table, "drover", "the nftables table drover owns (NAT, published ports)"),
+	K("nft-table", KEY_STR, nft_table, "drover", "the nftables tables (ip and bridge) drover owns"),
+	K("reserved-host-ports", KEY_PORTS, reserved_host_ports, "22", "host ports no instance may publish, e.g. 22,2379-2380 (ports host processes hold are refused too)"),
+	K("allow-host-access", KEY_BOOL, allow_host_access, NULL, "let instances reach the node's own addresses and 169.254.0.0/16 (cloud metadata)"),
 	K("node-name", KEY_STR, node_name, NULL, "node name (default: hostname)"),
 	K("runtime", KEY_STR, runtime, "runc", "OCI runtime binary"),
 	K("shim", KEY_STR, shim, NULL, "drover-shim binary (default: next to droverd)"),
 	K("log-level", KEY_STR, log_level, "info", "err, warning, notice, info or debug"),
-	K("listen", KEY_STR, listen, NULL, "also serve the API on ADDR:PORT (needs TLS or a token)"),
+	K("listen", KEY_STR, listen, NULL, "also serve the API on ADDR:PORT over TLS (needs --tls-client-ca and/or --token-file)"),
 	K("tls-cert", KEY_STR, tls_cert, NULL, "TLS certificate for --listen"),
 	K("tls-key", KEY_STR, tls_key, NULL, "TLS key for --listen"),
 	K("tls-client-ca", KEY_STR, tls_client_ca, NULL, "CA that signs client certificates (mutual TLS)"),
-	K("token-file", KEY_STR, token_file, NULL, "bearer token file for --listen"),
+	K("token-file", KEY_STR, token_file, NULL, "bearer token for --listen (a regular file, mode 0600)"),
+	K("api-idle-timeout", KEY_INT, api_idle_timeout, "60", "seconds before an idle TCP API connection is closed (waiting long-polls and log follows are exempt)"),
+	K("system-reserved", KEY_STR, system_reserved, "memory=512Mi", "kept for the host: cpu=500m,memory=512Mi,pids=N,ephemeral-storage=SIZE"),
 	K("container-log-max", KEY_BYTES, log_max_bytes, "10Mi", "container log size before rotation"),
 	K("registry-auth", KEY_STR, registry_auth, "/etc/drover/auth.json", "registry credentials (Docker config.json 'auths'; mode 0600)"),
 	K("registry-ca", KEY_STR, registry_ca, NULL, "extra CA certificate for registries"),
@@ -51,6 +57,10 @@ static const struct key keys[] = {
 	K("pull-parallel", KEY_INT, pull_parallel, "3", "layers downloaded in parallel"),
 	K("image-gc-high", KEY_INT, image_gc_high, "85", "image store disk use (percent) that starts garbage collection"),
 	K("image-gc-low", KEY_INT, image_gc_low, "80", "disk use (percent) garbage collection brings the store down to"),
+	K("default-pids", KEY_INT, default_pids, "1024", "pids limit of a spec without resources.pids (0: none)"),
+	K("default-memory", KEY_BYTES, default_memory, "512Mi", "memory limit of a spec without resources.memory (0: none)"),
+	K("max-instances", KEY_INT, max_instances, "250", "most instances the node holds (0: no cap; the /24 subnet has 253 addresses)"),
+	K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000", "longest stop grace in ms; a longer stop_grace_ms is cut to it (0: no cap)"),
 	K("image-layout-root", KEY_STR, image_layout_root, "/var/lib/drover/layouts", "directories oci: image layouts must be under (comma-separated)"),
 	K("image-pull-timeout", KEY_DURATION, image_pull_timeout_ms, "30m", "deadline of one image pull (then it is killed)"),
 	K("image-pull-low-speed", KEY_BYTES, image_pull_low_speed, "10Ki", "bytes/s a registry transfer must average ..."),
@@ -61,7 +71,23 @@ static const struct key keys[] = {
 	K("image-max-entries", KEY_INT, image_max_entries, "1000000", "files, dirs and links in one layer"),
 	K("image-min-free", KEY_BYTES, image_min_free, "1Gi", "free space a pull leaves on the image store's filesystem"),
 	K("image-tag-ttl", KEY_DURATION, image_tag_ttl_ms, "5m", "how long a resolved tag (or private image) is reused before asking the registry again"),
+	K("control-plane", KEY_STR, control_plane, NULL, "pull assignments from this control plane URL and report to it"),
+	K("control-plane-ca", KEY_STR, control_plane_ca, NULL, "CA certificate to verify the control plane with"),
+	K("control-plane-cert", KEY_STR, control_plane_cert, NULL, "client certificate for the control plane (mutual TLS)"),
+	K("control-plane-key", KEY_STR, control_plane_key, NULL, "key of --control-plane-cert"),
+	K("control-plane-token-file", KEY_STR, control_plane_token_file, NULL, "bearer token for the control plane (mode 0600)"),
+	K("status-interval", KEY_DURATION, status_interval_ms, "10s", "status heartbeat to the control plane (e.g. 10s, 500ms)"),
+	K("etcd", KEY_STR, etcd, NULL, "read assignments from etcd at this URL and write statuses there"),
+	K("etcd-prefix", KEY_STR, etcd_prefix, "/drover", "key prefix in etcd"),
+	K("etcd-ca", KEY_STR, etcd_ca, NULL, "CA certificate to verify etcd with"),
+	K("etcd-cert", KEY_STR, etcd_cert, NULL, "client certificate for etcd (mutual TLS)"),
+	K("etcd-key", KEY_STR, etcd_key, NULL, "key of --etcd-cert"),
+	K("etcd-lease-ttl", KEY_DURATION, etcd_lease_ttl_ms, "10s", "TTL of the lease the statuses are written under"),
+	K("history-limit", KEY_INT, history_limit, "10", "specs kept in each instance's history"),
 	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
+	/* container security (issue 7) */
+	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),
+	K("allow-setuid-files", KEY_BOOL, allow_setuid_files, NULL, "keep setuid/setgid/sticky bits in spec files' modes"),
 };
 #undef K
 
@@ -72,6 +98,23 @@ void config_usage(void)
 		printf("  --%-20s %s%s%s%s\n", keys[i].name, keys[i].help, keys[i].def ? " [" : "",
 		       keys[i].def ? keys[i].def : "", keys[i].def ? "]" : "");
 	printf("  --%-20s %s\n  --%-20s %s\n", "help", "this text", "version", "print the version");
+	printf("  --%-20s %s\n  --%-20s %s\n", "print-config", "print an example config file with every key",
+	       "cleanup", "remove the bridge, nftables table, namespaces and cgroups once no instance is left");
+}
+
+void config_print_example(void)
+{
+	printf("# droverd.conf: droverd settings, one \"key = value\" per line.\n"
+	       "# The keys are droverd's long flags without the dashes; a flag on the command\n"
+	       "# line wins over the same key here. Lines starting with '#' are comments.\n"
+	       "# Generated by 'droverd --print-config': every key, commented out at its default.\n");
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		if (strcmp(keys[i].name, "config") == 0)
+			continue;
+		const char *def = keys[i].def ? keys[i].def : keys[i].kind == KEY_BOOL ? "false" : NULL;
+
+		printf("\n# %s\n#%s =%s%s\n", keys[i].help, keys[i].name, def ? " " : "", def ? def : "");
+	}
 }
 
 static const struct key *find_key(const char *name)
@@ -134,6 +177,11 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 		*(int64_t *)p = v;
 		return 0;
 	}
+	case KEY_PORTS:
+		if (net_portset_parse(value, p) < 0)
+			return err_field(err, k->name, EINVAL, "'%s' must list ports 1-65535 like 22,2379-2380, got '%s'",
+					 k->name, value);
+		return 0;
 	case KEY_DURATION:
 		if (parse_duration_ms(value, (int64_t *)p) < 0)
 			return err_field(err, k->name, EINVAL, "'%s' must be a duration like 90s, 30m or 1h, got '%s'",
@@ -215,7 +263,7 @@ static int apply_defaults(struct agent_config *c, struct err **err)
 /* Pass 1 finds --config; the file is loaded; pass 2 applies flags so they win. */
 int config_load(int argc, char **argv, struct agent_config *c, struct err **err)
 {
-	struct option opts[ELEMENTSOF(keys) + 3];
+	struct option opts[ELEMENTSOF(keys) + 5];
 	bool config_given = false;
 	int r;
 
@@ -228,15 +276,21 @@ int config_load(int argc, char **argv, struct agent_config *c, struct err **err)
 					  NULL, (int)(1000 + i)};
 	opts[ELEMENTSOF(keys)] = (struct option){"help", no_argument, NULL, 'h'};
 	opts[ELEMENTSOF(keys) + 1] = (struct option){"version", no_argument, NULL, 'V'};
-	opts[ELEMENTSOF(keys) + 2] = (struct option){NULL, 0, NULL, 0};
+	opts[ELEMENTSOF(keys) + 2] = (struct option){"print-config", no_argument, NULL, 'P'};
+	opts[ELEMENTSOF(keys) + 3] = (struct option){"cleanup", no_argument, NULL, 'C'};
+	opts[ELEMENTSOF(keys) + 4] = (struct option){NULL, 0, NULL, 0};
 
 	for (int pass = 0; pass < 2; pass++) {
 		int o;
 		optind = 1;
 		opterr = pass == 0;
 		while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-			if (o == 'h' || o == 'V')
-				return o == 'h' ? 1 : 2;
+			if (o == 'h' || o == 'V' || o == 'P')
+				return o == 'h' ? 1 : o == 'V' ? 2 : 3;
+			if (o == 'C') {
+				c->cleanup = true;
+				continue;
+			}
 			if (o == '?')
 				return err_set(err, EINVAL, "unknown option; see droverd --help");
 			const struct key *k = &keys[o - 1000];

@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "agent/instance-internal.h"
+#include "agent/limits.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 
@@ -86,50 +87,77 @@ static char **build_args(const struct spec *s, const struct img_config *ic)
 	return out; /* borrowed strings: free only the array */
 }
 
-static int write_files(const struct spec *s, const char *rootfs, struct err **err)
+/* The container's user, looked up in the rootfs. */
+struct run_as {
+	uid_t uid;
+	gid_t gid;
+	gid_t *gids;
+	size_t n_gids;
+};
+
+static void run_as_done(struct run_as *u)
 {
+	free(u->gids);
+	u->gids = NULL;
+}
+
+/* The spec's files, then the user (whose /etc/passwd the files may have written), then the files
+ * are given to that user so a "0600" file is readable by the process that needs it. */
+static int files_and_user(const struct instance *i, const struct img_image *img, const char *rootfs,
+			  struct run_as *u, struct err **err)
+{
+	const struct spec *s = i->spec;
+	int flags = i->a->cfg->allow_setuid_files ? RT_FILES_KEEP_SPECIAL : 0;
 	_cleanup_free_ struct rt_file *files = NULL;
 	_cleanup_close_ int fd = -1;
+	int r;
 
-	if (s->n_files == 0)
-		return 0;
-	files = calloc(s->n_files, sizeof(*files));
-	if (!files)
-		return err_set(err, ENOMEM, "out of memory");
-	for (size_t k = 0; k < s->n_files; k++)
-		files[k] = (struct rt_file){s->files[k].path, s->files[k].content, s->files[k].len, s->files[k].mode};
 	fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open rootfs '%s'", rootfs);
-	return rt_files_write(fd, files, s->n_files, err);
+	if (s->n_files > 0) {
+		files = calloc(s->n_files, sizeof(*files));
+		if (!files)
+			return err_set(err, ENOMEM, "out of memory");
+		for (size_t k = 0; k < s->n_files; k++)
+			files[k] = (struct rt_file){s->files[k].path, s->files[k].content, s->files[k].len,
+						    s->files[k].mode};
+		r = rt_files_write(fd, files, s->n_files, flags, err);
+		if (r < 0)
+			return r;
+	}
+	r = user_resolve(rootfs, s->user ? s->user : img->config.user, &u->uid, &u->gid, &u->gids, &u->n_gids,
+			 err);
+	if (r < 0)
+		return r;
+	return rt_files_chown(fd, files, s->n_files, u->uid, u->gid, flags, err);
 }
 
-static void cpu_limits(const struct agent *a, const struct spec *s, struct rt_bundle_spec *b)
+/* The spec's workdir (normalised when it was parsed), else the image's WorkingDir, which comes from
+ * whoever built the image: it gets the same rules, and a refusal names the image. */
+static int image_workdir(const struct spec *s, const struct img_config *ic, char **ret, struct err **err)
 {
-	b->cpu_quota_us = -1;
-	b->cpu_period_us = 100000;
-	if (s->cpu_millis > 0) {
-		b->cpu_quota_us = s->cpu_millis * 100; /* millicores of a 100 ms period */
-		b->cpu_shares = (uint64_t)(s->cpu_millis * 1024 / 1000);
-		if (b->cpu_shares < 2)
-			b->cpu_shares = 2;
-	}
-	if (s->qos == SPEC_QOS_BATCH) {
-		b->cpu_shares = 2; /* batch runs on what online leaves idle */
-		b->oom_score_adj = 1000;
-	} else {
-		b->oom_score_adj = a->oom_adj_online;
-	}
+	const char *wd = s->workdir ? s->workdir : ic->workdir && *ic->workdir ? ic->workdir : "/";
+	int r;
+
+	r = rt_cwd_normalize(wd, ret);
+	if (r < 0)
+		return err_set(err, -r, "%s '%s' %s", s->workdir ? "workdir" : "the image's WorkingDir", wd,
+			       rt_cwd_problem(r));
+	return 0;
 }
 
-static int write_bundle(struct instance *i, const struct img_image *img, const char *rootfs, struct err **err)
+static int write_bundle(struct instance *i, const struct img_image *img, const char *rootfs,
+			const struct run_as *u, struct err **err)
 {
 	const struct spec *s = i->spec;
 	struct rt_bundle_spec b = {0};
+	const struct limits_policy pol = {i->a->cfg->default_memory, i->a->cfg->default_pids, i->a->oom_adj_online};
+	struct limits lim;
 	_cleanup_free_ char **args = NULL;
 	_cleanup_strv_ char **env = NULL;
 	_cleanup_free_ char *cgpath = NULL;
-	_cleanup_free_ gid_t *gids = NULL;
+	_cleanup_free_ char *cwd = NULL;
 	int r;
 
 	args = build_args(s, &img->config);
@@ -145,15 +173,22 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 	b.rootfs = rootfs;
 	b.args = args;
 	b.env = env;
-	b.cwd = s->workdir ? s->workdir : (img->config.workdir && *img->config.workdir ? img->config.workdir : "/");
-	r = user_resolve(rootfs, s->user ? s->user : img->config.user, &b.uid, &b.gid, &gids, &b.n_extra_gids, err);
+	r = image_workdir(s, &img->config, &cwd, err);
 	if (r < 0)
 		return r;
-	b.extra_gids = gids;
+	b.cwd = cwd;
+	b.uid = u->uid;
+	b.gid = u->gid;
+	b.extra_gids = u->gids;
+	b.n_extra_gids = u->n_gids;
 	b.cgroups_path = cgpath;
-	cpu_limits(i->a, s, &b);
-	b.memory_limit = s->memory;
-	b.pids_limit = s->pids;
+	limits_compute(&pol, s, &lim);
+	b.cpu_quota_us = lim.cpu_quota_us;
+	b.cpu_period_us = lim.cpu_period_us;
+	b.cpu_shares = lim.cpu_shares;
+	b.oom_score_adj = lim.oom_score_adj;
+	b.memory_limit = lim.memory;
+	b.pids_limit = lim.pids;
 	b.net = s->net == SPEC_NET_HOST ? RT_NET_HOST : s->net == SPEC_NET_BRIDGE ? RT_NET_PATH : RT_NET_NONE;
 	b.netns_path = i->netns_path;
 	return rt_bundle_write(i->bundle_dir, &b, err);
@@ -171,24 +206,27 @@ static void remove_stale(const char *dir)
 }
 
 /* A restart gets a fresh writable layer, as a new container would. */
-static int fresh_rootfs(const char *dir, const struct img_image *img, struct err **err)
+/* The old layer goes to the trash (a rename), never deleted here: a workload may have left millions
+ * of files in it, and this runs on the agent's loop. */
+static int fresh_rootfs(struct instance *i, const char *dir, const struct img_image *img, struct err **err)
 {
 	_cleanup_free_ char *upper = fs_path_join(dir, "upper");
 	_cleanup_free_ char *work = fs_path_join(dir, "work");
 	int r;
 
-	r = img_rootfs_umount(dir, err);
+	r = agent_trash_rootfs(i->a, dir, i->id, err);
 	if (r < 0)
 		return r;
 	if (!upper || !work)
 		return err_set(err, ENOMEM, "out of memory");
-	if ((r = fs_rm_rf(AT_FDCWD, upper)) < 0 || (r = fs_rm_rf(AT_FDCWD, work)) < 0)
+	if ((r = agent_trash_path(i->a, upper, i->id)) < 0 || (r = agent_trash_path(i->a, work, i->id)) < 0)
 		return err_set(err, -r, "remove the old writable layer in '%s'", dir);
 	return img_rootfs_mount(img, dir, err);
 }
 
 int inst_prepare(struct instance *i, const struct img_image *img, struct err **err)
 {
+	_cleanup_(run_as_done) struct run_as u = {0};
 	_cleanup_free_ char *rootfs = NULL;
 	int r;
 
@@ -202,10 +240,10 @@ int inst_prepare(struct instance *i, const struct img_image *img, struct err **e
 	rootfs = fs_path_join(i->bundle_dir, "rootfs");
 	if (!rootfs)
 		return err_set(err, ENOMEM, "out of memory");
-	r = fresh_rootfs(i->bundle_dir, img, err);
+	r = fresh_rootfs(i, i->bundle_dir, img, err);
 	if (r >= 0)
-		r = write_files(i->spec, rootfs, err);
+		r = files_and_user(i, img, rootfs, &u, err);
 	if (r >= 0)
-		r = write_bundle(i, img, rootfs, err);
+		r = write_bundle(i, img, rootfs, &u, err);
 	return r;
 }

@@ -24,20 +24,44 @@
 #define BACKOFF_MAX_MS (300 * 1000)
 #define BACKOFF_RESET_NS (600LL * 1000000000LL)
 
-void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
+static void set_phase_v(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	i->phase = p;
 	snprintf(i->reason, sizeof(i->reason), "%s", reason ? reason : "");
 	free(i->message);
 	i->message = NULL;
-	if (fmt) {
-		va_start(ap, fmt);
-		if (vasprintf(&i->message, fmt, ap) < 0)
-			i->message = NULL;
-		va_end(ap);
-	}
+	if (fmt && vasprintf(&i->message, fmt, ap) < 0)
+		i->message = NULL;
+}
+
+void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_phase_v(i, p, reason, fmt, ap);
+	va_end(ap);
+	agent_status_changed(i->a, i);
+}
+
+void inst_set_phase_quiet(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_phase_v(i, p, reason, fmt, ap);
+	va_end(ap);
+	i->unpublished = true;
+}
+
+void inst_set_spec_error(struct instance *i, const char *msg)
+{
+	if (!msg && !i->spec_error)
+		return;
+	if (msg && i->spec_error && strcmp(msg, i->spec_error) == 0)
+		return;
+	free(i->spec_error);
+	i->spec_error = msg ? strdup(msg) : NULL;
 	agent_status_changed(i->a, i);
 }
 
@@ -80,25 +104,52 @@ static void close_watch(struct instance *i)
 
 static void restart_fired(struct loop *l, void *data);
 
-/* After an exit or a failed start: what the restart policy says, with back-off. */
-void inst_apply_policy(struct instance *i)
+/* Whether the policy restarts i, and after how long. */
+static bool policy_delay(struct instance *i, int64_t *ret_delay)
 {
 	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed;
 	int64_t delay;
 
 	if (i->removing || i->next_spec || !i->spec)
-		return;
+		return false;
 	if (i->spec->restart == SPEC_RESTART_NEVER || (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
-		return;
+		return false;
 	if (i->running_since && time_mono_ns() - i->running_since >= BACKOFF_RESET_NS)
 		i->backoff_ms = 0;
 	delay = i->backoff_ms ? i->backoff_ms : BACKOFF_START_MS;
 	i->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+	*ret_delay = delay;
+	return true;
+}
+
+/* After an exit or a failed start: what the restart policy says, with back-off. The outcome is
+ * published once: the exit (with next_try_at when a restart is due), or, for a start that never
+ * got a container running, phase pending with the failure's reason and a back-off message. */
+void inst_apply_policy(struct instance *i)
+{
+	int64_t delay;
+
+	i->next_try_at = 0;
+	if (!policy_delay(i, &delay)) {
+		if (i->unpublished)
+			agent_status_changed(i->a, i);
+		return;
+	}
 	log_info("restarting in %lld ms (policy %s) id=%s", (long long)delay, spec_restart_name(i->spec->restart),
 		 i->id);
 	if (i->restart_timer)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 	i->restart_timer = loop_timer_add(i->a->loop, delay, restart_fired, i);
+	i->next_try_at = time_now_ns() + delay * 1000000LL;
+	if (i->phase == PH_FAILED &&
+	    (strcmp(i->reason, "StartFailed") == 0 || strcmp(i->reason, "ImagePullFailed") == 0)) {
+		_cleanup_free_ char *why = TAKE_PTR(i->message);
+		char reason[sizeof(i->reason)];
+
+		snprintf(reason, sizeof(reason), "%s", i->reason);
+		inst_set_phase_quiet(i, PH_PENDING, reason, "backoff: next try in %lld ms: %s", (long long)delay,
+				     why ? why : "start failed");
+	}
 	agent_status_changed(i->a, i);
 }
 
@@ -108,7 +159,7 @@ static void restart_fired(struct loop *l, void *data)
 
 	(void)l;
 	i->restart_timer = NULL;
-	i->restarts++;
+	i->next_try_at = 0;
 	inst_start(i);
 }
 
@@ -119,11 +170,27 @@ static void start_failed(struct instance *i, const char *reason, const char *msg
 	i->has_exit = false;
 	i->pid = 0;
 	i->shim_pid = 0;
-	inst_set_phase(i, PH_FAILED, reason, "%s", msg);
+	inst_set_phase_quiet(i, PH_FAILED, reason, "%s", msg);
 	agent_after_exit(i->a, i);
 }
 
 static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data);
+
+/* A pidfd for the container's process, kept only when that process is the shim's child (the shim is
+ * its subreaper): a pid read back after an agent restart may name a reused, unrelated process. */
+static void watch_container(struct instance *i)
+{
+	pid_t parent = 0;
+
+	i->ctr_pidfd = proc_pidfd_open(i->pid);
+	if (i->ctr_pidfd < 0)
+		return;
+	if (proc_parent(i->pid, &parent) < 0 || parent != i->shim_pid) {
+		log_debug("pid %d is not the shim's child, signals go through the runtime id=%s", (int)i->pid, i->id);
+		close(i->ctr_pidfd);
+		i->ctr_pidfd = -1;
+	}
+}
 
 void inst_watch_shim(struct instance *i)
 {
@@ -137,7 +204,7 @@ void inst_watch_shim(struct instance *i)
 		return;
 	}
 	if (i->pid > 0)
-		i->ctr_pidfd = proc_pidfd_open(i->pid);
+		watch_container(i);
 }
 
 static void sync_ok(struct instance *i, const char *line)
@@ -157,6 +224,9 @@ static void sync_ok(struct instance *i, const char *line)
 	i->sync_fd = -1;
 	i->shim_pid = (pid_t)shim_pid;
 	i->pid = (pid_t)ctr_pid;
+	if (i->started_at)
+		i->restarts++; /* only runs that happened count: not retries of a start that failed */
+	i->killed_after_grace = false;
 	if (proc_start_time(i->shim_pid, &i->shim_start) < 0)
 		i->shim_start = 0;
 	i->started_at = time_now_ns();
@@ -297,7 +367,7 @@ void inst_start(struct instance *i)
 	img_image_free(img);
 }
 
-static void read_exit_record(struct instance *i)
+void inst_read_exit_record(struct instance *i)
 {
 	_cleanup_free_ char *path = fs_path_join(i->bundle_dir, RT_EXIT_FILE);
 	json_error_t jerr;
@@ -325,7 +395,7 @@ void inst_handle_exit(struct instance *i)
 	_cleanup_err_ struct err *e = NULL;
 
 	close_watch(i);
-	read_exit_record(i);
+	inst_read_exit_record(i);
 	if (!i->has_exit) {
 		/* the shim died without a record: make sure nothing of the container is left */
 		(void)rt_runc_kill(&i->a->runc, i->id, SIGKILL, true, NULL);
@@ -336,13 +406,15 @@ void inst_handle_exit(struct instance *i)
 	i->pid = 0;
 	i->shim_pid = 0;
 	if (!i->has_exit)
-		inst_set_phase(i, PH_FAILED, "Error", "the shim exited without an exit record");
+		inst_set_phase_quiet(i, PH_FAILED, "Error", "the shim exited without an exit record");
 	else if (i->oom_killed)
-		inst_set_phase(i, PH_EXITED, "OOMKilled", "exit code %d", i->exit_code);
+		inst_set_phase_quiet(i, PH_EXITED, "OOMKilled", "exit code %d", i->exit_code);
 	else if (i->exit_code == 0)
-		inst_set_phase(i, PH_EXITED, "Completed", NULL);
+		inst_set_phase_quiet(i, PH_EXITED, "Completed", NULL);
+	else if (i->killed_after_grace && i->exit_code == 128 + SIGKILL)
+		inst_set_phase_quiet(i, PH_EXITED, "Error", "Killed after grace period (exit code %d)", i->exit_code);
 	else
-		inst_set_phase(i, PH_EXITED, "Error", "exit code %d", i->exit_code);
+		inst_set_phase_quiet(i, PH_EXITED, "Error", "exit code %d", i->exit_code);
 	log_info("exited code=%d oom=%d id=%s", i->has_exit ? i->exit_code : -1, i->oom_killed, i->id);
 	agent_after_exit(i->a, i);
 }
@@ -355,13 +427,19 @@ static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data)
 	inst_handle_exit(data);
 }
 
+/* Through the container's pidfd, else through the runtime (which checks the process is still the
+ * container's, and runs under a deadline). Never kill(pid): after an adoption the pid may be reused. */
 static void send_signal(struct instance *i, int sig)
 {
+	_cleanup_err_ struct err *e = NULL;
+
 	if (i->ctr_pidfd >= 0 && syscall(SYS_pidfd_send_signal, i->ctr_pidfd, sig, NULL, 0) == 0)
 		return;
-	if (i->shim_pid > 0 && i->pid > 0 && kill(i->pid, sig) == 0)
-		return;
-	(void)rt_runc_kill(&i->a->runc, i->id, sig, false, NULL); /* last resort; errors mean it is gone */
+	if (i->ctr_pidfd >= 0 && errno == ESRCH)
+		return; /* the container's process is gone: its exit is on its way */
+	if (rt_runc_kill(&i->a->runc, i->id, sig, false, &e) < 0 && e && e->errnum != ENOENT &&
+	    e->errnum != ESRCH)
+		log_warn("%s, ignoring id=%s", err_msg(e), i->id);
 }
 
 static void kill_fired(struct loop *l, void *data)
@@ -371,6 +449,7 @@ static void kill_fired(struct loop *l, void *data)
 	(void)l;
 	i->kill_timer = NULL;
 	log_notice("grace period over, sending SIGKILL id=%s", i->id);
+	i->killed_after_grace = true;
 	send_signal(i, SIGKILL);
 }
 
@@ -397,11 +476,31 @@ void inst_stop(struct instance *i)
 		agent_after_exit(i->a, i);
 		return;
 	}
-	if (i->phase == PH_STOPPING)
+	if (i->phase == PH_STOPPING) {
+		if (i->force_stop && i->kill_timer) { /* a forced removal cuts a grace period short */
+			loop_timer_cancel(i->a->loop, i->kill_timer);
+			i->kill_timer = NULL;
+			send_signal(i, SIGKILL);
+		}
 		return;
+	}
 	inst_set_phase(i, PH_STOPPING, "", NULL);
+	if (i->force_stop) {
+		log_notice("forced stop, sending SIGKILL id=%s", i->id);
+		send_signal(i, SIGKILL);
+		return;
+	}
 	send_signal(i, SIGTERM);
-	i->kill_timer = loop_timer_add(i->a->loop, i->spec ? i->spec->stop_grace_ms : 0, kill_fired, i);
+	i->kill_timer = loop_timer_add(i->a->loop, inst_stop_grace_ms(i), kill_fired, i);
+}
+
+/* The spec's grace period, cut to the operator's --max-stop-grace. */
+int64_t inst_stop_grace_ms(const struct instance *i)
+{
+	int64_t grace = i->spec ? i->spec->stop_grace_ms : 0;
+	int64_t cap = i->a->cfg->stop_grace_cap_ms;
+
+	return cap > 0 && grace > cap ? cap : grace;
 }
 
 void inst_cleanup(struct instance *i)
@@ -429,9 +528,9 @@ void inst_cleanup(struct instance *i)
 	if (!i->bundle_dir)
 		i->bundle_dir = fs_path_join(i->a->bundles_dir, i->id);
 	if (i->bundle_dir) {
-		if (img_rootfs_umount(i->bundle_dir, &e) < 0)
+		if (agent_trash_rootfs(i->a, i->bundle_dir, i->id, &e) < 0)
 			log_warn("%s, ignoring id=%s", err_msg(e), i->id);
-		else if (fs_rm_rf(AT_FDCWD, i->bundle_dir) < 0)
-			log_warn("cannot remove '%s', ignoring id=%s", i->bundle_dir, i->id);
+		else
+			(void)agent_trash_path(i->a, i->bundle_dir, i->id); /* logged inside */
 	}
 }

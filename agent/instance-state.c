@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -18,7 +19,7 @@ static json_t *record_json(const struct instance *i)
 	return json_pack("{s:O, s:O?, s:s, s:s?, s:s, s:s, s:s?, s:i, s:b, s:i, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
 			 " s:I, s:b, s:s?, s:s?}",
 			 "spec", i->spec->raw, "next_spec", i->next_spec ? i->next_spec->raw : NULL, "source",
-			 i->source == SRC_DIR ? "dir" : "api", "source_ref", i->source_ref, "phase",
+			 source_name(i->source), "source_ref", i->source_ref, "phase",
 			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message, "restarts",
 			 i->restarts, "has_exit", i->has_exit, "exit_code", i->exit_code, "oom_killed", i->oom_killed,
 			 "image_digest", i->image_digest, "started_at", (json_int_t)i->started_at, "finished_at",
@@ -116,6 +117,7 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	struct spec *spec = NULL;
 	json_error_t jerr;
 	json_t *doc, *next;
+	enum inst_source source;
 	const char *src;
 	int r;
 
@@ -132,8 +134,9 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	if (r < 0)
 		goto out_doc;
 	src = json_string_value(json_object_get(doc, "source"));
-	i = inst_new(a, spec->id, src && strcmp(src, "api") == 0 ? SRC_API : SRC_DIR,
-		     json_string_value(json_object_get(doc, "source_ref")));
+	if (source_parse(src, &source) < 0)
+		source = SRC_DIR; /* records from before sources had names other than "api" */
+	i = inst_new(a, spec->id, source, json_string_value(json_object_get(doc, "source_ref")));
 	if (!i) {
 		r = err_set(err, ENOMEM, "out of memory");
 		goto out_spec;

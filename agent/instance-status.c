@@ -1,6 +1,7 @@
 /* The instance status document (DESIGN.md "The instance status"). */
 #include "agent/agent.h"
 #include "agent/image-jobs.h"
+#include "agent/source.h"
 #include "common/timeutil.h"
 
 static const char *const phase_names[] = {
@@ -50,7 +51,7 @@ static json_t *status_core(const struct instance *i)
 			 time_or_null(i->started_at), "finished_at", time_or_null(i->finished_at), "app",
 			 s ? s->app : NULL, "qos", spec_qos_name(s ? s->qos : SPEC_QOS_ONLINE), "source_file",
 			 i->source == SRC_DIR ? i->source_ref : NULL, "source",
-			 i->source == SRC_DIR ? "dir" : "api");
+			 source_name(i->source));
 }
 
 json_t *inst_status_json(const struct instance *i)
@@ -58,6 +59,14 @@ json_t *inst_status_json(const struct instance *i)
 	json_t *st = status_core(i);
 	int64_t done, total;
 
+	if (st && i->next_try_at > 0)
+		json_object_set_new(st, "next_try_at", time_or_null(i->next_try_at));
+	if (st && i->spec_error) {
+		/* the instance keeps running its current revision; the broken edit shows here */
+		json_object_set_new(st, "spec_error", json_string(i->spec_error));
+		if (!i->message || !*i->message)
+			json_object_set_new(st, "message", json_string(i->spec_error));
+	}
 	if (st && i->phase == PH_PULLING && i->spec && agent_image_progress(i->a, i->spec->image, &done, &total))
 		json_object_set_new(st, "pull", json_pack("{s:I, s:I}", "bytes_done", (json_int_t)done, "bytes_total",
 							  (json_int_t)total));

@@ -47,10 +47,13 @@ struct instance *inst_free(struct instance *i)
 	free(i->id);
 	free(i->source_ref);
 	free(i->message);
+	free(i->spec_error);
 	free(i->image_digest);
 	free(i->ip);
 	free(i->netns_path);
 	free(i->bundle_dir);
+	json_decref(i->last_event);
+	json_decref(i->history);
 	free(i);
 	return NULL;
 }

@@ -21,7 +21,8 @@ enum inst_phase {
 	PH_FAILED,
 };
 
-enum inst_source { SRC_DIR, SRC_API };
+/* Who created an instance (agent/source.h has names; etcd adds one here). */
+enum inst_source { SRC_DIR, SRC_API, SRC_CP, SRC_ETCD };
 
 struct instance {
 	struct agent *a;
@@ -31,6 +32,7 @@ struct instance {
 	enum inst_source source;
 	char *source_ref; /* the assignments file, for SRC_DIR */
 	bool removing;
+	bool force_stop; /* removal with ?force=1: no grace period */
 
 	enum inst_phase phase;
 	char reason[32];
@@ -50,6 +52,10 @@ struct instance {
 	int64_t backoff_ms;     /* next restart delay */
 	int64_t running_since;  /* monotonic ns, for the back-off reset */
 	int64_t start_begun;    /* monotonic ns when the last start began, for the start-latency log */
+	int64_t next_try_at;    /* ns since the epoch of the scheduled restart; 0: none */
+	bool unpublished;        /* set quietly; agent_after_exit() publishes it */
+	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
+	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
 
 	int sync_fd;
 	char sync_buf[1024];
@@ -59,6 +65,8 @@ struct instance {
 	struct loop_timer *restart_timer;
 	struct loop_timer *kill_timer;
 	char *bundle_dir;
+	json_t *last_event; /* the status in the last event published: no event repeats it */
+	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
 	struct instance *next;
 };
 
@@ -68,6 +76,7 @@ struct instance *inst_free(struct instance *i);
 /* Lifecycle (instance-run.c). */
 void inst_start(struct instance *i);
 void inst_stop(struct instance *i); /* SIGTERM, stop_grace_ms, SIGKILL; the exit event does the rest */
+int64_t inst_stop_grace_ms(const struct instance *i);
 void inst_cleanup(struct instance *i); /* runc delete, unmount, bundle and cgroup removed */
 bool inst_is_active(const struct instance *i); /* a shim or container may be alive */
 void inst_watch_shim(struct instance *i);
@@ -76,6 +85,11 @@ void inst_handle_exit(struct instance *i);
 void inst_apply_policy(struct instance *i);
 void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same without publishing: agent_after_exit() publishes the outcome once. */
+void inst_set_phase_quiet(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Shows (msg) or clears (NULL) a broken edit of the instance's spec file; publishes on a change. */
+void inst_set_spec_error(struct instance *i, const char *msg);
 
 /* Status JSON (instance-status.c). */
 const char *inst_phase_name(enum inst_phase p);

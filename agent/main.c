@@ -23,7 +23,13 @@
 #include "agent/cgroot.h"
 #include "agent/events.h"
 #include "agent/image-jobs.h"
+#include "agent/node-resources.h"
+#include "agent/runtime-check.h"
 #include "agent/source-dir.h"
+#include "agent/source-etcd.h"
+#include "agent/source-pull.h"
+#include "agent/source.h"
+#include "agent/trash.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -77,41 +83,30 @@ static void watchdog_ping(struct loop *l, void *data)
 	(void)loop_timer_add(l, (int64_t)(usec / 2000), watchdog_ping, data);
 }
 
+static int set_paths(struct agent *a)
+{
+	struct agent_config *c = a->cfg;
+
+	a->instances_dir = fs_path_join(c->state_dir, "instances");
+	a->bundles_dir = fs_path_join(c->state_dir, "bundles");
+	a->runc_root = fs_path_join(c->run_dir, "runc");
+	a->images_dir = fs_path_join(c->state_dir, "images");
+	a->net_dir = fs_path_join(c->state_dir, "net");
+	if (!a->instances_dir || !a->bundles_dir || !a->runc_root || !a->images_dir || !a->net_dir)
+		return -ENOMEM;
+	return 0;
+}
+
 static int make_dirs(struct agent *a)
 {
 	struct agent_config *c = a->cfg;
 	int r;
 
-	a->instances_dir = fs_path_join(c->state_dir, "instances");
-	a->bundles_dir = fs_path_join(c->state_dir, "bundles");
-	a->runc_root = fs_path_join(c->run_dir, "runc");
-	if (!a->instances_dir || !a->bundles_dir || !a->runc_root)
-		return -ENOMEM;
 	if ((r = fs_mkdir_p(AT_FDCWD, c->state_dir, 0700)) < 0 || (r = fs_mkdir_p(AT_FDCWD, a->instances_dir, 0700)) < 0 ||
 	    (r = fs_mkdir_p(AT_FDCWD, a->bundles_dir, 0700)) < 0 || (r = fs_mkdir_p(AT_FDCWD, c->run_dir, 0700)) < 0 ||
 	    (r = fs_mkdir_p(AT_FDCWD, a->runc_root, 0700)) < 0)
 		return log_err_errno(r, "create the state and run directories");
 	return 0;
-}
-
-/* One agent per state dir: a second one would fight the first over every container. */
-static int lock_state(const char *state_dir)
-{
-	_cleanup_free_ char *path = fs_path_join(state_dir, "lock");
-	int fd;
-
-	if (!path)
-		return -ENOMEM;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return log_err_errno(-errno, "open '%s'", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int r = -errno;
-		close(fd);
-		log_err("another droverd is running with state dir '%s'", state_dir);
-		return r;
-	}
-	return fd; /* held for the life of the process */
 }
 
 /* A program installed next to droverd (drover-shim, drover-image). */
@@ -132,25 +127,30 @@ static char *sibling(const char *name)
 	return path;
 }
 
-static int resolve_programs(struct agent *a)
+static int resolve_programs(struct agent *a, struct err **err)
 {
+	struct stat st;
 	int r;
 
 	r = proc_find_exe(a->cfg->runtime, &a->runtime_path);
+	if (r >= 0 && (stat(a->runtime_path, &st) < 0 || !S_ISREG(st.st_mode)))
+		r = -EACCES;
 	if (r < 0)
-		return log_err_errno(r, "OCI runtime '%s' not found", a->cfg->runtime);
+		return err_field(err, "runtime", -r, "--runtime '%s' is not an executable program (nor found on PATH): %s",
+				 a->cfg->runtime, strerror(-r));
 	a->image_tool = sibling("drover-image");
 	if (!a->image_tool)
-		return log_err_errno(-ENOENT, "drover-image not found next to droverd");
+		return err_set(err, ENOENT, "drover-image not found next to droverd");
 	if (!a->cfg->shim) {
 		a->shim_path = sibling("drover-shim");
 		if (!a->shim_path)
-			return log_err_errno(-ENOENT, "drover-shim not found next to droverd (use --shim)");
+			return err_set(err, ENOENT, "drover-shim not found next to droverd (use --shim)");
 		return 0;
 	}
 	r = proc_find_exe(a->cfg->shim, &a->shim_path);
 	if (r < 0)
-		return log_err_errno(r, "shim '%s' not found", a->cfg->shim);
+		return err_field(err, "shim", -r, "--shim '%s' is not an executable program: %s", a->cfg->shim,
+				 strerror(-r));
 	return 0;
 }
 
@@ -169,29 +169,62 @@ static bool has_sys_resource(void)
 static int setup(struct agent *a)
 {
 	_cleanup_err_ struct err *e = NULL;
-	char host[256];
 	int r;
 
 	a->started_mono = time_mono_ns();
-	if (gethostname(host, sizeof(host)) < 0)
-		snprintf(host, sizeof(host), "localhost");
-	a->node_name = strdup(a->cfg->node_name ? a->cfg->node_name : host);
-	if (!a->node_name)
-		return -ENOMEM;
 	/* without CAP_SYS_RESOURCE no process may lower an oom_score_adj below 0 */
 	a->oom_adj_online = has_sys_resource() ? -500 : 0;
-	if ((r = resolve_programs(a)) < 0 || (r = make_dirs(a)) < 0 || (r = lock_state(a->cfg->state_dir)) < 0)
+	if ((r = agent_lock_all(a, AGENT_NFT_LOCK_DIR, &e)) < 0)
+		return log_err_errno(r, "%s", err_msg(e));
+	if ((r = make_dirs(a)) < 0)
 		return r;
 	a->runc.runtime = a->runtime_path;
 	a->runc.runtime_root = a->runc_root;
-	a->images_dir = fs_path_join(a->cfg->state_dir, "images");
-	a->net_dir = fs_path_join(a->cfg->state_dir, "net");
-	if (!a->images_dir || !a->net_dir)
-		return -ENOMEM;
+	cgroot_node_allocatable(a);
 	r = cgroot_setup(a, &e);
 	if (r < 0)
 		return log_err_errno(r, "cgroups: %s", err_msg(e));
-	return loop_new(&a->loop);
+	r = loop_new(&a->loop);
+	if (r < 0)
+		return r;
+	return agent_trash_setup(a);
+}
+
+static int events_open_state(struct agent *a)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *dir = fs_path_join(a->cfg->state_dir, "events");
+
+	if (!dir || events_open(dir, &e) < 0)
+		return log_err_errno(-EIO, "events: %s", err_msg(e));
+	return 0;
+}
+
+/* Everything the flags name is checked before anything is created: exit 2 on a bad one. */
+static int check_start(struct agent *a, struct err **err)
+{
+	struct node_res reserved;
+	char host[256];
+	int r;
+
+	if ((r = config_check(a->cfg, err)) < 0)
+		return r;
+	if (a->cfg->log_level && log_set_level_str(a->cfg->log_level) < 0)
+		return err_field(err, "log-level", EINVAL, "--log-level must be err, warning, notice, info or debug, got '%s'",
+				 a->cfg->log_level);
+	if (a->cfg->default_memory > 0 && a->cfg->default_memory < 4 * 1024 * 1024)
+		return err_field(err, "default-memory", EINVAL, "--default-memory must be 0 (none) or at least 4Mi");
+	if ((r = node_res_parse(a->cfg->system_reserved, &reserved, err)) < 0 || (r = api_tcp_check(a->cfg, err)) < 0 ||
+	    (r = cp_config_check(a->cfg, err)) < 0 || (r = etcd_config_check(a->cfg, err)) < 0)
+		return r;
+	if ((r = resolve_programs(a, err)) < 0 || (r = set_paths(a)) < 0)
+		return r;
+	if ((r = agent_runtime_check(a->runtime_path, a->cfg->runtime_version_check)) < 0)
+		return err_field(err, "runtime", -r, "--runtime '%s' refused (see the line above)", a->runtime_path);
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	a->node_name = strdup(a->cfg->node_name ? a->cfg->node_name : host);
+	return a->node_name ? 0 : err_set(err, ENOMEM, "out of memory");
 }
 
 static int serve(struct agent *a)
@@ -203,13 +236,19 @@ static int serve(struct agent *a)
 
 	if ((r = setup_signals(a->loop)) < 0)
 		return log_err_errno(r, "signals");
-	if ((r = agent_adopt(a)) < 0)
+	if ((r = events_open_state(a)) < 0 || (r = agent_adopt(a)) < 0)
 		return r;
 	if (!a->cfg->no_assignments_dir && (r = dir_source_start(a, a->cfg->assignments_dir, &a->dir)) < 0)
 		return r;
+	if ((r = agent_sources_start(a)) < 0 || (a->cfg->control_plane && (r = cp_source_start(a, &a->cp)) < 0))
+		return r;
+	if (a->cfg->etcd && (r = etcd_source_start(a, &a->etcd)) < 0)
+		return r;
 	agent_net_reclaim(a); /* after adoption and the dir: only what no instance owns goes */
-	if (!sock || api_start(a, sock, &a->api, &e) < 0)
-		return log_err_errno(-EIO, "API: %s", err_msg(e));
+	if (!sock || (r = api_start(a, sock, &a->api, &e)) < 0) {
+		log_err("API: %s", err_msg(e));
+		return r < 0 ? r : -ENOMEM;
+	}
 	log_info("serving on '%s' node=%s runtime=%s cgroup=%s", sock, a->node_name, a->runtime_path,
 		 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1");
 	(void)sd_notify(0, "READY=1\nSTATUS=serving"); /* only now: the API answers */
@@ -225,7 +264,7 @@ int main(int argc, char **argv)
 	_cleanup_err_ struct err *e = NULL;
 	struct agent_config cfg;
 	struct agent a = {0};
-	int r;
+	int r, status;
 
 	log_init("droverd");
 	/* one long-lived single-threaded process: big buffers go to mmap (returned when freed) and
@@ -234,29 +273,34 @@ int main(int argc, char **argv)
 	(void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	(void)mallopt(M_ARENA_MAX, 1);
 	r = config_load(argc, argv, &cfg, &e);
-	if (r == 1) {
-		config_usage();
+	if (r == 1 || r == 2 || r == 3) {
+		if (r == 1)
+			config_usage();
+		else if (r == 2)
+			printf("droverd %s\n", DROVER_VERSION);
+		else
+			config_print_example();
+		config_done(&cfg);
 		return 0;
-	}
-	if (r == 2) {
-		printf("droverd %s\n", DROVER_VERSION);
-		return 0;
-	}
-	if (r < 0) {
-		log_err("%s", err_msg(e));
-		return 2;
-	}
-	if (cfg.log_level && log_set_level_str(cfg.log_level) < 0)
-		log_warn("unknown log level '%s', ignoring", cfg.log_level);
-	if (cfg.listen) {
-		log_err("--listen is not supported yet: use the unix socket (see the README)");
-		return 2;
 	}
 	a.cfg = &cfg;
-	r = setup(&a);
-	if (r >= 0)
-		r = serve(&a);
+	if (r < 0 || check_start(&a, &e) < 0) {
+		if (e)
+			log_err("%s", err_msg(e));
+		status = 2; /* a bad flag: nothing was created */
+	} else if (cfg.cleanup) {
+		status = agent_cleanup(&a) < 0 ? 1 : 0;
+	} else {
+		r = setup(&a);
+		if (r >= 0)
+			r = serve(&a);
+		status = r < 0 ? 1 : 0;
+	}
 	dir_source_free(a.dir);
+	trash_free(a.trash);
+	cp_source_free(a.cp);
+	etcd_source_free(a.etcd);
+	source_set_free(a.api_set);
 	agent_image_jobs_free(&a);
 	api_free(a.api);
 	while (a.instances) {
@@ -264,7 +308,7 @@ int main(int argc, char **argv)
 		a.instances = i->next;
 		inst_free(i); /* memory only: the containers stay */
 	}
-	events_reset();
+	events_close();
 	loop_free(a.loop);
 	img_resolve_cache_clear();
 	free(a.image_tool);
@@ -279,5 +323,5 @@ int main(int argc, char **argv)
 	free(a.bundles_dir);
 	free(a.runc_root);
 	config_done(&cfg);
-	return r < 0 ? 1 : 0;
+	return status;
 }

@@ -32,11 +32,15 @@ struct net_ctx *agent_net(struct agent *a, struct err **err)
 	c.lease_dir = leases;
 	c.netns_dir = netns;
 	c.nft_table = a->cfg->nft_table;
+	c.reserved_ports = &a->cfg->reserved_host_ports;
+	c.allow_host_access = a->cfg->allow_host_access;
+	c.ip_netns_dir = "/run/netns";
 	if (net_ctx_new(&c, &a->net, err) < 0) {
 		err_wrap(err, "bridge '%s' subnet '%s'", c.bridge, c.subnet);
 		return NULL;
 	}
-	log_info("bridge '%s' up, subnet %s, nftables table '%s'", c.bridge, c.subnet, c.nft_table);
+	log_info("bridge '%s' up, subnet %s, nftables table '%s', host access %s", c.bridge, c.subnet, c.nft_table,
+		 c.allow_host_access ? "allowed" : "blocked");
 	return a->net;
 }
 
@@ -123,23 +127,43 @@ void inst_net_detach(struct instance *i)
 	i->netns_path = NULL;
 }
 
-/* Another instance already publishing one of spec's host ports? (-EADDRINUSE with the details) */
+/* A host port another instance publishes (unless it is this id's own), reserved, or held by a host
+ * socket: -EADDRINUSE naming the port. */
+static int check_port(struct agent *a, const struct spec *spec, const struct spec_port *p, struct err **err)
+{
+	_cleanup_err_ struct err *e = NULL;
+	bool ours = false;
+
+	for (struct instance *i = a->instances; i; i = i->next) {
+		const struct spec *o = i->next_spec ? i->next_spec : i->spec;
+		if (!o || i->removing)
+			continue;
+		for (size_t m = 0; m < o->n_ports; m++) {
+			if (o->ports[m].host != p->host || o->ports[m].udp != p->udp)
+				continue;
+			if (strcmp(i->id, spec->id) != 0)
+				return err_field(err, "network.ports", EADDRINUSE,
+						 "host port %u/%s is already published by instance '%s'", p->host,
+						 p->udp ? "udp" : "tcp", i->id);
+			ours = true;
+		}
+	}
+	/* an instance's own published port holds no socket; a new one must be free on the host */
+	if (!ours && net_port_check_host(p->host, p->udp, &a->cfg->reserved_host_ports, &e) < 0)
+		return err_field(err, "network.ports", e->errnum, "%s", err_msg(e));
+	return 0;
+}
+
 int agent_check_ports(struct agent *a, const struct spec *spec, struct err **err)
 {
 	for (size_t k = 0; k < spec->n_ports; k++) {
-		const struct spec_port *p = &spec->ports[k];
-		if (!p->host)
+		int r;
+
+		if (!spec->ports[k].host)
 			continue;
-		for (struct instance *i = a->instances; i; i = i->next) {
-			const struct spec *o = i->next_spec ? i->next_spec : i->spec;
-			if (!o || strcmp(i->id, spec->id) == 0 || i->removing)
-				continue;
-			for (size_t m = 0; m < o->n_ports; m++)
-				if (o->ports[m].host == p->host && o->ports[m].udp == p->udp)
-					return err_field(err, "network.ports", EADDRINUSE,
-							 "host port %u/%s is already published by instance '%s'", p->host,
-							 p->udp ? "udp" : "tcp", i->id);
-		}
+		r = check_port(a, spec, &spec->ports[k], err);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

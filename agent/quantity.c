@@ -48,13 +48,17 @@ static int64_t pow10i(int n)
 	return v;
 }
 
-/* value = (ip + fp/10^fd) * mul / div, rounded up, with overflow checks. */
+/* value = (ip + fp/10^fd) * mul / div, rounded up. ip < 2^63 and fd <= 9 keep the first product
+ * far inside __int128; the multiply by mul (up to 10^18) is checked, so no input overflows. */
 static int scale(int64_t ip, int64_t fp, int fd, int64_t mul, int64_t div, int64_t *ret)
 {
-	__int128 num = ((__int128)ip * pow10i(fd) + fp) * mul;
+	__int128 num = (__int128)ip * pow10i(fd) + fp;
 	__int128 den = (__int128)pow10i(fd) * div;
-	__int128 v = (num + den - 1) / den;
+	__int128 v;
 
+	if (mul <= 0 || div <= 0 || __builtin_mul_overflow(num, (__int128)mul, &num))
+		return -ERANGE;
+	v = num / den + (num % den != 0);
 	if (v > INT64_MAX)
 		return -ERANGE;
 	*ret = (int64_t)v;

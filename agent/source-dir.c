@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/admission.h"
 #include "agent/agent.h"
 #include "agent/source-dir.h"
 #include "common/cleanup.h"
@@ -106,8 +108,15 @@ static void show_invalid(struct dir_source *d, const char *name, const char *tex
 	i = agent_find(d->a, id);
 	if (i && i->spec) {
 		/* a running instance is never disturbed by a broken edit of its file */
+		_cleanup_free_ char *msg = NULL;
+
 		log_warn("keeping revision %lld of '%s' until its file is fixed id=%s", (long long)i->spec->revision,
 			 id, id);
+		if (i->source == SRC_DIR &&
+		    asprintf(&msg, "%s is invalid, revision %lld keeps running: %s%s%s%s", name,
+			     (long long)i->spec->revision, err_msg(e), e && e->field ? " (field '" : "",
+			     e && e->field ? e->field : "", e && e->field ? "')" : "") >= 0)
+			inst_set_spec_error(i, msg);
 		return;
 	}
 	if (!i) {
@@ -119,10 +128,11 @@ static void show_invalid(struct dir_source *d, const char *name, const char *tex
 	if (i->source != SRC_DIR)
 		return;
 	(void)map_set(d, name, id);
+	const char *reason = e && e->errnum == ENOSPC ? ADMISSION_REASON : "InvalidSpec";
 	if (e && e->field && *e->field)
-		inst_set_phase(i, PH_FAILED, "InvalidSpec", "%s: %s (field '%s')", name, err_msg(e), e->field);
+		inst_set_phase(i, PH_FAILED, reason, "%s: %s (field '%s')", name, err_msg(e), e->field);
 	else
-		inst_set_phase(i, PH_FAILED, "InvalidSpec", "%s: %s", name, err_msg(e));
+		inst_set_phase(i, PH_FAILED, reason, "%s: %s", name, err_msg(e));
 }
 
 static void remove_file(struct dir_source *d, const char *name)
@@ -153,7 +163,7 @@ static void load_file(struct dir_source *d, const char *name)
 	dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return;
-	r = fs_read_file(dfd, name, SPEC_MAX_BYTES, &text, &len, &e);
+	r = fs_read_beneath(dfd, name, SPEC_MAX_BYTES, &text, &len, &e);
 	if (r == -ENOENT) {
 		remove_file(d, name);
 		return;
@@ -183,6 +193,8 @@ static void load_file(struct dir_source *d, const char *name)
 		free(owner->source_ref);
 		owner->source_ref = strdup(name);
 	}
+	if (owner && owner->source == SRC_DIR)
+		inst_set_spec_error(owner, NULL); /* the file parses again */
 	if (agent_apply(d->a, spec, SRC_DIR, name, &res, &e) < 0)
 		show_invalid(d, name, text, e); /* e.g. a host port another instance publishes */
 }
@@ -191,6 +203,7 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct dir_source *d = data;
 	char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)] __attribute__((aligned(8)));
+	bool overflow = false;
 	ssize_t n;
 
 	(void)l;
@@ -200,7 +213,7 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 			struct inotify_event *ev = (struct inotify_event *)p;
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				log_warn("inotify queue overflow on '%s', rescanning", d->dir);
+				overflow = true; /* events were lost: only a full rescan knows the dir now */
 				continue;
 			}
 			if (!ev->len || !is_spec_name(ev->name))
@@ -211,6 +224,27 @@ static void on_inotify(struct loop *l, int fd, uint32_t events, void *data)
 				load_file(d, ev->name);
 		}
 	}
+	if (overflow) {
+		log_warn("inotify queue overflow on '%s', rescanning", d->dir);
+		dir_source_rescan(d);
+	}
+}
+
+/* Files the map knows that the directory no longer has (deleted while events were lost). */
+static void drop_vanished(struct dir_source *d)
+{
+	_cleanup_close_ int dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct file_map *m = d->files;
+
+	if (dfd < 0)
+		return;
+	while (m) {
+		struct file_map *next = m->next;
+		struct stat st;
+		if (fstatat(dfd, m->name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			remove_file(d, m->name); /* frees m */
+		m = next;
+	}
 }
 
 static void scan(struct dir_source *d)
@@ -220,6 +254,7 @@ static void scan(struct dir_source *d)
 
 	if (!dir)
 		return;
+	drop_vanished(d);
 	while ((de = readdir(dir)))
 		if (is_spec_name(de->d_name))
 			load_file(d, de->d_name);
@@ -232,6 +267,11 @@ static void scan(struct dir_source *d)
 			(void)agent_remove(d->a, i->id, SRC_DIR, &e);
 		}
 	}
+}
+
+void dir_source_rescan(struct dir_source *d)
+{
+	scan(d);
 }
 
 int dir_source_start(struct agent *a, const char *dir, struct dir_source **ret)

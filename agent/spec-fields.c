@@ -152,6 +152,10 @@ int spec_parse_resources(json_t *v, struct spec *s, struct err **err)
 		if (quantity_parse_cpu(buf, &s->cpu_millis) < 0 || s->cpu_millis <= 0)
 			return err_field(err, "resources.cpu", EINVAL,
 					 "'resources.cpu' must be a positive quantity like \"500m\" or 2, got '%s'", buf);
+		/* below 10m the CFS quota would be under the kernel's 1 ms minimum */
+		if (s->cpu_millis < SPEC_CPU_MIN_MILLIS)
+			return err_field(err, "resources.cpu", ERANGE,
+					 "'resources.cpu' %s is below the minimum of 10m (0.01 CPU)", buf);
 		if (s->cpu_millis > 1024 * 1000)
 			return err_field(err, "resources.cpu", ERANGE, "'resources.cpu' %s is more than 1024 CPUs",
 					 buf);

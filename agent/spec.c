@@ -9,6 +9,7 @@
 #include "agent/spec-internal.h"
 #include "common/cleanup.h"
 #include "image/img.h"
+#include "runtime/rt.h"
 
 const char *spec_qos_name(enum spec_qos q)
 {
@@ -229,6 +230,7 @@ static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 
 static int parse_process(json_t *doc, struct spec *s, struct err **err)
 {
+	_cleanup_free_ char *norm = NULL;
 	json_t *v;
 	int r;
 
@@ -243,9 +245,12 @@ static int parse_process(json_t *doc, struct spec *s, struct err **err)
 		r = spec_get_string(v, "workdir", 4096, &s->workdir, err);
 		if (r < 0)
 			return r;
-		if (s->workdir[0] != '/')
-			return err_field(err, "workdir", EINVAL, "'workdir' must be an absolute path, got '%s'",
-					 s->workdir);
+		r = rt_cwd_normalize(s->workdir, &norm);
+		if (r < 0)
+			return err_field(err, "workdir", r == -ENOMEM ? ENOMEM : EINVAL, "'workdir' %s, got '%s'",
+					 rt_cwd_problem(r), s->workdir);
+		free(s->workdir);
+		s->workdir = TAKE_PTR(norm);
 	}
 	v = json_object_get(doc, "user");
 	if (v) {
@@ -341,6 +346,33 @@ int spec_parse(json_t *doc, struct spec **ret, struct err **err)
 	return 0;
 }
 
+/* jansson's text quotes the input near the error ("near 'xxx'"); a spec file may be anything the
+ * agent can read, so status messages carry only line:column and a reason of our own. */
+const char *spec_json_reason(const json_error_t *jerr)
+{
+	switch (json_error_code(jerr)) {
+	case json_error_out_of_memory:
+		return "out of memory";
+	case json_error_stack_overflow:
+		return "nested too deeply";
+	case json_error_invalid_utf8:
+		return "invalid UTF-8";
+	case json_error_premature_end_of_input:
+		return "unexpected end of input";
+	case json_error_end_of_input_expected:
+		return "text after the end of the document";
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return "a NUL character";
+	case json_error_duplicate_key:
+		return "a duplicate object key";
+	case json_error_numeric_overflow:
+		return "a number out of range";
+	default:
+		return "invalid syntax";
+	}
+}
+
 int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err **err)
 {
 	json_error_t jerr;
@@ -352,7 +384,7 @@ int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err 
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
 		return err_field(err, "", EINVAL, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-				 jerr.text);
+				 spec_json_reason(&jerr));
 	r = spec_parse(doc, ret, err);
 	json_decref(doc);
 	return r;

@@ -10,6 +10,8 @@
 #include "common/err.h"
 
 #define SPEC_MAX_BYTES (1024 * 1024)
+/* The smallest cpu a spec may ask for: a 1 ms CFS quota in a 100 ms period. */
+#define SPEC_CPU_MIN_MILLIS 10
 
 enum spec_qos { SPEC_QOS_ONLINE, SPEC_QOS_BATCH };
 enum spec_net { SPEC_NET_BRIDGE, SPEC_NET_HOST, SPEC_NET_NONE };
@@ -55,6 +57,8 @@ struct spec {
 /* Parses and validates; on failure err->field names the field ("resources.memory"). */
 int spec_parse(json_t *doc, struct spec **ret, struct err **err);
 int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err **err);
+/* A reason for a JSON syntax error that quotes none of the input (jansson's text does). */
+const char *spec_json_reason(const json_error_t *jerr);
 struct spec *spec_free(struct spec *s);
 bool spec_id_valid(const char *id);
 /* Refuses what later issues will add (registry images, bridge networking, probes). */

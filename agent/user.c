@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,23 +28,48 @@ static bool parse_id(const char *s, unsigned long *ret)
 	return errno == 0 && *end == '\0' && *ret < 4294967295UL;
 }
 
-/* Reads ROOTFS/etc/NAME with every path step kept inside the rootfs; a missing file is empty. */
-static int read_db(const char *rootfs, const char *name, char **ret)
+static const char *file_kind(mode_t m)
 {
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+/* Reads ROOTFS/etc/NAME with every path step kept inside the rootfs; a missing file is empty.
+ * The image chose what is there: O_NONBLOCK keeps a FIFO from blocking the agent in open() (no
+ * writer ever comes), and anything but a regular file is refused before a byte is read. */
+static int read_db(const char *rootfs, const char *name, char **ret, struct err **err)
+{
+	struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	_cleanup_close_ int root = -1, fd = -1;
+	struct stat st;
 	char path[64];
 
 	root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
-		return -errno;
+		return err_set(err, errno, "open rootfs '%s'", rootfs);
 	snprintf(path, sizeof(path), "/etc/%s", name);
 	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
-	if (fd < 0) {
+	if (fd < 0 && errno == ENOENT) {
 		*ret = strdup("");
-		return errno == ENOENT ? (*ret ? 0 : -ENOMEM) : -errno;
+		return *ret ? 0 : err_set(err, ENOMEM, "out of memory");
 	}
-	return fs_read_fd(fd, DB_MAX, ret, NULL, NULL);
+	if (fd < 0)
+		return err_set(err, errno, "open the image's %s", path);
+	if (fstat(fd, &st) < 0)
+		return err_set(err, errno, "stat the image's %s", path);
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, EINVAL, "the image's %s is %s, not a regular file", path, file_kind(st.st_mode));
+	if (fs_read_fd(fd, DB_MAX, ret, NULL, err) < 0)
+		return err_wrap(err, "read the image's %s", path);
+	return 0;
 }
 
 /* Finds a line whose field 0 (name) or field 2 (id) matches; returns a copy of it. */
@@ -95,29 +121,38 @@ static int resolve_group(const char *rootfs, const char *group, gid_t *ret, stru
 {
 	_cleanup_free_ char *db = NULL, *line = NULL;
 	unsigned long v;
+	int r;
 
 	if (parse_id(group, &v)) {
 		*ret = (gid_t)v;
 		return 0;
 	}
-	if (read_db(rootfs, "group", &db) < 0 || !(line = find_entry(db, group, -1)) || field_ul(line, 2, &v) < 0)
+	r = read_db(rootfs, "group", &db, err);
+	if (r < 0)
+		return r;
+	if (!(line = find_entry(db, group, -1)) || field_ul(line, 2, &v) < 0)
 		return err_field(err, "user", ENOENT, "group '%s' not found in the image's /etc/group", group);
 	*ret = (gid_t)v;
 	return 0;
 }
 
 /* Supplementary groups: every group in /etc/group listing the user's name as a member. */
-static int extra_groups(const char *rootfs, const char *uname, gid_t primary, gid_t **ret, size_t *ret_n)
+static int extra_groups(const char *rootfs, const char *uname, gid_t primary, gid_t **ret, size_t *ret_n,
+			struct err **err)
 {
 	_cleanup_free_ char *db = NULL;
 	_cleanup_free_ gid_t *out = NULL;
 	char *save = NULL;
 	size_t n = 0;
+	int r;
 
 	*ret = NULL;
 	*ret_n = 0;
-	if (!uname || read_db(rootfs, "group", &db) < 0)
+	if (!uname)
 		return 0;
+	r = read_db(rootfs, "group", &db, err);
+	if (r < 0)
+		return r;
 	for (char *line = strtok_r(db, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long gid;
 		const char *members = line;
@@ -132,7 +167,7 @@ static int extra_groups(const char *rootfs, const char *uname, gid_t primary, gi
 				continue;
 			gid_t *nb = realloc(out, (n + 1) * sizeof(*out));
 			if (!nb)
-				return -ENOMEM;
+				return err_set(err, ENOMEM, "out of memory");
 			out = nb;
 			out[n++] = (gid_t)gid;
 		}
@@ -160,9 +195,9 @@ int user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *re
 	group = strchr(u, ':');
 	if (group)
 		*group++ = '\0';
-	r = read_db(rootfs, "passwd", &db);
+	r = read_db(rootfs, "passwd", &db, err);
 	if (r < 0)
-		return err_set(err, -r, "read the image's /etc/passwd");
+		return r;
 	if (parse_id(u, &v)) {
 		line = find_entry(db, NULL, (long)v);
 	} else {
@@ -178,6 +213,5 @@ int user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *re
 	*ret_gid = (gid_t)g;
 	if (group && (r = resolve_group(rootfs, group, ret_gid, err)) < 0)
 		return r;
-	return extra_groups(rootfs, uname, *ret_gid, ret_gids, ret_n_gids) < 0 ? err_set(err, ENOMEM, "out of memory")
-									    : 0;
+	return extra_groups(rootfs, uname, *ret_gid, ret_gids, ret_n_gids, err);
 }

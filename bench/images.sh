@@ -26,7 +26,7 @@ cleanup() {
 	"${PODMAN[@]}" rmi -a -f >/dev/null 2>&1
 	[ -z "$REGPID" ] || kill "$REGPID"
 	wait 2>/dev/null
-	rm -rf "$W"
+	rm -rf "$W" "/run/drover-nft/drover_bimg$$.lock"
 }
 trap cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -92,7 +92,8 @@ done
 mkdir -p "$W/assign"
 : >"$W/droverd.conf"
 build/droverd --config "$W/droverd.conf" --state-dir "$W/state" --run-dir "$W/run" --assignments-dir "$W/assign" \
-	--cgroup-root "$CG" --insecure-registry "127.0.0.1:$PORT" --log-level warning 2>"$W/droverd.log" &
+	--cgroup-root "$CG" --nft-table "drover_bimg$$" --insecure-registry "127.0.0.1:$PORT" --log-level warning \
+	2>"$W/droverd.log" &
 AGENT=$!
 for _ in $(seq 1 100); do [ -S "$W/run/droverd.sock" ] && break; sleep 0.05; done
 jq -n --arg img "$REF" '{image: $img, network: {mode: "none"}, command: ["sleep", "100000"], stop_grace_ms: 0}' >"$W/spec.json"

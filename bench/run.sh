@@ -4,12 +4,13 @@
 #      bundle (drover's own config.json on the same image), vs `podman run -d --network none`
 #  (b) memory of the per-container monitor: drover-shim vs conmon (PSS and RSS, mean of 10)
 #  (c) droverd's RSS with 50 running instances
-# Prints a summary and writes bench/RESULTS.md. Nothing here is asserted: figures only.
+# Writes bench/RESULTS.md section by section as each is measured (and prints it), so a run that
+# stops part-way keeps what it measured. Nothing here is asserted: figures only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
 scripts/deps.sh bench
-make -s all build/bench/put-wait
+make -s all build/bench/put-wait build/tests/net-harness
 
 N=${BENCH_N:-20}
 B=/tmp/drover-bench-$$ # lowercase: podman names images after the path
@@ -44,7 +45,7 @@ cleanup() {
 	nft delete table ip "$NFT" 2>/dev/null
 	grep " $B/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	for d in /sys/fs/cgroup/*"$CG"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-	rm -rf "$B"
+	rm -rf "$B" "/run/drover-nft/$NFT.lock" /run/netns/"$BR"-*
 }
 trap cleanup EXIT
 
@@ -72,6 +73,29 @@ build/bench/put-wait rm "$SOCK" template >/dev/null
 "${PODMAN[@]}" pull -q "oci:$B/image:latest" >/dev/null
 podman_img=$("${PODMAN[@]}" images -q | head -1)
 
+ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
+verdict() { # value limit le|ge|lt -> "met" or "not met"
+	local ok
+	case $3 in
+	le) ok=$(echo "$1 <= $2" | bc) ;;
+	ge) ok=$(echo "$1 >= $2" | bc) ;;
+	lt) ok=$(echo "$1 < $2" | bc) ;;
+	esac
+	[ "$ok" = 1 ] && echo met || echo "not met"
+}
+machine="$(uname -srm), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1 (hybrid)/;s/cgroup2fs/v2/'), runc $(runc --version | head -1 | cut -d' ' -f3), podman $(podman --version | cut -d' ' -f3)"
+RESULTS=bench/RESULTS.md
+write_section() { tee -a "$RESULTS"; echo | tee -a "$RESULTS"; } # appends a section and shows it
+fuzzing=$(sed -n '/^## Fuzzing/,$p' "$RESULTS" 2>/dev/null)
+: >"$RESULTS"
+write_section <<MD
+# drover benchmarks
+
+Measured $(date -u +%Y-%m-%d) on: $machine.
+Produced by \`make bench\` (bench/run.sh); medians of $N rounds run in turn, so
+drift of the machine hits every peer alike. Figures, never assertions.
+MD
+
 echo "bench: (a) start latency, $N rounds, the three in turn" >&2
 : >"$B/a.drover"
 : >"$B/a.runc"
@@ -92,6 +116,23 @@ for i in $(seq 1 "$N"); do
 	runc --root "$B/rr" delete -f "r$i" >/dev/null
 	"${PODMAN[@]}" rm -f -t 0 "p$i" >/dev/null
 done
+a_drover=$(median <"$B/a.drover")
+a_runc=$(median <"$B/a.runc")
+a_podman=$(median <"$B/a.podman")
+write_section <<MD
+## (a) Start latency: request to running
+
+| what | median ms | vs raw runc | vs podman |
+|---|---|---|---|
+| drover: \`PUT /v1/instances/{id}\` to \`phase: running\` | $a_drover | $(ratio "$a_drover" "$a_runc")x | $(ratio "$a_drover" "$a_podman")x |
+| raw \`runc run -d\` of the same bundle (drover's config.json) | $a_runc | 1.00x | $(ratio "$a_runc" "$a_podman")x |
+| \`podman run -d --network none\` | $a_podman | $(ratio "$a_podman" "$a_runc")x | 1.00x |
+
+Targets (issue 2): drover within 1.25x of raw runc, at least 3x faster than podman.
+drover's figure includes validating the spec, resolving the image, mounting the
+overlay rootfs, writing the bundle, persisting the instance record (fsync'd),
+starting drover-shim, runc, and telling the client (an event long-poll).
+MD
 echo "bench: (a2) start latency with networking, $N rounds" >&2
 jq '.network = {mode: "bridge"}' "$B/spec.json" >"$B/spec-br.json"
 : >"$B/a2.drover"
@@ -107,9 +148,14 @@ for i in $(seq 1 "$N"); do
 done
 a2_drover=$(median <"$B/a2.drover")
 a2_podman=$(median <"$B/a2.podman")
-a_drover=$(median <"$B/a.drover")
-a_runc=$(median <"$B/a.runc")
-a_podman=$(median <"$B/a.podman")
+write_section <<MD
+## (a2) Start latency with networking
+
+| what | median ms | podman / drover |
+|---|---|---|
+| drover, \`network.mode: bridge\` (netns, veth, address, then runc) | $a2_drover | $(ratio "$a2_podman" "$a2_drover")x |
+| \`podman run -d\` with its default (CNI bridge) network | $a2_podman | 1.00x |
+MD
 
 echo "bench: (b) monitor memory, 10 containers each" >&2
 pss_rss() { # PID -> "PSS_KiB RSS_KiB"
@@ -127,6 +173,16 @@ mean_mem() { # pids... -> "PSS RSS" means in KiB
 read -r shim_pss shim_rss shim_n <<<"$(mean_mem $shim_pids)"
 read -r conmon_pss conmon_rss conmon_n <<<"$(mean_mem $conmon_pids)"
 "${PODMAN[@]}" rm -a -f -t 0 >/dev/null 2>&1
+write_section <<MD
+## (b) Per-container monitor memory (mean of $shim_n and $conmon_n containers)
+
+| monitor | PSS KiB | RSS KiB |
+|---|---|---|
+| drover-shim | $shim_pss | $shim_rss |
+| conmon (podman) | $conmon_pss | $conmon_rss |
+
+Shim PSS / conmon PSS: $(ratio "$shim_pss" "$conmon_pss") (target: at most 0.5).
+MD
 
 echo "bench: (c) droverd RSS with 50 instances" >&2
 rss_idle=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
@@ -136,62 +192,7 @@ done
 running=$(curl -s --unix-socket "$SOCK" http://localhost/v1/instances | jq '[.[] | select(.phase == "running")] | length')
 rss_50=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
 pss_50=$(pss_rss "$AGENT_PID" | cut -d' ' -f1)
-
-echo "bench: (d) network set-up and tear-down vs CNI" >&2
-net_rows=$(bash bench/net.sh "$N")
-echo "bench: (e) image pull + unpack vs skopeo+umoci and podman" >&2
-img_rows=$(bash bench/images.sh 5)
-img_bytes=$(echo "$img_rows" | sed -n 's/^IMAGE_BYTES=//p')
-second_row=$(echo "$img_rows" | sed -n 's/^SECOND=//p')
-img_rows=$(echo "$img_rows" | grep '^|')
-
-ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
-verdict() { # value limit le|ge|lt -> "met" or "not met"
-	local ok
-	case $3 in
-	le) ok=$(echo "$1 <= $2" | bc) ;;
-	ge) ok=$(echo "$1 >= $2" | bc) ;;
-	lt) ok=$(echo "$1 < $2" | bc) ;;
-	esac
-	[ "$ok" = 1 ] && echo met || echo "not met"
-}
-machine="$(uname -srm), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1 (hybrid)/;s/cgroup2fs/v2/'), runc $(runc --version | head -1 | cut -d' ' -f3), podman $(podman --version | cut -d' ' -f3)"
-cat >bench/RESULTS.md <<MD
-# drover benchmarks
-
-Measured $(date -u +%Y-%m-%d) on: $machine.
-Produced by \`make bench\` (bench/run.sh); medians of $N rounds run in turn, so
-drift of the machine hits every peer alike. Figures, never assertions.
-
-## (a) Start latency: request to running
-
-| what | median ms | vs raw runc | vs podman |
-|---|---|---|---|
-| drover: \`PUT /v1/instances/{id}\` to \`phase: running\` | $a_drover | $(ratio "$a_drover" "$a_runc")x | $(ratio "$a_drover" "$a_podman")x |
-| raw \`runc run -d\` of the same bundle (drover's config.json) | $a_runc | 1.00x | $(ratio "$a_runc" "$a_podman")x |
-| \`podman run -d --network none\` | $a_podman | $(ratio "$a_podman" "$a_runc")x | 1.00x |
-
-Targets (issue 2): drover within 1.25x of raw runc, at least 3x faster than podman.
-drover's figure includes validating the spec, resolving the image, mounting the
-overlay rootfs, writing the bundle, persisting the instance record (fsync'd),
-starting drover-shim, runc, and telling the client (an event long-poll).
-
-## (a2) Start latency with networking
-
-| what | median ms | podman / drover |
-|---|---|---|
-| drover, \`network.mode: bridge\` (netns, veth, address, then runc) | $a2_drover | $(ratio "$a2_podman" "$a2_drover")x |
-| \`podman run -d\` with its default (CNI bridge) network | $a2_podman | 1.00x |
-
-## (b) Per-container monitor memory (mean of $shim_n and $conmon_n containers)
-
-| monitor | PSS KiB | RSS KiB |
-|---|---|---|
-| drover-shim | $shim_pss | $shim_rss |
-| conmon (podman) | $conmon_pss | $conmon_rss |
-
-Shim PSS / conmon PSS: $(ratio "$shim_pss" "$conmon_pss") (target: at most 0.5).
-
+write_section <<MD
 ## (c) droverd memory
 
 | instances running | VmRSS KiB | PSS KiB |
@@ -200,7 +201,11 @@ Shim PSS / conmon PSS: $(ratio "$shim_pss" "$conmon_pss") (target: at most 0.5).
 | $running | $rss_50 | $pss_50 |
 
 Target: under 8 MiB (8192 KiB) RSS with 50 running instances.
+MD
 
+echo "bench: (d) network set-up and tear-down vs CNI" >&2
+net_rows=$(bash bench/net.sh "$N")
+write_section <<MD
 ## (d) Network set-up and tear-down per instance (median of $N)
 
 | what | set-up ms | tear-down ms |
@@ -210,7 +215,13 @@ $net_rows
 Target (issue 4): set-up at least 3x faster than CNI. drover's set-up includes creating the
 namespace; CNI's does not (a runtime makes it before calling ADD). Tear-down on both sides is
 mostly the kernel deleting the veth pair.
-
+MD
+echo "bench: (e) image pull + unpack vs skopeo+umoci and podman" >&2
+img_rows=$(bash bench/images.sh 5)
+img_bytes=$(echo "$img_rows" | sed -n 's/^IMAGE_BYTES=//p')
+second_row=$(echo "$img_rows" | sed -n 's/^SECOND=//p')
+img_rows=$(echo "$img_rows" | grep '^|')
+write_section <<MD
 ## (e) Image pull + unpack from a loopback registry (median of 5)
 
 A 5-layer image: busybox, 30 MB and 20 MB of random data, 30 MB and 20 MB of log-like text
@@ -230,7 +241,8 @@ $second_row
 
 Target (issue 3): a second instance of the same image ready in under 50 ms with no extra layer
 bytes on disk.
-
+MD
+write_section <<MD
 ## Reading
 
 - drover vs raw runc: $(ratio "$a_drover" "$a_runc")x (target at most 1.25x): $(verdict "$(ratio "$a_drover" "$a_runc")" 1.25 le).
@@ -240,4 +252,5 @@ bytes on disk.
 - shim PSS / conmon PSS: $(ratio "$shim_pss" "$conmon_pss") (target at most 0.5): $(verdict "$(ratio "$shim_pss" "$conmon_pss")" 0.5 le).
 - droverd RSS with $running instances: $rss_50 KiB (target under 8192): $(verdict "$rss_50" 8192 lt).
 MD
-cat bench/RESULTS.md
+# `make fuzz` figures (and what bench/intake.sh wrote after them) are kept as they were
+[ -z "$fuzzing" ] || printf '%s\n' "$fuzzing" >>"$RESULTS"

@@ -25,6 +25,11 @@ struct cg_ops {
 	char *(*knob_path)(const struct cg_ctx *c, const char *path, const char *controller,
 			   const char *knob);
 	int (*remove_root)(const struct cg_ctx *c, struct err **err);
+	/* Memory and pids caps on root/<tier>; values > 0 only. */
+	int (*tier_limits)(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
+			   struct err **err);
+	/* Fills what the backend can read for the root; fields left at -1 are unknown. */
+	void (*root_usage)(const struct cg_ctx *c, struct cg_usage *u);
 };
 
 struct cg_ctx {
@@ -55,5 +60,16 @@ int64_t cg_remove_deadline(void);
 /* Folds a step's result q (error in *e) into the running result r: the first failure is kept
  * in *err, later ones are dropped. Returns the new running result. */
 int cg_first_err(int r, int q, struct err **e, struct err **err);
+/* Writes value (> 0) to dir/knob unless it is already set; a missing dir or knob (the controller
+ * is not there) is skipped. */
+int cg_set_limit_knob(const char *dir, const char *knob, int64_t value, struct err **err);
 /* Name of a tier dir: "online" / "batch". */
 const char *cg_qos_dir(enum cg_qos qos);
+
+/* cg-usage.c */
+/* Reads the integer in the knob at absolute path; -1 if absent or junk. */
+int64_t cg_read_int(const char *path);
+/* The value of "key N" in a stat-style file at path; -1 if absent. */
+int64_t cg_read_stat(const char *path, const char *key);
+/* The value of "key N" in text (lines of "key value"); -1 if absent. */
+int64_t cg_stat_value(const char *text, const char *key);

@@ -297,3 +297,21 @@ int cg_tree_remove(const char *dir, bool use_kill_file, int64_t deadline_ns, str
 {
 	return remove_at(AT_FDCWD, dir, dir, use_kill_file, deadline_ns, err);
 }
+
+int cg_set_limit_knob(const char *dir, const char *knob, int64_t value, struct err **err)
+{
+	_cleanup_close_ int fd = -1;
+	char val[24];
+
+	if (value <= 0)
+		return 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		return err_set(err, errno, "open cgroup '%s'", dir);
+	if (faccessat(fd, knob, F_OK, 0) < 0 && errno == ENOENT)
+		return 0;
+	snprintf(val, sizeof(val), "%lld", (long long)value);
+	return cg_set_knob(fd, dir, knob, val, err);
+}

@@ -213,6 +213,38 @@ static int v1_remove_root(const struct cg_ctx *c, struct err **err)
 	return r;
 }
 
+static int v1_tier_limits(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
+			  struct err **err)
+{
+	_cleanup_free_ char *mem = NULL, *pid = NULL;
+	int r;
+
+	if (asprintf(&mem, "%s/memory%s/%s", c->mount, c->root, tier) < 0 ||
+	    asprintf(&pid, "%s/pids%s/%s", c->mount, c->root, tier) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	r = cg_set_limit_knob(mem, "memory.limit_in_bytes", memory_bytes, err);
+	if (r < 0)
+		return r;
+	return cg_set_limit_knob(pid, "pids.max", pids, err);
+}
+
+static void v1_root_usage(const struct cg_ctx *c, struct cg_usage *u)
+{
+	char p[4096];
+	int64_t inactive;
+
+	snprintf(p, sizeof(p), "%s/cpuacct%s/cpuacct.usage", c->mount, c->root);
+	u->cpu_ns = cg_read_int(p);
+	snprintf(p, sizeof(p), "%s/memory%s/memory.usage_in_bytes", c->mount, c->root);
+	u->memory_bytes = cg_read_int(p);
+	snprintf(p, sizeof(p), "%s/memory%s/memory.stat", c->mount, c->root);
+	inactive = cg_read_stat(p, "total_inactive_file");
+	if (u->memory_bytes >= 0)
+		u->memory_working_set = inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
+	snprintf(p, sizeof(p), "%s/pids%s/pids.current", c->mount, c->root);
+	u->pids = cg_read_int(p);
+}
+
 const struct cg_ops cg_v1_ops = {
     .init = v1_init,
     .create_parents = v1_create_parents,
@@ -220,4 +252,6 @@ const struct cg_ops cg_v1_ops = {
     .oom_file = v1_oom_file,
     .knob_path = v1_knob_path,
     .remove_root = v1_remove_root,
+    .tier_limits = v1_tier_limits,
+    .root_usage = v1_root_usage,
 };

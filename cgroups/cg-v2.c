@@ -182,6 +182,38 @@ static int v2_remove_root(const struct cg_ctx *c, struct err **err)
 	return cg_remove_root_dirs(c->mount, c->root, err);
 }
 
+static int v2_tier_limits(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
+			  struct err **err)
+{
+	_cleanup_free_ char *dir = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s%s/%s", c->mount, c->root, tier) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	r = cg_set_limit_knob(dir, "memory.max", memory_bytes, err);
+	if (r < 0)
+		return r;
+	return cg_set_limit_knob(dir, "pids.max", pids, err);
+}
+
+static void v2_root_usage(const struct cg_ctx *c, struct cg_usage *u)
+{
+	char p[4096];
+	int64_t usec, inactive;
+
+	snprintf(p, sizeof(p), "%s%s/cpu.stat", c->mount, c->root);
+	usec = cg_read_stat(p, "usage_usec");
+	u->cpu_ns = usec >= 0 ? usec * 1000 : -1;
+	snprintf(p, sizeof(p), "%s%s/memory.current", c->mount, c->root);
+	u->memory_bytes = cg_read_int(p);
+	snprintf(p, sizeof(p), "%s%s/memory.stat", c->mount, c->root);
+	inactive = cg_read_stat(p, "inactive_file");
+	if (u->memory_bytes >= 0)
+		u->memory_working_set = inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
+	snprintf(p, sizeof(p), "%s%s/pids.current", c->mount, c->root);
+	u->pids = cg_read_int(p);
+}
+
 const struct cg_ops cg_v2_ops = {
     .init = NULL,
     .create_parents = v2_create_parents,
@@ -189,4 +221,6 @@ const struct cg_ops cg_v2_ops = {
     .oom_file = v2_oom_file,
     .knob_path = v2_knob_path,
     .remove_root = v2_remove_root,
+    .tier_limits = v2_tier_limits,
+    .root_usage = v2_root_usage,
 };

@@ -155,6 +155,16 @@ int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **er
 	return c->ops->instance_remove(c, path, err);
 }
 
+int cg_set_tier_limits(const struct cg_ctx *c, enum cg_qos qos, int64_t memory_bytes, int64_t pids,
+		       struct err **err)
+{
+	const char *tier = cg_qos_dir(qos);
+
+	if (!tier)
+		return err_set(err, EINVAL, "unknown qos tier %d", (int)qos);
+	return c->ops->tier_limits(c, tier, memory_bytes, pids, err);
+}
+
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err)
 {
 	return c->ops->remove_root(c, err);

@@ -47,6 +47,20 @@ char *cg_knob_path(const struct cg_ctx *c, const char *path, const char *control
  * path must lie strictly below the context's root (-EINVAL otherwise). Waits at most about
  * one second for killed processes to leave (-EBUSY after that). */
 int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **err);
+/* Caps a tier (root/online or root/batch) so that its instances together stay inside the node:
+ * v1 memory.limit_in_bytes and pids.max in the memory and pids hierarchies, v2 memory.max and
+ * pids.max. A value <= 0 leaves that knob alone; a controller the host lacks is skipped. */
+int cg_set_tier_limits(const struct cg_ctx *c, enum cg_qos qos, int64_t memory_bytes, int64_t pids,
+		       struct err **err);
+/* What the processes below the root use right now; -1 where the kernel does not say. */
+struct cg_usage {
+	int64_t cpu_ns;             /* CPU time consumed, cumulative */
+	int64_t memory_bytes;       /* memory charged, page cache included */
+	int64_t memory_working_set; /* memory_bytes minus inactive file pages (kubelet's working set) */
+	int64_t pids;               /* tasks */
+};
+/* Reads the usage of the context's root cgroup (all instances, both tiers). */
+int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err);
 /* Removes root/online, root/batch and root when empty (tests, uninstall). */
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err);
 

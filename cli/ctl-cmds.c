@@ -87,10 +87,29 @@ int ctl_cmd_rm(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 	_cleanup_free_ char *path = NULL, *id = NULL;
 	int r;
 
-	r = ctl_parse_plain(ctx, argc, argv, 1, 1, err);
+	static const struct option opts[] = {
+	    {"force", no_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	bool force = false;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":fo:h", opts, NULL)) != -1) {
+		if (c == 'f') {
+			force = true;
+			continue;
+		}
+		r = ctl_common_opt(ctx, c, argv, err);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	r = ctl_want_args(ctx, argc, 1, 1, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	r = ctl_path("instances", argv[optind], NULL, &path, err);
+	r = ctl_path("instances", argv[optind], force ? "?force=1" : NULL, &path, err);
 	if (r < 0)
 		return r;
 	id = ctl_sanitize(argv[optind]);

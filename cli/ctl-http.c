@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,13 @@ int ctl_client_init(struct ctl_client *c, const struct ctl_conn_opts *o, struct 
 		return err_set(err, ENOMEM, "client");
 	for (size_t n = strlen(c->base); n > 0 && c->base[n - 1] == '/'; n--)
 		c->base[n - 1] = '\0';
+	if (o->token_file && ctl_url_is_plain_http(o->server)) {
+		if (!ctl_url_is_loopback(o->server))
+			return err_set(err, EPERM,
+				       "refusing to send the --token-file token in clear to '%s': use https://",
+				       o->server);
+		fprintf(stderr, "droverctl: warning: sending the bearer token over plain http:// (loopback only)\n");
+	}
 	if (o->token_file) {
 		r = read_token(o->token_file, &c->auth_header, err);
 		if (r < 0)
@@ -215,11 +223,8 @@ static int build_headers(const struct ctl_client *c, bool has_body, struct curl_
 		if (!n)
 			goto out_free;
 		l = n;
-		/* No "Expect: 100-continue" round trip before a large spec. */
-		n = curl_slist_append(l, "Expect:");
-		if (!n)
-			goto out_free;
-		l = n;
+		/* libcurl sends "Expect: 100-continue" only for bodies over 1 MiB: the agent can then
+		 * answer 413 before the body is sent, instead of closing on a half-sent upload. */
 	}
 	if (c->auth_header) {
 		n = curl_slist_append(l, c->auth_header);

@@ -1,5 +1,6 @@
 #pragma once
 /* droverctl's HTTP client: one request to the agent over its unix socket or over TCP (TLS, token). */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -38,6 +39,11 @@ struct ctl_reply {
 	size_t len;
 };
 
+/* ctl-url.c: whether url is http:// (not https://), and whether its host is a loopback address. */
+bool ctl_url_is_plain_http(const char *url);
+bool ctl_url_is_loopback(const char *url);
+
+/* A bearer token over plain http:// is refused unless the host is loopback (then a warning). */
 int ctl_client_init(struct ctl_client *c, const struct ctl_conn_opts *o, struct err **err);
 void ctl_client_done(struct ctl_client *c);
 void ctl_reply_done(struct ctl_reply *r);

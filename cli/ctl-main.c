@@ -22,15 +22,23 @@ static const struct ctl_cmd cmds[] = {
      "  -f, --follow         keep printing new output until the agent closes or Ctrl-C\n"
      "  -n, --tail N         start with the last N lines\n"
      "  -t, --timestamps     prefix each line with its time\n"},
-    {"rm", ctl_cmd_rm, "rm ID", "stop and remove an instance", NULL},
+    {"rm", ctl_cmd_rm, "rm [--force] ID", "stop and remove an instance",
+     "  -f, --force          kill at once (SIGKILL), without the stop grace period\n"},
     {"node", ctl_cmd_node, "node [-o json]", "show the node's status", NULL},
-    {"events", ctl_cmd_events, "events [--after N] [--wait S] [--once] [-o json]",
-     "print status changes as they happen",
-     "  --after N            start after sequence number N (default 0)\n"
+    {"events", ctl_cmd_events, "events [-f] [--after N] [--wait S] [--once] [-o json]",
+     "print status changes (with -f, as they happen)",
+     "  -f, --follow         keep waiting for new events (long-polls) until Ctrl-C\n"
+     "  --after N            start after sequence number N (default 0; events no longer kept are skipped\n"
+     "                       with a notice)\n"
      "  --wait S             seconds each long-poll may wait (default 30)\n"
-     "  --once               one request, then exit\n"
+     "  --once               one request (a long-poll of --wait seconds), then exit\n"
      "  (-o json prints one JSON event per line; with --once, the agent's raw batch)\n"},
+    {"history", ctl_cmd_history, "history [-o json] ID", "the specs an instance ran, newest first", NULL},
     {"image", ctl_cmd_image, "image pull|ls|rm|import|prune ...", "manage the node's images", NULL},
+    {"exec", ctl_cmd_exec, "exec [-t|-T] ID -- CMD [ARGS...]",
+     "run a command in a running instance; exits with its exit code",
+     "  -t, --tty            give the command a terminal (default: when stdin and stdout are one)\n"
+     "  -T, --no-tty         no terminal\n"},
 };
 
 static void print_usage(void)
@@ -39,10 +47,11 @@ static void print_usage(void)
 	       "Talks to droverd over its unix socket, or over TCP with --server.\n\n"
 	       "Options:\n"
 	       "  --socket PATH      agent socket (default $DROVER_SOCKET or %s)\n"
-	       "  --server URL       remote agent, e.g. https://host:port\n"
-	       "  --token-file F     send the token in F as 'Authorization: Bearer'\n"
-	       "  --cacert F         CA bundle to verify the server with\n"
-	       "  --cert F --key F   client certificate and key for mutual TLS\n"
+	       "  --server URL       remote agent, e.g. https://host:7443 ($DROVER_SERVER)\n"
+	       "  --token-file F     send the token in F as 'Authorization: Bearer' ($DROVER_TOKEN_FILE);\n"
+	       "                     never over http:// except to a loopback address\n"
+	       "  --cacert F         CA bundle to verify the server with ($DROVER_CACERT)\n"
+	       "  --cert F --key F   client certificate and key for mutual TLS ($DROVER_CERT, $DROVER_KEY)\n"
 	       "  -o, --output FMT   'table' (default) or 'json' (the agent's raw JSON)\n"
 	       "  -h, --help         show this help (COMMAND --help: the command's)\n"
 	       "  --version          show the version\n\n"
@@ -119,10 +128,35 @@ static int set_conn_opt(struct ctl_conn_opts *o, int c)
 	return 1;
 }
 
+static const char *env_or(const char *set, const char *name)
+{
+	const char *v = set ? set : getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* Unset connection options come from DROVER_SERVER, DROVER_TOKEN_FILE, DROVER_CACERT, DROVER_CERT
+ * and DROVER_KEY (the last four only with a server), unless --socket was given. */
+static void conn_opts_from_env(struct ctl_conn_opts *o)
+{
+	if (o->socket_path)
+		return;
+	o->server = env_or(o->server, "DROVER_SERVER");
+	if (!o->server)
+		return;
+	o->token_file = env_or(o->token_file, "DROVER_TOKEN_FILE");
+	o->cacert = env_or(o->cacert, "DROVER_CACERT");
+	if (!o->cert && !o->key) {
+		o->cert = env_or(NULL, "DROVER_CERT");
+		o->key = env_or(NULL, "DROVER_KEY");
+	}
+}
+
 static int check_conn_opts(struct ctl_conn_opts *o, struct err **err)
 {
 	if (o->server && o->socket_path)
 		return ctl_usage(err, "use either --socket or --server, not both");
+	conn_opts_from_env(o);
 	if (!o->server && (o->token_file || o->cacert || o->cert || o->key))
 		return ctl_usage(err, "--token-file, --cacert, --cert and --key need --server");
 	if (!!o->cert != !!o->key)

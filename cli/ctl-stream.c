@@ -109,22 +109,26 @@ int ctl_cmd_logs(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 
 struct events_args {
 	long long after, wait;
-	bool once;
+	bool once, follow;
 };
 
 static int parse_events(struct ctl_ctx *ctx, int argc, char **argv, struct events_args *a, struct err **err)
 {
 	static const struct option opts[] = {
 	    {"after", required_argument, NULL, 'a'}, {"wait", required_argument, NULL, 'w'},
-	    {"once", no_argument, NULL, '1'},	     {"output", required_argument, NULL, 'o'},
+	    {"once", no_argument, NULL, '1'},	     {"follow", no_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},	     {0},
 	};
 	int c, r;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":fo:h", opts, NULL)) != -1) {
 		r = 0;
 		switch (c) {
+		case 'f':
+			a->follow = true;
+			break;
 		case 'a':
 			r = ctl_parse_uint("--after", optarg, INT64_MAX, &a->after, err);
 			break;
@@ -168,6 +172,25 @@ static long long print_events(const struct ctl_ctx *ctx, const json_t *doc, long
 	return after;
 }
 
+/* 410: the events after *after are no longer kept; go on from the oldest the agent has. */
+static int events_gone(const struct ctl_reply *rep, long long *after, struct err **err)
+{
+	_cleanup_json_ json_t *doc = NULL;
+	json_int_t first;
+	int r;
+
+	r = ctl_parse_json(rep, &doc, err);
+	if (r < 0)
+		return r;
+	first = json_integer_value(json_object_get(doc, "first"));
+	if (first <= 0 || first - 1 <= *after)
+		return err_set(err, EPROTO, "the agent answered 410 without a usable 'first'");
+	fprintf(stderr, "droverctl: events %lld to %lld are no longer kept; continuing from %lld\n", *after + 1,
+		(long long)first - 1, (long long)first);
+	*after = first - 1;
+	return 0;
+}
+
 /* One long-poll; 304 means nothing new. Sets *ret_after to continue from. */
 static int poll_events(struct ctl_ctx *ctx, const struct events_args *a, long long *ret_after,
 		       struct err **err)
@@ -177,12 +200,15 @@ static int poll_events(struct ctl_ctx *ctx, const struct events_args *a, long lo
 	char path[96];
 	int r;
 
-	snprintf(path, sizeof(path), "/v1/events?after=%lld&wait=%lld", *ret_after, a->wait);
+	snprintf(path, sizeof(path), "/v1/events?after=%lld&wait=%lld", *ret_after,
+		 a->follow || a->once ? a->wait : 0LL);
 	r = ctl_http_do(&ctx->client, "GET", path, NULL, &rep, err);
 	if (r < 0)
 		return r;
 	if (rep.status == 304)
 		return 0;
+	if (rep.status == 410)
+		return events_gone(&rep, ret_after, err);
 	if (rep.status < 200 || rep.status >= 300)
 		return ctl_reply_error(&rep, err);
 	if (a->once && ctx->output == CTL_OUT_JSON) {
@@ -212,7 +238,9 @@ int ctl_cmd_events(struct ctl_ctx *ctx, int argc, char **argv, struct err **err)
 		r = poll_events(ctx, &a, &a.after, err);
 		if (r < 0 || a.once)
 			return r;
+		if (!a.follow && a.after == prev)
+			return 0; /* without -f: what the agent keeps, then exit */
 		if (a.after == prev && a.wait == 0)
-			sleep(1); /* --wait 0 without --once: do not spin on an idle agent */
+			sleep(1); /* --wait 0 with -f: do not spin on an idle agent */
 	}
 }

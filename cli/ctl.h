@@ -84,7 +84,9 @@ int ctl_cmd_rm(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_node(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_logs(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_events(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
+int ctl_cmd_history(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 int ctl_cmd_image(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
+int ctl_cmd_exec(struct ctl_ctx *ctx, int argc, char **argv, struct err **err);
 
 /* GET path, then the raw JSON (-o json) or a table of the array (or of obj[key]) by print. */
 int ctl_list_cmd(struct ctl_ctx *ctx, int argc, char **argv, const char *path, const char *key,

@@ -28,6 +28,7 @@
 #define ERR_BODY_MAX (16 * 1024)
 #define HEADER_MAX 8192
 #define TOKEN_DEFAULT_TTL 60
+#define TOKEN_MAX_TTL (24 * 3600) /* a longer expires_in is refreshed after a day anyway */
 #define TOKEN_MARGIN_NS (10LL * 1000000000LL)
 #define STREAM_CAP (256 * 1024)
 #define DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
@@ -328,6 +329,10 @@ static bool status_retryable(long status)
 
 static const char *curl_msg(CURLcode cc, const char *errbuf)
 {
+	/* OpenSSL's words for a TLS hello answered in plain HTTP */
+	if (cc == CURLE_SSL_CONNECT_ERROR && errbuf &&
+	    (strstr(errbuf, "wrong version number") || strstr(errbuf, "packet length too long")))
+		return "this registry speaks plain HTTP; add it to --insecure-registry if you trust it";
 	return errbuf && *errbuf ? errbuf : curl_easy_strerror(cc);
 }
 
@@ -454,6 +459,8 @@ static int fetch_token(struct img_reg *c, struct err **err)
 	ttl = json_integer_value(json_object_get(doc, "expires_in"));
 	if (ttl < TOKEN_DEFAULT_TTL)
 		ttl = TOKEN_DEFAULT_TTL;
+	if (ttl > TOKEN_MAX_TTL)
+		ttl = TOKEN_MAX_TTL; /* 1e10 s would overflow the ns deadline below */
 	free(c->authz);
 	c->authz = NULL;
 	if (asprintf(&c->authz, "Authorization: Bearer %s", tok) < 0) {

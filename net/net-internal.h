@@ -19,6 +19,7 @@
 #define NET_VETH_PREFIX "dv"
 #define NET_IP_STRLEN 16     /* "255.255.255.255" + NUL */
 #define NET_SUBNET_STRLEN 19 /* "255.255.255.255/32" + NUL */
+#define NET_MAC_STRLEN 18    /* "02:d7:0a:4d:00:05" + NUL */
 #define NET_ID_MAX 63
 
 /* One cleanup helper per libnl handle (STYLE 2.4, 2.8). */
@@ -57,9 +58,16 @@ int net_ip_parse(const char *s, uint32_t *ret);
 void net_ip_format(uint32_t ip, char buf[NET_IP_STRLEN]);
 /* The ids the agent accepts: [a-z0-9][a-z0-9_.-]{0,62} (safe as a file name). */
 bool net_id_valid(const char *id);
-/* The host end of id's veth: "dv" + 8 hex digits of a hash of bridge and id (fits IFNAMSIZ; two
- * agents with their own bridges may use the same ids). */
+/* The host end of id's veth: "dv" + 12 hex digits (48 bits) of a hash of bridge and id (fits
+ * IFNAMSIZ; two agents with their own bridges may use the same ids). */
 void net_veth_name(const char *bridge, const char *id, char buf[16]);
+/* The name earlier versions used ("dv" + 8 hex digits, 32 bits): recognised, so an upgraded agent
+ * keeps and then replaces its instances' old veths, never made. */
+void net_veth_name_legacy(const char *bridge, const char *id, char buf[16]);
+/* The MAC address of an instance's eth0: 02:d7 and the four bytes of its address. The bridge
+ * table accepts frames from its veth only with this source MAC and the lease's address. */
+void net_mac_for_ip(uint32_t ip, uint8_t mac[6]);
+void net_mac_format(const uint8_t mac[6], char buf[NET_MAC_STRLEN]);
 /* Interface names drover creates or is given: 1..15 chars of [A-Za-z0-9_.-]. */
 bool net_ifname_valid(const char *name);
 /* -NLE_* -> -errno, for err_set(err, -r, "...: %s", nl_geterror(r)). */
@@ -71,6 +79,9 @@ int net_nl_errno(int nlerr);
 int net_run_child(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, struct err **err);
 /* A NETLINK_ROUTE socket, connected (in the caller's current netns). */
 int net_nl_open(struct nl_sock **ret, struct err **err);
+
+/* accept_ra=0 and disable_ipv6=1 on ifname (drover has no IPv6); no IPv6 in the kernel is fine. */
+int net_ipv6_off(const char *ifname, struct err **err);
 
 /* ---- net-ipam.c: host-local IPAM, one lease file per address ---- */
 
@@ -111,6 +122,10 @@ bool net_ns_is_mounted(const char *path);
 int net_ns_ensure(const char *path, struct err **err);
 /* umount (detach) + unlink; a missing file is fine. Returns 1 if something was removed. */
 int net_ns_remove(const char *path, struct err **err);
+/* link_dir/name -> target (a symlink, for `ip netns`); an existing link elsewhere is -EEXIST. */
+int net_ns_name_link(const char *link_dir, const char *name, const char *target);
+/* Removes link_dir/name only if it points at target. */
+int net_ns_name_unlink(const char *link_dir, const char *name, const char *target);
 
 /* ---- net-link.c: bridge and veth over libnl-route ---- */
 
@@ -135,6 +150,9 @@ struct net_veth_req {
 int net_link_veth_ensure(const struct net_veth_req *req, bool fresh_netns, struct err **err);
 /* Deletes a host veth (which removes its peer); missing is fine. Returns 1 if deleted. */
 int net_link_veth_delete(const char *host_name, struct err **err);
+/* The same, only if its alias names id (or it has none: made before aliases were set); a veth of
+ * another instance is left alone (returns 0). */
+int net_link_veth_delete_owned(const char *host_name, const char *id, struct err **err);
 /* Names of the dv* veths on the bridge, and of those of its instances left off any bridge (the
  * alias names the instance, and the name is the one derived for it); caller frees with strv. */
 int net_link_list_veths(const char *bridge, int bridge_ifindex, char ***ret, struct err **err);
@@ -169,6 +187,8 @@ int net_pubs_set(struct net_pubs *p, const char *id, const char *ip, const struc
 /* The id other than id that holds host port+protocol, or NULL. */
 const char *net_pubs_holder(const struct net_pubs *p, const char *id, uint16_t host, bool udp);
 ssize_t net_pubs_find(const struct net_pubs *p, const char *id);
+/* Does id publish host port+protocol already? */
+bool net_pubs_has(const struct net_pubs *p, const char *id, uint16_t host, bool udp);
 
 /* ---- net-nft.c: the nftables table ---- */
 
@@ -177,12 +197,15 @@ struct net_nft_spec {
 	const char *bridge;
 	const struct net_subnet *sn;
 	const struct net_pubs *pubs;
+	const struct net_lease *leases; /* each one's veth gets its anti-spoofing rules */
+	size_t n_leases;
+	bool allow_host_access;
 };
 
-/* Writes the whole ruleset (delete + recreate the table) into a malloc'd buffer. */
+/* Writes the whole ruleset (delete + recreate both tables) into a malloc'd buffer. */
 int net_nft_render(const struct net_nft_spec *spec, char **ret);
-/* Replaces the table in one transaction. */
+/* Replaces both tables in one transaction. */
 int net_nft_apply(const struct net_nft_spec *spec, struct err **err);
-/* Deletes the table if it exists. */
+/* Deletes both tables if they exist. */
 int net_nft_delete(const char *table, struct err **err);
 bool net_nft_table_name_valid(const char *table);

@@ -141,10 +141,19 @@ int net_link_bridge_delete(const char *bridge, struct err **err)
 
 /* ---- veth ---- */
 
+static struct nl_addr *peer_mac(uint32_t ip)
+{
+	uint8_t m[6];
+
+	net_mac_for_ip(ip, m);
+	return nl_addr_build(AF_LLC, m, sizeof(m));
+}
+
 static int veth_create(struct nl_sock *sk, const struct net_veth_req *req, int nsfd, struct err **err)
 {
 	_cleanup_rtnl_link_ struct rtnl_link *veth = NULL;
 	_cleanup_rtnl_link_ struct rtnl_link *peer = NULL;
+	_cleanup_nladdr_ struct nl_addr *mac = NULL;
 	int r;
 
 	veth = rtnl_link_veth_alloc();
@@ -155,6 +164,11 @@ static int veth_create(struct nl_sock *sk, const struct net_veth_req *req, int n
 	rtnl_link_set_master(veth, req->bridge_ifindex);
 	rtnl_link_set_flags(veth, IFF_UP);
 	peer = rtnl_link_veth_get_peer(veth);
+	mac = peer_mac(req->ip);
+	if (!mac)
+		return err_set(err, ENOMEM, "out of memory");
+	/* the MAC the bridge table's anti-spoofing rules accept for this lease */
+	rtnl_link_set_addr(peer, mac);
 	/* created inside the netns, so "eth0" never clashes with the host's names */
 	rtnl_link_set_name(peer, "eth0");
 	rtnl_link_set_mtu(peer, req->mtu);
@@ -238,6 +252,24 @@ static int inside_route(struct nl_sock *sk, int ifindex, uint32_t gateway)
 	return r == -NLE_EXIST ? 0 : r;
 }
 
+/* eth0's MAC is the lease's (a pair made for an earlier address keeps working with the rules) */
+static int inside_mac(struct nl_sock *sk, struct rtnl_link *eth0, uint32_t ip)
+{
+	_cleanup_rtnl_link_ struct rtnl_link *change = NULL;
+	_cleanup_nladdr_ struct nl_addr *mac = peer_mac(ip);
+	struct nl_addr *cur = rtnl_link_get_addr(eth0);
+
+	if (!mac)
+		return -NLE_NOMEM;
+	if (cur && nl_addr_cmp(cur, mac) == 0)
+		return 0;
+	change = rtnl_link_alloc();
+	if (!change)
+		return -NLE_NOMEM;
+	rtnl_link_set_addr(change, mac);
+	return rtnl_link_change(sk, eth0, change, 0);
+}
+
 static int inside_fail(char *msg, size_t msg_size, int nlerr, const char *what)
 {
 	snprintf(msg, msg_size, "in the netns: %s: %s", what, nl_geterror(nlerr));
@@ -273,6 +305,9 @@ static int inside_configure(void *arg, char *msg, size_t msg_size)
 		r = link_set_up(sk, lo);
 	if (r < 0)
 		return inside_fail(msg, msg_size, r, "bring up lo");
+	r = inside_mac(sk, eth0, a->req->ip);
+	if (r < 0)
+		return inside_fail(msg, msg_size, r, "set the MAC of eth0");
 	r = link_set_up(sk, eth0);
 	if (r < 0)
 		return inside_fail(msg, msg_size, r, "bring up eth0");
@@ -340,6 +375,29 @@ int net_link_veth_ensure(const struct net_veth_req *req, bool fresh_netns, struc
 	return veth_fresh(sk, req, &inside, err);
 }
 
+int net_link_veth_delete_owned(const char *host_name, const char *id, struct err **err)
+{
+	_cleanup_rtnl_link_ struct rtnl_link *link = NULL;
+	_cleanup_nlsock_ struct nl_sock *sk = NULL;
+	char other[NET_ID_MAX + 1] = "";
+	int r;
+
+	r = net_nl_open(&sk, err);
+	if (r < 0)
+		return r;
+	r = link_get(sk, host_name, &link);
+	if (r < 0)
+		return nl_fail(err, r, "look up veth", host_name);
+	if (r == 0 || !veth_owned(link, id, other, sizeof(other)))
+		return 0;
+	r = rtnl_link_delete(sk, link);
+	if (r < 0 && net_nl_errno(r) == -ENODEV)
+		return 0;
+	if (r < 0)
+		return nl_fail(err, r, "delete veth", host_name);
+	return 1;
+}
+
 int net_link_veth_delete(const char *host_name, struct err **err)
 {
 	_cleanup_rtnl_link_ struct rtnl_link *link = NULL;
@@ -370,8 +428,12 @@ static bool is_our_veth(struct rtnl_link *link, const char *bridge, int bridge_i
 	const char *alias = rtnl_link_get_ifalias(link);
 	char expect[16];
 
+	char legacy[16];
+
+	/* "dv" + 12 hex digits, or + 8 (an earlier version's name) */
 	if (!name || strncmp(name, NET_VETH_PREFIX, strlen(NET_VETH_PREFIX)) != 0 ||
-	    strlen(name) != strlen(NET_VETH_PREFIX) + 8 || !type || strcmp(type, "veth") != 0)
+	    (strlen(name) != strlen(NET_VETH_PREFIX) + 12 && strlen(name) != strlen(NET_VETH_PREFIX) + 8) ||
+	    !type || strcmp(type, "veth") != 0)
 		return false;
 	if (rtnl_link_get_master(link) == bridge_ifindex)
 		return true;
@@ -379,7 +441,8 @@ static bool is_our_veth(struct rtnl_link *link, const char *bridge, int bridge_i
 	    strncmp(alias, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0)
 		return false;
 	net_veth_name(bridge, alias + strlen(ALIAS_PREFIX), expect);
-	return strcmp(expect, name) == 0;
+	net_veth_name_legacy(bridge, alias + strlen(ALIAS_PREFIX), legacy);
+	return strcmp(expect, name) == 0 || strcmp(legacy, name) == 0;
 }
 
 int net_link_list_veths(const char *bridge, int bridge_ifindex, char ***ret, struct err **err)

@@ -1,6 +1,7 @@
-/* The nftables table drover owns. It is always rendered whole from the in-memory state and
- * replaced in one transaction ("table; delete table; table {...}" in one buffer), so rules never
- * pile up, a failure changes nothing, and no other table is touched. Through libnftables, a
+/* The nftables tables drover owns, "ip NAME" and "bridge NAME". They are always rendered whole from
+ * the in-memory state and the leases, and replaced together in one transaction ("table; delete
+ * table; table {...}" for each, in one buffer), so rules never pile up, a failure changes nothing,
+ * and no other table is touched. Through libnftables, a
  * library: nothing is exec'd. */
 #include <errno.h>
 #include <stdio.h>
@@ -28,32 +29,59 @@ static void render_dnat(FILE *f, const struct net_pubs *pubs)
 	for (size_t i = 0; i < pubs->n; i++) {
 		const struct net_pub *p = &pubs->v[i];
 
+		/* the node's own addresses, never loopback: 127.0.0.1:PORT stays the host's */
 		for (size_t k = 0; k < p->n_ports; k++)
-			fprintf(f, "\t\tfib daddr type local %s dport %u dnat to %s:%u comment \"%s\"\n",
-				p->ports[k].udp ? "udp" : "tcp", p->ports[k].host, p->ip,
-				p->ports[k].container, p->id);
+			fprintf(f,
+				"\t\tfib daddr type local ip daddr != 127.0.0.0/8 %s dport %u dnat to %s:%u "
+				"comment \"%s\"\n",
+				p->ports[k].udp ? "udp" : "tcp", p->ports[k].host, p->ip, p->ports[k].container,
+				p->id);
 	}
 }
 
-static void render(FILE *f, const struct net_nft_spec *s)
+/* Before routing and conntrack: nothing from the bridge to or from loopback (no route_localnet
+ * either), and no link-local (cloud metadata) destinations unless host access is allowed. */
+static void render_guard(FILE *f, const struct net_nft_spec *s)
+{
+	fprintf(f,
+		"\tchain guard {\n"
+		"\t\ttype filter hook prerouting priority raw; policy accept;\n"
+		"\t\tiifname \"%s\" ip daddr 127.0.0.0/8 counter drop comment \"loopback\"\n"
+		"\t\tiifname \"%s\" ip saddr 127.0.0.0/8 counter drop comment \"loopback\"\n",
+		s->bridge, s->bridge);
+	if (!s->allow_host_access)
+		fprintf(f, "\t\tiifname \"%s\" ip daddr 169.254.0.0/16 counter drop comment \"metadata\"\n",
+			s->bridge);
+	fprintf(f, "\t}\n");
+	/* the node's own services (any of its addresses, the gateway's too): replies only */
+	fprintf(f, "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
+	if (!s->allow_host_access)
+		fprintf(f,
+			"\t\tiifname \"%s\" ct state established,related accept\n"
+			"\t\tiifname \"%s\" counter drop comment \"host access\"\n",
+			s->bridge, s->bridge);
+	fprintf(f, "\t}\n");
+}
+
+static void render_ip(FILE *f, const struct net_nft_spec *s)
 {
 	char net[NET_IP_STRLEN];
 
 	net_ip_format(s->sn->network, net);
 	fprintf(f, "table ip %s\ndelete table ip %s\ntable ip %s {\n", s->table, s->table, s->table);
-	/* leaving the subnet: masquerade; published-port hairpin and 127.0.0.1 -> instance too */
+	render_guard(f, s);
+	/* leaving the subnet: masquerade; published-port hairpin too */
 	fprintf(f,
 		"\tchain postrouting {\n"
 		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
 		"\t\tip saddr %s/%d oifname != \"%s\" masquerade\n"
 		"\t\tip saddr %s/%d oifname \"%s\" ct status dnat masquerade\n"
-		"\t\tip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n"
 		"\t}\n",
-		net, s->sn->prefix_len, s->bridge, net, s->sn->prefix_len, s->bridge, s->bridge);
+		net, s->sn->prefix_len, s->bridge, net, s->sn->prefix_len, s->bridge);
 	fprintf(f, "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
 	render_dnat(f, s->pubs);
 	fprintf(f, "\t}\n");
-	/* the host itself reaches published ports through its own addresses */
+	/* the host itself reaches published ports through its own (non-loopback) addresses */
 	fprintf(f, "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
 	render_dnat(f, s->pubs);
 	fprintf(f, "\t}\n");
@@ -64,6 +92,62 @@ static void render(FILE *f, const struct net_nft_spec *s)
 		"\t\toifname \"%s\" accept\n"
 		"\t}\n}\n",
 		s->bridge, s->bridge);
+}
+
+static void render_veths(FILE *f, const struct net_nft_spec *s, bool rules)
+{
+	size_t named = 0;
+
+	for (size_t i = 0; i < s->n_leases; i++) {
+		char veth[16], mac[NET_MAC_STRLEN], ip[NET_IP_STRLEN];
+		uint8_t m[6];
+
+		if (!s->leases[i].id[0] || !net_id_valid(s->leases[i].id))
+			continue; /* a lease left empty by a crash has no veth */
+		net_veth_name(s->bridge, s->leases[i].id, veth);
+		if (!rules) {
+			fprintf(f, "%s\"%s\"", named++ ? ", " : "", veth);
+			continue;
+		}
+		net_mac_for_ip(s->leases[i].ip, m);
+		net_mac_format(m, mac);
+		net_ip_format(s->leases[i].ip, ip);
+		fprintf(f,
+			"\t\tiifname \"%s\" ether saddr %s ip saddr %s accept\n"
+			"\t\tiifname \"%s\" ether saddr %s arp saddr ether %s arp saddr ip %s accept\n",
+			veth, mac, ip, veth, mac, mac, ip);
+	}
+}
+
+/* Frames from an instance's veth: IPv4 and ARP from its lease's MAC and address only (no
+ * spoofing of a neighbour, no IPv6 router advertisements, no VLAN tricks), never to loopback. */
+static void render_bridge(FILE *f, const struct net_nft_spec *s)
+{
+	size_t named = 0;
+
+	fprintf(f, "table bridge %s\ndelete table bridge %s\ntable bridge %s {\n", s->table, s->table, s->table);
+	for (size_t i = 0; i < s->n_leases; i++)
+		named += s->leases[i].id[0] && net_id_valid(s->leases[i].id);
+	fprintf(f, "\tset instances {\n\t\ttype ifname;\n");
+	if (named) {
+		fprintf(f, "\t\telements = { ");
+		render_veths(f, s, false);
+		fprintf(f, " }\n");
+	}
+	fprintf(f,
+		"\t}\n"
+		"\tchain prerouting {\n"
+		"\t\ttype filter hook prerouting priority -300; policy accept;\n"
+		"\t\tiifname != @instances accept\n"
+		"\t\tip daddr 127.0.0.0/8 counter drop comment \"loopback\"\n");
+	render_veths(f, s, true);
+	fprintf(f, "\t\tcounter drop comment \"spoofed\"\n\t}\n}\n");
+}
+
+static void render(FILE *f, const struct net_nft_spec *s)
+{
+	render_ip(f, s);
+	render_bridge(f, s);
 }
 
 int net_nft_render(const struct net_nft_spec *spec, char **ret)
@@ -141,11 +225,12 @@ int net_nft_apply(const struct net_nft_spec *spec, struct err **err)
 
 int net_nft_delete(const char *table, struct err **err)
 {
-	char buf[128];
+	char buf[256];
 
 	if (!net_nft_table_name_valid(table))
 		return err_set(err, EINVAL, "bad nftables table name '%s'", table ? table : "");
 	/* declaring the table first makes the delete succeed when it is absent, in one transaction */
-	snprintf(buf, sizeof(buf), "table ip %s\ndelete table ip %s\n", table, table);
+	snprintf(buf, sizeof(buf), "table ip %s\ndelete table ip %s\ntable bridge %s\ndelete table bridge %s\n",
+		 table, table, table, table);
 	return nft_run(buf, "delete", table, err);
 }

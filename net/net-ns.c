@@ -106,3 +106,50 @@ int net_ns_remove(const char *path, struct err **err)
 	}
 	return removed;
 }
+
+/* LINK_DIR/NAME -> target, so `ip netns` lists and enters the namespace. */
+static int name_path(const char *link_dir, const char *name, char buf[PATH_MAX])
+{
+	int r = snprintf(buf, PATH_MAX, "%s/%s", link_dir, name);
+
+	return r < 0 || r >= PATH_MAX || strchr(name, '/') ? -ENAMETOOLONG : 0;
+}
+
+int net_ns_name_link(const char *link_dir, const char *name, const char *target)
+{
+	char path[PATH_MAX], cur[PATH_MAX];
+	ssize_t n;
+	int r;
+
+	if (name_path(link_dir, name, path) < 0)
+		return -ENAMETOOLONG;
+	r = fs_mkdir_p(AT_FDCWD, link_dir, 0755);
+	if (r < 0)
+		return r;
+	n = readlink(path, cur, sizeof(cur) - 1);
+	if (n >= 0) {
+		cur[n] = '\0';
+		if (strcmp(cur, target) == 0)
+			return 0;
+		return -EEXIST; /* someone else's name: left alone */
+	}
+	if (errno != ENOENT)
+		return errno == EINVAL ? -EEXIST : -errno;
+	return symlink(target, path) < 0 ? -errno : 0;
+}
+
+int net_ns_name_unlink(const char *link_dir, const char *name, const char *target)
+{
+	char path[PATH_MAX], cur[PATH_MAX];
+	ssize_t n;
+
+	if (name_path(link_dir, name, path) < 0)
+		return -ENAMETOOLONG;
+	n = readlink(path, cur, sizeof(cur) - 1);
+	if (n < 0)
+		return errno == ENOENT || errno == EINVAL ? 0 : -errno;
+	cur[n] = '\0';
+	if (strcmp(cur, target) != 0)
+		return 0; /* not ours */
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}

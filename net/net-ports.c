@@ -3,9 +3,12 @@
  *   {"instances": {"web-0": {"ip": "10.77.0.5",
  *                             "ports": [{"container": 8080, "host": 18080, "protocol": "tcp"}]}}} */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -17,6 +20,87 @@
 #ifndef _cleanup_json_
 #define _cleanup_json_ _cleanup_(json_decrefp)
 #endif
+
+/* ---- host ports: the reserved set and the bind() probe ---- */
+
+static int parse_port_num(const char *s, const char **end, uint16_t *ret)
+{
+	unsigned v = 0;
+	const char *p = s;
+
+	while (*p >= '0' && *p <= '9' && p - s < 5)
+		v = v * 10 + (unsigned)(*p++ - '0');
+	if (p == s || (*p >= '0' && *p <= '9') || v < 1 || v > 65535)
+		return -EINVAL;
+	*end = p;
+	*ret = (uint16_t)v;
+	return 0;
+}
+
+int net_portset_parse(const char *s, struct net_portset *ret)
+{
+	struct net_portset set;
+	const char *p = s;
+
+	if (!s)
+		return -EINVAL;
+	memset(&set, 0, sizeof(set));
+	while (*p) {
+		uint16_t lo, hi;
+
+		if (parse_port_num(p, &p, &lo) < 0)
+			return -EINVAL;
+		hi = lo;
+		if (*p == '-' && parse_port_num(p + 1, &p, &hi) < 0)
+			return -EINVAL;
+		if (hi < lo || (*p != ',' && *p != '\0') || (*p == ',' && p[1] == '\0'))
+			return -EINVAL;
+		for (unsigned port = lo; port <= hi; port++)
+			set.bits[port / 8] |= (uint8_t)(1U << (port % 8));
+		p += *p == ',';
+	}
+	*ret = set;
+	return 0;
+}
+
+bool net_portset_has(const struct net_portset *set, uint16_t port)
+{
+	return set && (set->bits[port / 8] & (1U << (port % 8)));
+}
+
+/* 0 if port/proto can be bound on the wildcard address now, else -errno (-EADDRINUSE: held). */
+static int bind_probe(uint16_t port, bool udp)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+	_cleanup_close_ int fd = -1;
+	int one = 1;
+
+	fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* TCP: connections in TIME_WAIT do not hold a port, listeners do (whatever their address) */
+	if (!udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return 0;
+}
+
+int net_port_check_host(uint16_t port, bool udp, const struct net_portset *reserved, struct err **err)
+{
+	const char *proto = udp ? "udp" : "tcp";
+	int r;
+
+	if (net_portset_has(reserved, port))
+		return err_field(err, "ports", EADDRINUSE, "host port %s/%u is reserved on this node", proto, port);
+	r = bind_probe(port, udp);
+	if (r == -EADDRINUSE)
+		return err_field(err, "ports", EADDRINUSE,
+				 "host port %s/%u is in use by a process on this node", proto, port);
+	if (r < 0)
+		return err_set(err, -r, "check host port %s/%u: %s", proto, port, strerror(-r));
+	return 0;
+}
 
 static void pub_done(struct net_pub *p)
 {
@@ -34,6 +118,16 @@ void net_pubs_done(struct net_pubs *p)
 	free(p->v);
 	p->v = NULL;
 	p->n = 0;
+}
+
+bool net_pubs_has(const struct net_pubs *p, const char *id, uint16_t host, bool udp)
+{
+	ssize_t i = net_pubs_find(p, id);
+
+	for (size_t k = 0; i >= 0 && k < p->v[i].n_ports; k++)
+		if (p->v[i].ports[k].host == host && p->v[i].ports[k].udp == udp)
+			return true;
+	return false;
 }
 
 ssize_t net_pubs_find(const struct net_pubs *p, const char *id)

@@ -112,8 +112,36 @@ bool net_ifname_valid(const char *name)
 	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
-/* FNV-1a, 32 bits: stable across versions and machines, which the name must be. */
-static uint32_t fnv1a(uint32_t h, const char *s)
+int net_config_check(const char *bridge, const char *subnet, const char *nft_table, struct err **err)
+{
+	struct net_subnet sn;
+
+	if (!net_ifname_valid(bridge) || strncmp(bridge, NET_VETH_PREFIX, strlen(NET_VETH_PREFIX)) == 0)
+		return err_field(err, "bridge", EINVAL,
+				 "--bridge '%s' is not an interface name (1-15 of A-Z a-z 0-9 _ . -, not starting with '"
+				 NET_VETH_PREFIX "')", bridge ? bridge : "");
+	if (net_subnet_parse(subnet, &sn) < 0)
+		return err_field(err, "subnet", EINVAL,
+				 "--subnet '%s' is not an IPv4 subnet like 10.77.0.0/24 (prefix /8 to /30, host bits zero)",
+				 subnet ? subnet : "");
+	if (!net_nft_table_name_valid(nft_table))
+		return err_field(err, "nft-table", EINVAL,
+				 "--nft-table '%s' is not a table name (1-32 of A-Z a-z 0-9 _)", nft_table ? nft_table : "");
+	return 0;
+}
+
+/* FNV-1a, 64 bits: stable across versions and machines, which the name must be. */
+static uint64_t fnv1a64(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* FNV-1a, 32 bits: the names of earlier versions (still recognised, never made). */
+static uint32_t fnv1a32(uint32_t h, const char *s)
 {
 	for (; *s; s++) {
 		h ^= (unsigned char)*s;
@@ -124,12 +152,44 @@ static uint32_t fnv1a(uint32_t h, const char *s)
 
 void net_veth_name(const char *bridge, const char *id, char buf[16])
 {
+	uint64_t h = 14695981039346656037ULL;
+
+	h = fnv1a64(h, bridge);
+	h = fnv1a64(h ^ 0xffU, "/"); /* a separator no name contains */
+	h = fnv1a64(h, id);
+	/* a finaliser (splitmix64's) so every input bit reaches the 48 bits kept */
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	/* "dv" + 12 hex digits (48 bits), 14 characters, within IFNAMSIZ */
+	snprintf(buf, 16, NET_VETH_PREFIX "%012llx", (unsigned long long)(h & 0xffffffffffffULL));
+}
+
+void net_veth_name_legacy(const char *bridge, const char *id, char buf[16])
+{
 	uint32_t h = 2166136261U;
 
-	h = fnv1a(h, bridge);
-	h = fnv1a(h ^ 0xffU, "/"); /* a separator no name contains */
-	h = fnv1a(h, id);
+	h = fnv1a32(h, bridge);
+	h = fnv1a32(h ^ 0xffU, "/");
+	h = fnv1a32(h, id);
 	snprintf(buf, 16, NET_VETH_PREFIX "%08x", h);
+}
+
+void net_mac_for_ip(uint32_t ip, uint8_t mac[6])
+{
+	/* locally administered, unicast: 02:d7 then the address, as the anti-spoofing rules expect */
+	mac[0] = 0x02;
+	mac[1] = 0xd7;
+	mac[2] = (uint8_t)(ip >> 24);
+	mac[3] = (uint8_t)(ip >> 16);
+	mac[4] = (uint8_t)(ip >> 8);
+	mac[5] = (uint8_t)ip;
+}
+
+void net_mac_format(const uint8_t mac[6], char buf[NET_MAC_STRLEN])
+{
+	snprintf(buf, NET_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		 mac[5]);
 }
 
 int net_nl_errno(int nlerr)

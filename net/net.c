@@ -1,6 +1,7 @@
 /* The net/ entry points: ties IPAM, the netns, the veth pair and the nftables table together for
  * one instance at a time (see net.h). */
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,12 +17,15 @@
 struct net_ctx {
 	char *bridge;
 	char *netns_dir;
+	char *ip_netns_dir; /* NULL: no `ip netns` names */
 	char *nft_table;
 	char *state_dir; /* the parent of lease_dir: ports.json */
 	int state_dirfd;
 	struct net_ipam *ipam;
 	int bridge_ifindex;
 	unsigned mtu;
+	bool allow_host_access;
+	struct net_portset *reserved; /* NULL: none */
 	struct net_pubs pubs;
 };
 
@@ -37,8 +41,10 @@ struct net_ctx *net_ctx_free(struct net_ctx *n)
 	net_pubs_done(&n->pubs);
 	free(n->bridge);
 	free(n->netns_dir);
+	free(n->ip_netns_dir);
 	free(n->nft_table);
 	free(n->state_dir);
+	free(n->reserved);
 	free(n);
 	return NULL;
 }
@@ -86,28 +92,81 @@ static int open_state(struct net_ctx *n, const struct net_config *cfg, struct er
 	return 0;
 }
 
-static int set_knobs(const char *bridge, struct err **err)
+/* A knob under /proc/sys/net; missing is fine when ok_missing (no IPv6 in this kernel). */
+static int knob(const char *family, const char *ifname, const char *key, const char *value, bool ok_missing,
+		struct err **err)
 {
 	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/%s", family, ifname, key);
+	r = fs_write_knob(AT_FDCWD, path, value, err);
+	if (r == -ENOENT && ok_missing) {
+		err_free(err);
+		return 0;
+	}
+	return r;
+}
+
+int net_ipv6_off(const char *ifname, struct err **err)
+{
+	/* drover has no IPv6: no router advertisements (and no addresses) from instances */
+	int r = knob("ipv6", ifname, "accept_ra", "0", true, err);
+
+	if (r >= 0)
+		r = knob("ipv6", ifname, "disable_ipv6", "1", true, err);
+	if (r < 0)
+		return err_wrap(err, "turn off IPv6 on '%s'", ifname);
+	return 0;
+}
+
+static int set_knobs(const char *bridge, struct err **err)
+{
 	int r;
 
 	r = fs_write_knob(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", "1", err);
 	if (r < 0)
 		return err_wrap(err, "turn on IPv4 forwarding");
-	/* DNAT of 127.0.0.1:PORT to an instance routes a loopback source out of the bridge */
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", bridge);
-	r = fs_write_knob(AT_FDCWD, path, "1", err);
+	/* never route loopback to or from the bridge (earlier versions turned this on) */
+	r = knob("ipv4", bridge, "route_localnet", "0", false, err);
 	if (r < 0)
-		return err_wrap(err, "allow loopback sources on '%s'", bridge);
-	return 0;
+		return err_wrap(err, "refuse loopback addresses on '%s'", bridge);
+	return net_ipv6_off(bridge, err);
 }
 
 static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, struct err **err)
 {
-	struct net_nft_spec spec = {
-	    .table = n->nft_table, .bridge = n->bridge, .sn = net_ipam_subnet(n->ipam), .pubs = pubs};
+	_cleanup_free_ struct net_lease *leases = NULL;
+	struct net_nft_spec spec = {.table = n->nft_table,
+				    .bridge = n->bridge,
+				    .sn = net_ipam_subnet(n->ipam),
+				    .pubs = pubs,
+				    .allow_host_access = n->allow_host_access};
+	int r;
 
+	r = net_ipam_list(n->ipam, &leases, &spec.n_leases, err);
+	if (r < 0)
+		return r;
+	spec.leases = leases;
 	return net_nft_apply(&spec, err);
+}
+
+static int copy_config(struct net_ctx *n, const struct net_config *cfg)
+{
+	n->bridge = strdup(cfg->bridge);
+	n->netns_dir = strdup(cfg->netns_dir);
+	n->nft_table = strdup(cfg->nft_table);
+	n->ip_netns_dir = cfg->ip_netns_dir ? strdup(cfg->ip_netns_dir) : NULL;
+	n->allow_host_access = cfg->allow_host_access;
+	if (cfg->reserved_ports) {
+		n->reserved = malloc(sizeof(*n->reserved));
+		if (n->reserved)
+			*n->reserved = *cfg->reserved_ports;
+	}
+	return n->bridge && n->netns_dir && n->nft_table && (n->reserved || !cfg->reserved_ports) &&
+			       (n->ip_netns_dir || !cfg->ip_netns_dir)
+		       ? 0
+		       : -ENOMEM;
 }
 
 int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err **err)
@@ -122,10 +181,7 @@ int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err *
 	if (!n)
 		return err_set(err, ENOMEM, "out of memory");
 	n->state_dirfd = -1;
-	n->bridge = strdup(cfg->bridge);
-	n->netns_dir = strdup(cfg->netns_dir);
-	n->nft_table = strdup(cfg->nft_table);
-	if (!n->bridge || !n->netns_dir || !n->nft_table)
+	if (copy_config(n, cfg) < 0)
 		return err_set(err, ENOMEM, "out of memory");
 	r = open_state(n, cfg, err);
 	if (r >= 0)
@@ -152,6 +208,31 @@ static int netns_path(const struct net_ctx *n, const char *id, char buf[PATH_MAX
 	return r < 0 || r >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
+/* The `ip netns` name of id's namespace: BRIDGE-ID, unique per agent as the bridge is. */
+static void ns_name(const struct net_ctx *n, const char *id, char buf[NAME_MAX + 1])
+{
+	int r = snprintf(buf, NAME_MAX + 1, "%s-%s", n->bridge, id);
+
+	if (r < 0 || r > NAME_MAX)
+		buf[0] = '\0'; /* cannot happen: a bridge name is 15 and an id 63 characters at most */
+}
+
+static void ns_name_link(const struct net_ctx *n, const char *id, const char *path, bool add)
+{
+	char name[NAME_MAX + 1];
+
+	if (!n->ip_netns_dir)
+		return;
+	ns_name(n, id, name);
+	if (!name[0])
+		return;
+	/* best effort: the name is a convenience for `ip netns`; the namespace works without it */
+	if (add)
+		(void)net_ns_name_link(n->ip_netns_dir, name, path);
+	else
+		(void)net_ns_name_unlink(n->ip_netns_dir, name, path);
+}
+
 static void fill_attachment(const struct net_ctx *n, const struct net_veth_req *req,
 			    struct net_attachment *ret)
 {
@@ -167,7 +248,7 @@ static void fill_attachment(const struct net_ctx *n, const struct net_veth_req *
 int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, struct err **err)
 {
 	const struct net_subnet *sn = net_ipam_subnet(n->ipam);
-	char path[PATH_MAX], host[16];
+	char path[PATH_MAX], host[16], legacy[16];
 	struct net_veth_req req = {.id = id,
 				   .host_name = host,
 				   .bridge_ifindex = n->bridge_ifindex,
@@ -182,6 +263,10 @@ int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, st
 	if (netns_path(n, id, path) < 0)
 		return err_set(err, ENAMETOOLONG, "netns path for '%s' too long", id);
 	net_veth_name(n->bridge, id, host);
+	net_veth_name_legacy(n->bridge, id, legacy);
+	/* an earlier version's veth of id holds "eth0" in the netns: make way for the new pair */
+	if (net_link_veth_delete_owned(legacy, id, err) < 0)
+		return err_wrap(err, "attach '%s'", id);
 	fresh_lease = net_ipam_allocate(n->ipam, id, &req.ip, err);
 	if (fresh_lease < 0)
 		return err_wrap(err, "attach '%s'", id);
@@ -189,14 +274,22 @@ int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, st
 	if (fresh_ns < 0)
 		goto out_release_lease;
 	r = net_link_veth_ensure(&req, fresh_ns, err);
+	if (r >= 0)
+		r = net_ipv6_off(host, err);
+	/* a new lease: its veth's anti-spoofing rules, before the container can send anything */
+	if (r >= 0 && fresh_lease > 0)
+		r = apply_table(n, &n->pubs, err);
 	if (r < 0)
 		goto out_remove_ns;
+	ns_name_link(n, id, path, true);
 	fill_attachment(n, &req, ret);
 	return 0;
 
 out_remove_ns:
+	if (fresh_lease > 0)
+		(void)net_link_veth_delete_owned(host, id, NULL); /* undo; the error returned matters */
 	if (fresh_ns > 0)
-		(void)net_ns_remove(path, NULL); /* undo; the error being returned is the one that matters */
+		(void)net_ns_remove(path, NULL); /* undo, as above */
 out_release_lease:
 	if (fresh_lease > 0)
 		(void)net_ipam_release(n->ipam, id, NULL); /* undo, as above */
@@ -224,6 +317,10 @@ static int check_ports(const struct net_ctx *n, const char *id, const struct net
 			return err_field(err, "ports", EADDRINUSE,
 					 "host port %s/%u is already published by instance '%s'", proto,
 					 ports[i].host, holder);
+		/* a port id publishes already holds no socket: only new ones are probed */
+		if (!net_pubs_has(&n->pubs, id, ports[i].host, ports[i].udp) &&
+		    net_port_check_host(ports[i].host, ports[i].udp, n->reserved, err) < 0)
+			return -EADDRINUSE;
 	}
 	return 0;
 }
@@ -296,24 +393,35 @@ int net_publish(struct net_ctx *n, const char *id, const char *ip, const struct 
 
 int net_detach(struct net_ctx *n, const char *id, struct err **err)
 {
-	char path[PATH_MAX], host[16];
-	int r;
+	_cleanup_pubs_ struct net_pubs next = {0};
+	char path[PATH_MAX], host[16], legacy[16];
+	int r, released;
 
 	if (!net_id_valid(id))
 		return err_field(err, "id", EINVAL, "invalid instance id '%s'", id ? id : "");
 	if (netns_path(n, id, path) < 0)
 		return err_set(err, ENAMETOOLONG, "netns path for '%s' too long", id);
-	if (net_pubs_find(&n->pubs, id) >= 0) {
-		r = net_publish(n, id, NULL, NULL, 0, err);
-		if (r < 0)
-			return err_wrap(err, "detach '%s'", id);
-	}
 	net_veth_name(n->bridge, id, host);
-	r = net_link_veth_delete(host, err);
+	net_veth_name_legacy(n->bridge, id, legacy);
+	/* only id's own veth: another instance's that hashes to the same name stays */
+	r = net_link_veth_delete_owned(host, id, err);
+	if (r >= 0)
+		r = net_link_veth_delete_owned(legacy, id, err);
+	ns_name_link(n, id, path, false);
 	if (r >= 0)
 		r = net_ns_remove(path, err);
-	if (r >= 0)
-		r = net_ipam_release(n->ipam, id, err);
+	if (r < 0)
+		return err_wrap(err, "detach '%s'", id);
+	released = net_ipam_release(n->ipam, id, err);
+	if (released < 0)
+		return err_wrap(err, "detach '%s'", id);
+	if (!released && net_pubs_find(&n->pubs, id) < 0)
+		return 0; /* nothing of id in the tables */
+	/* one transaction drops id's ports and its veth's rules */
+	if (net_pubs_copy(&n->pubs, &next) < 0)
+		return err_set(err, ENOMEM, "out of memory");
+	(void)net_pubs_set(&next, id, "", NULL, 0); /* removal never allocates */
+	r = commit_pubs(n, &next, err);
 	if (r < 0)
 		return err_wrap(err, "detach '%s'", id);
 	return 0;
@@ -351,11 +459,13 @@ static int reclaim_leases(struct net_ctx *n, char *const *keep, struct err **err
 
 static bool veth_kept(const struct net_ctx *n, char *const *keep, const char *name)
 {
-	char host[16];
+	char host[16], legacy[16];
 
 	for (; keep && *keep; keep++) {
 		net_veth_name(n->bridge, *keep, host);
-		if (strcmp(host, name) == 0)
+		net_veth_name_legacy(n->bridge, *keep, legacy);
+		/* a running instance keeps an earlier version's veth until its next start */
+		if (strcmp(host, name) == 0 || strcmp(legacy, name) == 0)
 			return true;
 	}
 	return false;
@@ -398,6 +508,7 @@ static int reclaim_netns(struct net_ctx *n, char *const *keep, bool all, struct 
 			continue;
 		if (netns_path(n, de->d_name, path) < 0)
 			continue; /* cannot be ours: our names fit */
+		ns_name_link(n, de->d_name, path, false);
 		r = net_ns_remove(path, err);
 		if (r < 0)
 			return r;
@@ -428,8 +539,9 @@ static int reclaim_ports(struct net_ctx *n, char *const *keep, struct err **err)
 
 int net_reclaim(struct net_ctx *n, char *const *keep_ids, struct err **err)
 {
-	int (*const steps[])(struct net_ctx *, char *const *, struct err **) = {reclaim_ports,
-										reclaim_leases};
+	/* leases first: the rebuild in reclaim_ports then drops their veths' rules too */
+	int (*const steps[])(struct net_ctx *, char *const *, struct err **) = {reclaim_leases,
+										reclaim_ports};
 	int r, total = 0;
 
 	for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
@@ -469,4 +581,25 @@ int net_teardown(struct net_ctx *n, struct err **err)
 		return err_wrap(err, "teardown of bridge '%s'", n->bridge);
 	net_pubs_done(&n->pubs);
 	return 0;
+}
+
+int net_teardown_config(const struct net_config *cfg, struct err **err)
+{
+	_cleanup_(net_ctx_freep) struct net_ctx *n = NULL;
+	int r;
+
+	r = check_config(cfg, err);
+	if (r < 0)
+		return r;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return err_set(err, ENOMEM, "out of memory");
+	n->state_dirfd = -1;
+	if (copy_config(n, cfg) < 0)
+		return err_set(err, ENOMEM, "out of memory");
+	r = open_state(n, cfg, err);
+	if (r < 0)
+		return err_wrap(err, "network state");
+	n->bridge_ifindex = (int)if_nametoindex(cfg->bridge); /* 0: no bridge (left), nothing on it */
+	return net_teardown(n, err);
 }

@@ -7,9 +7,12 @@
 
 #define CPU_PERIOD_DEFAULT 100000
 
+/* podman's and current Docker's list: /proc/interrupts leaks host activity, powercap's energy
+ * counters are a power side channel (PLATYPUS). */
 static const char *const masked_paths[] = {
     "/proc/acpi",	"/proc/asound",	     "/proc/kcore",	  "/proc/keys",	   "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+    "/proc/interrupts", "/sys/devices/virtual/powercap",
 };
 
 static const char *const readonly_paths[] = {
@@ -31,7 +34,8 @@ static int ns_add(json_t *arr, const char *type, const char *path)
 
 static int namespaces_json(const struct rt_bundle_spec *s, json_t **ret)
 {
-	static const char *const always[] = {"pid", "ipc", "uts", "mount"};
+	/* cgroup: the container sees its own cgroup as "/", never the host's tree */
+	static const char *const always[] = {"pid", "ipc", "uts", "mount", "cgroup"};
 	_cleanup_json_ json_t *arr = json_array();
 	int r;
 

@@ -14,7 +14,7 @@ struct mount_def {
 };
 
 static const struct mount_def default_mounts[] = {
-    {"/proc", "proc", "proc", {NULL}},
+    {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev", NULL}},
     {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k", NULL}},
     {"/dev/pts",
      "devpts",

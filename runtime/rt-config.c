@@ -26,8 +26,6 @@ static int validate_spec(const struct rt_bundle_spec *s, struct err **err)
 				 s->rootfs ? s->rootfs : "");
 	if (!s->args || !s->args[0] || !*s->args[0])
 		return err_field(err, "args", EINVAL, "process args are empty");
-	if (s->cwd && s->cwd[0] != '/')
-		return err_field(err, "cwd", EINVAL, "working directory '%s' is not absolute", s->cwd);
 	if (s->hostname && strlen(s->hostname) > HOSTNAME_MAX)
 		return err_field(err, "hostname", EINVAL, "hostname is longer than %d bytes", HOSTNAME_MAX);
 	if (s->net != RT_NET_HOST && s->net != RT_NET_NONE && s->net != RT_NET_PATH)
@@ -120,6 +118,7 @@ static int strv_field(json_t *obj, const char *key, char *const *v, struct err *
 
 static int process_fields(const struct rt_bundle_spec *s, json_t *p, struct err **err)
 {
+	_cleanup_free_ char *cwd = NULL;
 	json_t *part = NULL;
 	int r;
 
@@ -133,7 +132,10 @@ static int process_fields(const struct rt_bundle_spec *s, json_t *p, struct err 
 	r = strv_field(p, "env", s->env, err);
 	if (r < 0)
 		return r;
-	if (rt_json_set(p, "cwd", json_string(s->cwd ? s->cwd : "/")) < 0)
+	r = rt_cwd_normalize(s->cwd ? s->cwd : "/", &cwd);
+	if (r < 0)
+		return err_field(err, "cwd", -r, "working directory '%s' %s", s->cwd, rt_cwd_problem(r));
+	if (rt_json_set(p, "cwd", json_string(cwd)) < 0)
 		return err_field(err, "cwd", EINVAL, "cwd is not valid UTF-8");
 	part = NULL;
 	r = caps_json(&part, err);
@@ -233,8 +235,9 @@ int rt_bundle_write(const char *bundle_dir, const struct rt_bundle_spec *s, stru
 	dfd = open(bundle_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return err_set(err, errno, "open bundle '%s'", bundle_dir);
-	/* 0600: env may carry secrets; bundles live under /run, so no fsync is needed */
-	r = fs_write_atomic(dfd, "config.json", text, strlen(text), 0600, FS_NOSYNC, err);
+	/* 0600: env may carry secrets. Bundles live in the state dir and an adopted container's bundle
+	 * must survive a power cut, so the write is synced like every other state file. */
+	r = fs_write_atomic(dfd, "config.json", text, strlen(text), 0600, 0, err);
 	if (r < 0)
 		return err_wrap(err, "bundle '%s'", bundle_dir);
 	return 0;

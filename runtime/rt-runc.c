@@ -18,6 +18,8 @@
 #define RUNC_ARGV_MAX 16
 #define RUNC_STATE_MAX (64 * 1024) /* `state` prints one small object */
 #define RUNC_MSG_MAX 1024
+/* kill and delete run on droverd's event loop: a runtime that hangs is killed rather than waited for */
+#define RUNC_DEADLINE_MS 10000
 
 struct runc_result {
 	int status;   /* waitpid status */
@@ -141,7 +143,7 @@ static int runc_run(const struct rt_runc *rc, const char *const *tail, struct ru
 
 	if (runc_argv(rc, tail, argv) < 0)
 		return err_set(err, E2BIG, "%s %s: too many arguments", runtime_name(rc), tail[0]);
-	return proc_run(rc->runtime, argv, &res->status, &res->errtxt, err);
+	return proc_run_deadline(rc->runtime, argv, RUNC_DEADLINE_MS, &res->status, NULL, &res->errtxt, err);
 }
 
 /* Reads a memfd from the start, at most max bytes; NUL-terminated. */

@@ -12,7 +12,8 @@
  * Deliberately absent: module loading, kexec, reboot, swap, mount and the new mount API, pivot_root,
  * bpf, perf_event_open, keyrings, ptrace and process_vm_*, userfaultfd, file handles, acct, clock
  * and time setting, iopl/ioperm, quotactl, setns/unshare, kcmp, io_uring, syslog, vhangup, sysfs,
- * _sysctl, ustat, personality (allowed below for safe values only) and clone3 (ENOSYS below). */
+ * _sysctl, ustat, personality (allowed below for safe values only) and clone3 (ENOSYS below).
+ * clone and socket are allowed below with an argument filter (no new namespaces, no AF_VSOCK). */
 // clang-format off
 /* files and directories */
 static const char *const sys_files[] = {
@@ -50,7 +51,7 @@ static const char *const sys_memory[] = {
 
 /* processes, threads, signals */
 static const char *const sys_procs[] = {
-	"arch_prctl", "capget", "capset", "clone", "execve", "execveat", "exit", "exit_group", "fork",
+	"arch_prctl", "capget", "capset", "execve", "execveat", "exit", "exit_group", "fork",
 	"futex", "futex_time64", "futex_waitv", "get_robust_list", "get_thread_area", "getcpu", "getegid",
 	"getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups", "getgroups32", "getitimer",
 	"getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getresgid", "getresgid32", "getresuid",
@@ -81,7 +82,7 @@ static const char *const sys_time[] = {
 static const char *const sys_sockets[] = {
 	"accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen",
 	"recv", "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg", "sendmsg",
-	"sendto", "setsockopt", "shutdown", "socket", "socketcall", "socketpair",
+	"sendto", "setsockopt", "shutdown", "socketcall", "socketpair",
 };
 
 /* System V and POSIX IPC (namespaced) */
@@ -111,7 +112,6 @@ static const struct name_list allowed_syscalls[] = {
     {sys_ipc, ELEMENTSOF(sys_ipc)},	  {sys_info, ELEMENTSOF(sys_info)},
 };
 
-/* personality(2) stays usable for the query (0xffffffff) and for PER_LINUX (0). */
 static const uint64_t personality_ok[] = {0x0, 0xffffffffULL};
 
 static int arch_names(json_t **ret)
@@ -168,8 +168,8 @@ static int rule_allow(json_t *syscalls)
 	return rt_json_append(syscalls, TAKE_PTR(rule));
 }
 
-/* clone3 cannot be filtered by its flags (they sit in a struct), so it fails with ENOSYS and libc
- * falls back to clone, whose flags the capability set already limits. */
+/* clone3 cannot be filtered by its flags (they sit in a struct the filter cannot read), so it fails
+ * with ENOSYS and libc falls back to clone, whose flags the rule below checks. */
 static int rule_clone3(json_t *syscalls)
 {
 	static const char *const clone3[] = {"clone3"};
@@ -193,9 +193,17 @@ static int rule_clone3(json_t *syscalls)
 	return rt_json_append(syscalls, TAKE_PTR(rule));
 }
 
-static int rule_personality(json_t *syscalls, uint64_t value)
+/* One argument condition of a rule: {"index", "value", "valueTwo", "op"}. */
+struct arg_cond {
+	unsigned int index;
+	uint64_t value;
+	uint64_t value_two;
+	const char *op;
+};
+
+/* Allows name when its argument matches cond; nothing when name does not exist on this architecture. */
+static int rule_allow_if(json_t *syscalls, const char *name, const struct arg_cond *cond)
 {
-	static const char *const personality[] = {"personality"};
 	_cleanup_json_ json_t *rule = json_object();
 	_cleanup_json_ json_t *arg = json_object();
 	json_t *args = NULL, *names = NULL;
@@ -206,21 +214,56 @@ static int rule_personality(json_t *syscalls, uint64_t value)
 	names = json_array();
 	if (rt_json_set(rule, "names", names) < 0)
 		return -ENOMEM;
-	r = add_resolved(names, personality, ELEMENTSOF(personality));
+	r = add_resolved(names, &name, 1);
 	if (r < 0)
 		return r;
 	if (json_array_size(names) == 0)
 		return 0;
 	if (rt_json_set(rule, "action", json_string("SCMP_ACT_ALLOW")) < 0)
 		return -ENOMEM;
-	if (rt_json_set(arg, "index", json_integer(0)) < 0 ||
-	    rt_json_set(arg, "value", json_integer((json_int_t)value)) < 0 ||
-	    rt_json_set(arg, "op", json_string("SCMP_CMP_EQ")) < 0)
+	if (rt_json_set(arg, "index", json_integer(cond->index)) < 0 ||
+	    rt_json_set(arg, "value", json_integer((json_int_t)cond->value)) < 0 ||
+	    rt_json_set(arg, "valueTwo", json_integer((json_int_t)cond->value_two)) < 0 ||
+	    rt_json_set(arg, "op", json_string(cond->op)) < 0)
 		return -ENOMEM;
 	args = json_array();
 	if (rt_json_set(rule, "args", args) < 0 || rt_json_append(args, TAKE_PTR(arg)) < 0)
 		return -ENOMEM;
 	return rt_json_append(syscalls, TAKE_PTR(rule));
+}
+
+/* clone is allowed only without namespace flags (as Docker's profile): the flags masked with
+ * CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET must be 0. CLONE_NEWUSER needs no
+ * capability, so without this any container could open a user namespace and, inside it, a network
+ * namespace where it holds CAP_NET_ADMIN (the nf_tables exploit surface). s390 passes the flags
+ * second. socket is allowed for every family but AF_VSOCK (host-guest sockets), as Docker does. */
+static int rules_filtered(json_t *syscalls)
+{
+	uint32_t native = seccomp_arch_native();
+	const struct arg_cond clone_flags = {
+	    .index = (native == SCMP_ARCH_S390X || native == SCMP_ARCH_S390) ? 1 : 0,
+	    .value = RT_SECCOMP_CLONE_NS_MASK,
+	    .value_two = 0,
+	    .op = "SCMP_CMP_MASKED_EQ",
+	};
+	const struct arg_cond not_vsock = {.index = 0, .value = RT_SECCOMP_AF_VSOCK, .op = "SCMP_CMP_NE"};
+	int r;
+
+	r = rule_allow_if(syscalls, "clone", &clone_flags);
+	if (r < 0)
+		return r;
+	r = rule_allow_if(syscalls, "socket", &not_vsock);
+	if (r < 0)
+		return r;
+	/* personality(2) stays usable for the query (0xffffffff) and for PER_LINUX (0) */
+	for (size_t i = 0; i < ELEMENTSOF(personality_ok); i++) {
+		const struct arg_cond eq = {.index = 0, .value = personality_ok[i], .op = "SCMP_CMP_EQ"};
+
+		r = rule_allow_if(syscalls, "personality", &eq);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int build_rules(json_t *syscalls)
@@ -233,12 +276,7 @@ static int build_rules(json_t *syscalls)
 	r = rule_clone3(syscalls);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ELEMENTSOF(personality_ok); i++) {
-		r = rule_personality(syscalls, personality_ok[i]);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return rules_filtered(syscalls);
 }
 
 int rt_seccomp_default(json_t **ret, struct err **err)

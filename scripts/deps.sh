@@ -5,11 +5,11 @@ set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libjansson-dev libnl-3-dev libnl-route-3-dev
 	libseccomp-dev libcap-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev
-	libssl-dev libsystemd-dev libcmocka-dev libnftables-dev)
+	libssl-dev libsystemd-dev libcmocka-dev libnftables-dev libgnutls28-dev)
 run_pkgs=(runc busybox-static libnftables1)
 test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy systemd
 	docker-registry skopeo apache2-utils python3 python3-cryptography openssl socat zstd
-	qemu-system-x86 linux-image-cloud-amd64 cpio)
+	qemu-system-x86 linux-image-cloud-amd64 cpio clang libclang-rt-14-dev etcd-server etcd-client lintian)
 bench_pkgs=(jq curl bc podman conmon containernetworking-plugins docker-registry skopeo umoci)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/version.h"
 #include "runtime/shim/shim.h"
 
 #define SYNC_FD 3
@@ -298,8 +299,36 @@ static int shim_main(int argc, char **argv)
 	return r < 0 ? 1 : 0;
 }
 
+static void usage(void)
+{
+	printf("Usage: drover-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR --log FILE\n"
+	       "                   [--log-max BYTES] [--oom-file FILE] [--foreground]\n\n"
+	       "One per container, started by droverd: runs the OCI runtime's create and start for\n"
+	       "the bundle, stays the container's parent, copies its output into the capped log\n"
+	       "(one rotated file is kept), and writes the exit record into the bundle.\n"
+	       "It is not meant to be run by hand.\n\n"
+	       "  --id ID              container id given to the runtime\n"
+	       "  --bundle DIR         the OCI bundle (config.json, rootfs)\n"
+	       "  --runtime PATH       the OCI runtime binary (runc)\n"
+	       "  --runtime-root DIR   the runtime's state root (--root)\n"
+	       "  --log FILE           where the container's output goes\n"
+	       "  --log-max BYTES      size before rotation (default %llu)\n"
+	       "  --oom-file FILE      the cgroup file whose oom_kill count tells an OOM kill\n"
+	       "  --foreground         stay attached to the caller (no daemonising)\n"
+	       "  --help, --version\n",
+	       (unsigned long long)SHIM_LOG_MAX_DEFAULT);
+}
+
 int main(int argc, char **argv)
 {
 	log_init("drover-shim");
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage();
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("drover-shim %s\n", DROVER_VERSION);
+		return 0;
+	}
 	return shim_main(argc, argv);
 }

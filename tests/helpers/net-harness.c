@@ -6,7 +6,10 @@
  *     reclaim [KEEP_ID ...]           prints the number of things reclaimed
  *     teardown
  *     bench ID N                      N attach+detach cycles; prints each one's time in ms
- * Every invocation is a fresh net_ctx_new, as a restarted agent would do. */
+ *     vethname ID                     prints the host veth name ID would get (no context needed)
+ * Every invocation is a fresh net_ctx_new, as a restarted agent would do. The environment sets
+ * what droverd's flags would: NET_HARNESS_RESERVED (--reserved-host-ports; unset: none) and
+ * NET_HARNESS_ALLOW_HOST=1 (--allow-host-access). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/err.h"
+#include "net/net-internal.h"
 #include "net/net.h"
 
 static int usage(void)
@@ -137,14 +141,29 @@ int main(int argc, char **argv)
 	struct net_config cfg;
 	int r;
 
+	static struct net_portset reserved;
+	const char *res = getenv("NET_HARNESS_RESERVED"), *allow = getenv("NET_HARNESS_ALLOW_HOST");
+	char veth[16];
+
+	if (argc == 8 && strcmp(argv[6], "vethname") == 0) {
+		net_veth_name(argv[1], argv[7], veth);
+		printf("%s\n", veth);
+		return 0;
+	}
 	if (argc < 7)
 		return usage();
+	if (res && net_portset_parse(res, &reserved) < 0) {
+		fprintf(stderr, "net-harness: bad NET_HARNESS_RESERVED '%s'\n", res);
+		return 2;
+	}
 	snprintf(leases, sizeof(leases), "%s/leases", argv[3]);
 	cfg = (struct net_config){.bridge = argv[1],
 				  .subnet = argv[2],
 				  .lease_dir = leases,
 				  .netns_dir = argv[4],
-				  .nft_table = argv[5]};
+				  .nft_table = argv[5],
+				  .reserved_ports = res ? &reserved : NULL,
+				  .allow_host_access = allow && strcmp(allow, "1") == 0};
 	r = net_ctx_new(&cfg, &n, &e);
 	if (r >= 0)
 		r = run(n, argc - 6, argv + 6, &e);

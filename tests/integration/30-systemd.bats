@@ -56,6 +56,11 @@ teardown() {
 	[ -d "$T/root/etc/drover/assignments.d" ]
 	# the example config is accepted by droverd as it is
 	"$DROVERD" --config "$T/root/etc/drover/droverd.conf.example" --help >/dev/null
+	# make uninstall removes every file install put there
+	drv_run make -C "$REPO_ROOT" uninstall DESTDIR="$T/root" PREFIX=/usr
+	[ "$status" -eq 0 ]
+	[ -z "$(find "$T/root" -type f)" ]
+	[ ! -e "$T/root/etc/drover" ]
 }
 
 @test "the config file sets flags; a flag on the command line wins; bad keys are refused" {

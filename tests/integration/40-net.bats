@@ -8,6 +8,7 @@
 # shellcheck disable=SC2153,SC2034,SC2030,SC2031
 
 load net-helpers
+load links
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -76,8 +77,11 @@ teardown() {
 	[ "$output" = "published web" ]
 	net_run timeout 3 busybox wget -q -O - "http://$NT_HOST_ADDR:$hp/"
 	[ "$output" = "published web" ]
-	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	net_run timeout 3 busybox wget -q -O - "http://$NT_PREFIX.1:$hp/"
 	[ "$output" = "published web" ]
+	# 127.0.0.1:PORT stays the host's own: not DNATed to the instance
+	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	[ "$status" -ne 0 ]
 	# another instance reaches it through the host's address as well (hairpin)
 	attach other
 	net_run in_ns "$NS" timeout 3 busybox wget -q -O - "http://$NT_HOST_ADDR:$hp/"
@@ -137,16 +141,17 @@ teardown() {
 @test "net: detach leaves no veth, no netns file, no lease, no rule" {
 	local links
 	nh reclaim >/dev/null # the bridge exists from here on, as with a running agent
-	links=$(count_links)
+	links=$(count_links web)
 	attach web
 	local veth=$VETH
+	[ "$veth" = "$(drover_veth_name "$NT_BR" web)" ] # the helper names veths as net/ does
 	net_run nh publish web "$IP" "tcp:$((RANDOM % 20000 + 20000)):80" "udp:$((RANDOM % 20000 + 20000)):53"
 	[ "$status" -eq 0 ]
 	[ "$(count_dnat)" -eq 4 ]
 	net_run nh detach web
 	[ "$status" -eq 0 ]
 	run ! ip link show "$veth" 2>/dev/null
-	[ "$(count_links)" -eq "$links" ]
+	[ "$(count_links web)" -eq "$links" ]
 	[ "$(count_netns)" -eq 0 ]
 	[ "$(count_leases)" -eq 0 ]
 	[ "$(count_dnat)" -eq 0 ]
@@ -159,16 +164,16 @@ teardown() {
 	attach keep
 	net_run nh publish keep "$IP" "tcp:$((RANDOM % 10000 + 20000)):80"
 	local links leases rules i hp
-	links=$(count_links)
 	leases=$(count_leases)
 	rules=$(count_dnat)
+	links=$(count_links keep c0 c1 c2 c3 c4 c5 c6)
 	for i in $(seq 1 100); do
 		attach "c$((i % 7))" || { echo "attach $i failed" >&2; return 1; }
 		hp=$((i + 40000))
 		nh publish "c$((i % 7))" "$IP" "tcp:$hp:80" || { echo "publish $i failed" >&2; return 1; }
 		nh detach "c$((i % 7))" || { echo "detach $i failed" >&2; return 1; }
 	done
-	[ "$(count_links)" -eq "$links" ]
+	[ "$(count_links keep c0 c1 c2 c3 c4 c5 c6)" -eq "$links" ]
 	[ "$(count_leases)" -eq "$leases" ]
 	[ "$(count_dnat)" -eq "$rules" ]
 	[ "$(count_netns)" -eq 1 ]
@@ -187,7 +192,7 @@ teardown() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"host port tcp/$hp is already published by instance 'a'"* ]]
 	[ "$(nft list table ip "$NT_TABLE")" = "$before" ] # nothing changed, not even b's other port
-	net_run timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	net_run timeout 3 busybox wget -q -O - "http://$NT_PREFIX.1:$hp/"
 	[ "$output" = "holder a" ]
 	# the same number over udp is a different port
 	net_run nh publish b "$IP" "udp:$hp:80"
@@ -200,13 +205,13 @@ teardown() {
 	for i in 1 2 3 4 5; do
 		attach "i$i"
 	done
-	links=$(count_links)
+	links=$(count_links i1 i2 i3 i4 i5 i6)
 	net_run nh attach i6
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"subnet $NT_PREFIX.0/29 has no free address (5 in use)"* ]]
 	[ "$(count_leases)" -eq 5 ]
 	[ "$(count_netns)" -eq 5 ]
-	[ "$(count_links)" -eq "$links" ]
+	[ "$(count_links i1 i2 i3 i4 i5 i6)" -eq "$links" ]
 	# a holder still gets its own address
 	net_run nh attach i3
 	[ "$status" -eq 0 ]
@@ -279,4 +284,78 @@ teardown() {
 	net_run nh attach web
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"subnet '10.1.2.3/24'"* ]]
+}
+
+@test "net: detach deletes only the instance's own veth; names carry 48 bits" {
+	attach web
+	[[ "$VETH" =~ ^dv[0-9a-f]{12}$ ]]
+	# a veth that has the name "other" would get, owned by another instance (a hash collision)
+	local name
+	name=$(nh vethname other)
+	[[ "$name" =~ ^dv[0-9a-f]{12}$ ]]
+	NT_LINKS+=("$name")
+	ip link add "$name" type veth peer name "p${name:2:12}"
+	ip link set "$name" alias "drover:web"
+	net_run nh detach other
+	[ "$status" -eq 0 ]
+	ip link show "$name" >/dev/null
+	# its owner's detach does delete its own
+	net_run nh detach web
+	[ "$status" -eq 0 ]
+	run ! ip link show "$VETH"
+}
+
+@test "net: a host port a process holds, or a reserved one, is refused naming the port" {
+	attach web
+	local busy=$((RANDOM % 5000 + 30000)) rsv=$((RANDOM % 5000 + 36000)) before i
+	socat "TCP-LISTEN:$busy,bind=127.0.0.1,reuseaddr,fork" SYSTEM:'echo host-service' &
+	NT_PIDS+=($!)
+	for i in $(seq 1 50); do
+		ss -Hlnt "sport = :$busy" | grep -q . && break
+		sleep 0.05
+	done
+	before=$(nft list table ip "$NT_TABLE")
+	net_run nh publish web "$IP" "tcp:$busy:80"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"host port tcp/$busy is in use by a process on this node"* ]]
+	[ "$(nft list table ip "$NT_TABLE")" = "$before" ]
+	[ "$(timeout 3 socat -u "TCP:127.0.0.1:$busy" -)" = host-service ]
+	NET_HARNESS_RESERVED="22,$rsv-$((rsv + 2))" net_run nh publish web "$IP" "tcp:$((rsv + 2)):80"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"host port tcp/$((rsv + 2)) is reserved on this node"* ]]
+	NET_HARNESS_RESERVED="22,$rsv-$((rsv + 2))" net_run nh publish web "$IP" "udp:$((rsv + 3)):80"
+	[ "$status" -eq 0 ]
+	NET_HARNESS_RESERVED="2-1" net_run nh publish web "$IP"
+	[ "$status" -eq 2 ]
+}
+
+@test "net: frames from any port of the bridge to 127.0.0.0/8 are dropped before routing" {
+	local raw="$REPO_ROOT/${DROVER_BUILD:-build}/tests/raw-send"
+	[ -x "$raw" ] || skip "build $raw first"
+	nh reclaim >/dev/null
+	[ "$(cat "/proc/sys/net/ipv4/conf/$NT_BR/route_localnet")" = 0 ]
+	[ "$(cat "/proc/sys/net/ipv6/conf/$NT_BR/accept_ra")" = 0 ]
+	[ "$(cat "/proc/sys/net/ipv6/conf/$NT_BR/disable_ipv6")" = 1 ]
+	# a port of the bridge that is no instance's (the bridge table lets it by): the ip table's
+	# guard chain still drops its loopback-bound packets
+	local ns="$NT_DIR/foreign" port=$((RANDOM % 10000 + 30000)) gwmac before i
+	NT_CLIENT="$ns"
+	NT_CLIENT_VETH="df${NT_BR#dt}"
+	NT_CLIENT_VETH=${NT_CLIENT_VETH:0:15}
+	: >"$ns"
+	unshare --net="$ns" true
+	ip link add "$NT_CLIENT_VETH" type veth peer name eth0 netns "$ns"
+	ip link set "$NT_CLIENT_VETH" master "$NT_BR" up
+	in_ns "$ns" ip addr add "$NT_PREFIX.250/24" dev eth0
+	in_ns "$ns" ip link set eth0 up
+	socat -u "UDP-RECV:$port,bind=127.0.0.1" "OPEN:$NT_DIR/lo.out,creat,append" &
+	NT_PIDS+=($!)
+	gwmac=$(cat "/sys/class/net/$NT_BR/address")
+	before=$(nft list chain ip "$NT_TABLE" guard | awk '/daddr 127/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')
+	for i in 1 2 3; do
+		in_ns "$ns" "$raw" udp eth0 "$gwmac" self "$NT_PREFIX.250" 127.0.0.1 "$port" "loopback-$i"
+	done
+	sleep 0.3
+	[ ! -s "$NT_DIR/lo.out" ]
+	[ "$(nft list chain ip "$NT_TABLE" guard | awk '/daddr 127/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')" -ge $((before + 3)) ]
 }

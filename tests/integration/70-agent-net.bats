@@ -6,6 +6,7 @@
 
 load helpers
 load client-host
+load links
 
 setup_file() {
 	image_setup_file
@@ -59,7 +60,8 @@ client_setup() {
 
 count_dnat() { nft list table ip "$NFT_TABLE" 2>/dev/null | grep -c 'dnat to' || true; }
 count_leases() { find "$STATE/net/leases" -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
-count_links() { ip -o link | wc -l; }
+# the links this test owns (links.bash): its bridge's ports and its ids' veths, never host-wide
+count_links() { count_owned_links "$NET_BR" "$@"; }
 count_netns() { find "$RUN/netns" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 @test "two bridge instances reach each other by IP; the host reaches them; the status has the IP" {
@@ -135,7 +137,8 @@ count_netns() { find "$RUN/netns" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 	wait_for 10 phase_is warm running
 	rm "$ASSIGN/warm.json"
 	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/warm"
-	links=$(count_links)
+	links=$(count_links warm cyc)
+	[ "$links" = 0 ]
 	[ "$(count_leases)" = 0 ]
 	[ "$(count_netns)" = 0 ]
 	[ "$(count_dnat)" = 0 ]
@@ -147,10 +150,11 @@ count_netns() { find "$RUN/netns" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 		[ -n "$per" ] || per=$(count_dnat)
 		[ "$per" -ge 1 ]
 		[ "$(count_dnat)" = "$per" ]
+		[ "$(count_links cyc)" = 1 ] # its veth, on our bridge
 		curl -sf --unix-socket "$SOCK" -X DELETE http://localhost/v1/instances/cyc >/dev/null
 		wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/cyc"
 	done
-	[ "$(count_links)" = "$links" ]
+	[ "$(count_links warm cyc)" = "$links" ]
 	[ "$(count_leases)" = 0 ]
 	[ "$(count_netns)" = 0 ]
 	[ "$(count_dnat)" = 0 ]

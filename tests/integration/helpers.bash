@@ -178,6 +178,8 @@ drv_teardown() {
 	done
 	ip link del "$NET_BR" 2>/dev/null || true
 	nft delete table ip "$NFT_TABLE" 2>/dev/null || true
+	nft delete table bridge "$NFT_TABLE" 2>/dev/null || true
+	rm -f "/run/drover-nft/$NFT_TABLE.lock" "/run/netns/$NET_BR-"*
 	for f in "$RUN"/netns/*; do
 		[ -e "$f" ] && umount -l "$f" 2>/dev/null
 	done

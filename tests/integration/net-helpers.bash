@@ -107,7 +107,8 @@ client_setup() {
 	NT_HOST_ADDR=$(make_client_host "$NT_CLIENT" "$NT_CLIENT_VETH")
 }
 
-count_links() { ip -o link | wc -l; }
+# the links this test owns (links.bash): its bridge's ports and its ids' veths, never host-wide
+count_links() { count_owned_links "$NT_BR" "$@"; }
 count_leases() { find "$NT_STATE/leases" -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
 count_dnat() { nft list table ip "$NT_TABLE" 2>/dev/null | grep -c 'dnat to' || true; }
 count_netns() { find "$NT_NETNS" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
@@ -143,6 +144,7 @@ net_teardown() {
 		ip link del "$f" 2>/dev/null
 	done
 	nft delete table ip "$NT_TABLE" 2>/dev/null
+	nft delete table bridge "$NT_TABLE" 2>/dev/null
 	for f in "$NT_NETNS"/* ${NT_CLIENT:+"$NT_CLIENT"}; do
 		[ -e "$f" ] || continue
 		umount -l "$f" 2>/dev/null

@@ -147,6 +147,31 @@ static void test_fake_create(void **state)
 	assert_file_eq(batch, "cpu.shares", "2");
 }
 
+/* The tiers' caps live in the memory and pids hierarchies; a missing one is skipped. */
+static void test_fake_tier_limits(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *mon = path_of(f->tmp, "memory/drover/online");
+	_cleanup_free_ char *mba = path_of(f->tmp, "memory/drover/batch");
+	_cleanup_free_ char *pon = path_of(f->tmp, "pids/drover/online");
+
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V1, "/drover", &c, &e), 0);
+	write_file(mon, "memory.limit_in_bytes", "");
+	write_file(mba, "memory.limit_in_bytes", "");
+	write_file(pon, "pids.max", "");
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_ONLINE, 8589934592LL, 29491, &e), 0);
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_BATCH, 8589934592LL, 29491, &e), 0);
+	assert_file_eq(mon, "memory.limit_in_bytes", "8589934592");
+	assert_file_eq(mba, "memory.limit_in_bytes", "8589934592");
+	assert_file_eq(pon, "pids.max", "29491");
+	{
+		_cleanup_free_ char *pba = path_of(f->tmp, "pids/drover/batch/pids.max");
+		assert_false(fs_exists(pba)); /* absent knob: skipped, not created */
+	}
+}
+
 static void test_fake_paths(void **state)
 {
 	struct fixture *f = *state;
@@ -386,6 +411,17 @@ static void test_real_v1(void **state)
 	}
 	assert_int_equal(asprintf(&batch, REAL_MOUNT "/cpu%s/batch", r->root) > 0, 1);
 	assert_file_eq(batch, "cpu.shares", "2");
+	{
+		/* the kernel's own knobs take the tier caps */
+		_cleanup_free_ char *mb = NULL, *pb = NULL;
+
+		if (cg_set_tier_limits(c, CG_QOS_BATCH, 1073741824LL, 1000, &e) < 0)
+			fail_msg("cg_set_tier_limits: %s", err_msg(e));
+		assert_int_equal(asprintf(&mb, REAL_MOUNT "/memory%s/batch", r->root) > 0, 1);
+		assert_int_equal(asprintf(&pb, REAL_MOUNT "/pids%s/batch", r->root) > 0, 1);
+		assert_file_eq(mb, "memory.limit_in_bytes", "1073741824");
+		assert_file_eq(pb, "pids.max", "1000");
+	}
 
 	path = cg_instance_path(c, CG_QOS_ONLINE, "inst");
 	knob = cg_knob_path(c, path, "memory", "memory.limit_in_bytes");
@@ -436,12 +472,34 @@ static void test_real_v1(void **state)
 	assert_false(is_dir(uni));
 }
 
+/* The root's usage comes from cpuacct, memory and pids hierarchies; a missing one is unknown. */
+static void test_fake_root_usage(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_free_ char *cpu = path_of(f->tmp, "cpuacct/drover");
+	_cleanup_free_ char *mem = path_of(f->tmp, "memory/drover");
+	struct cg_usage u;
+
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V1, "/drover", &c, NULL), 0);
+	write_file(cpu, "cpuacct.usage", "123456789\n");
+	write_file(mem, "memory.usage_in_bytes", "4096000\n");
+	write_file(mem, "memory.stat", "cache 10\ninactive_file 1\ntotal_inactive_file 96000\n");
+	assert_int_equal(cg_root_usage(c, &u, NULL), 0);
+	assert_int_equal(u.cpu_ns, 123456789);
+	assert_int_equal(u.memory_bytes, 4096000);
+	assert_int_equal(u.memory_working_set, 4000000);
+	assert_int_equal(u.pids, -1); /* no pids.current written */
+}
+
 int main(void)
 {
 	const struct CMUnitTest fake[] = {
 	    cmocka_unit_test_setup_teardown(test_fake_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fake_tier_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_instance_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fake_root_usage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_instance_remove_partial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_remove_root, setup, teardown),
 	};

@@ -137,6 +137,31 @@ static void test_create_layout(void **state)
 	assert_file_eq(drover, "cpu.weight", "");
 }
 
+/* The tiers' caps: memory.max and pids.max; a knob the host lacks is skipped, 0 leaves it alone. */
+static void test_tier_limits(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *online = fs_path_join(f->tmp, "drover/online");
+	_cleanup_free_ char *batch = fs_path_join(f->tmp, "drover/batch");
+
+	layout_drover(f->tmp, false);
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V2, "/drover", &c, &e), 0);
+	write_file(online, "memory.max", "max\n");
+	write_file(online, "pids.max", "max\n");
+	write_file(batch, "memory.max", "max\n"); /* no pids.max: the pids controller is not there */
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_ONLINE, 8589934592LL, 29491, &e), 0);
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_BATCH, 4294967296LL, 29491, &e), 0);
+	assert_file_eq(online, "memory.max", "8589934592");
+	assert_file_eq(online, "pids.max", "29491");
+	assert_file_eq(batch, "memory.max", "4294967296");
+	write_file(online, "pids.max", "max\n");
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_ONLINE, 0, 0, &e), 0);
+	assert_file_eq(online, "memory.max", "8589934592");
+	assert_file_eq(online, "pids.max", "max\n");
+}
+
 /* A batch tier that is already idle is left alone: the kernel refuses cpu.weight on it. */
 static void test_idle_batch_untouched(void **state)
 {
@@ -506,10 +531,37 @@ static void test_real_v2(void **state)
 	}
 }
 
+/* The root's usage for the node status; a knob the kernel lacks reads as unknown (-1). */
+static void test_root_usage(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_free_ char *drover = fs_path_join(f->tmp, "drover");
+	struct cg_usage u;
+
+	layout_drover(f->tmp, true);
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V2, "/drover", &c, NULL), 0);
+	write_file(drover, "cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n");
+	write_file(drover, "memory.current", "1000000\n");
+	write_file(drover, "memory.stat", "anon 10\nactive_file 5\ninactive_file 300000\n");
+	write_file(drover, "pids.current", "7\n");
+	assert_int_equal(cg_root_usage(c, &u, NULL), 0);
+	assert_int_equal(u.cpu_ns, 1500000);
+	assert_int_equal(u.memory_bytes, 1000000);
+	assert_int_equal(u.memory_working_set, 700000);
+	assert_int_equal(u.pids, 7);
+	write_file(drover, "pids.current", "junk\n");
+	write_file(drover, "memory.stat", "anon 10\n");
+	assert_int_equal(cg_root_usage(c, &u, NULL), 0);
+	assert_int_equal(u.pids, -1);
+	assert_int_equal(u.memory_working_set, 1000000); /* no inactive_file: all of it */
+}
+
 int main(void)
 {
 	const struct CMUnitTest fake[] = {
 	    cmocka_unit_test_setup_teardown(test_create_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tier_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_batch_untouched, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nested_root_subset_no_idle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_cpu_controller, setup, teardown),
@@ -517,6 +569,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_instance_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_root, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_root_usage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_detect, setup, teardown),
 	    cmocka_unit_test(test_detect_tmpfs),
 	};

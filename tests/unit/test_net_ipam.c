@@ -293,10 +293,30 @@ static void test_veth_name(void **state)
 	net_veth_name("drover1", "web-0", c);
 	assert_string_equal(a, b);
 	assert_string_not_equal(a, c);
-	assert_int_equal(strlen(a), 10);
+	assert_int_equal(strlen(a), 14); /* "dv" + 48 bits in hex, within IFNAMSIZ */
 	assert_memory_equal(a, "dv", 2);
+	assert_int_equal(strspn(a + 2, "0123456789abcdef"), 12);
 	net_veth_name("drover0", "web-1", b);
 	assert_string_not_equal(a, b);
+	/* the earlier 32-bit name is still known, and differs from the new one */
+	net_veth_name_legacy("drover0", "web-0", c);
+	assert_int_equal(strlen(c), 10);
+	assert_string_not_equal(a, c);
+}
+
+static void test_mac_for_ip(void **state)
+{
+	char buf[NET_MAC_STRLEN];
+	uint8_t m[6];
+	uint32_t ip;
+	(void)state;
+
+	assert_int_equal(net_ip_parse("10.77.0.5", &ip), 0);
+	net_mac_for_ip(ip, m);
+	net_mac_format(m, buf);
+	assert_string_equal(buf, "02:d7:0a:4d:00:05");
+	assert_int_equal(m[0] & 1, 0); /* unicast */
+	assert_int_equal(m[0] & 2, 2); /* locally administered */
 }
 
 int main(void)
@@ -313,6 +333,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_invalid_id, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clear, setup, teardown),
 	    cmocka_unit_test(test_veth_name),
+	    cmocka_unit_test(test_mac_for_ip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

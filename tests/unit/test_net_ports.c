@@ -102,12 +102,57 @@ static void test_load_bad(void **state)
 	(void)fs_rm_rf(AT_FDCWD, dir); /* best effort: a temp dir */
 }
 
+static void test_portset_parse(void **state)
+{
+	static const char *const bad[] = {"0", "65536", "22,", ",22", "22,,23", "a", "22-", "-22", "30-20",
+					  "22 ", " 22", "1-2-3", "99999", "22;23", "2379-2380x", NULL};
+	struct net_portset set;
+	(void)state;
+
+	assert_int_equal(net_portset_parse("22,2379-2380,10250", &set), 0);
+	assert_true(net_portset_has(&set, 22));
+	assert_true(net_portset_has(&set, 2379));
+	assert_true(net_portset_has(&set, 2380));
+	assert_true(net_portset_has(&set, 10250));
+	assert_false(net_portset_has(&set, 21));
+	assert_false(net_portset_has(&set, 2381));
+	assert_false(net_portset_has(&set, 0));
+	assert_int_equal(net_portset_parse("1-65535", &set), 0);
+	assert_true(net_portset_has(&set, 1));
+	assert_true(net_portset_has(&set, 65535));
+	assert_int_equal(net_portset_parse("", &set), 0); /* the empty set */
+	assert_false(net_portset_has(&set, 22));
+	assert_false(net_portset_has(NULL, 22));
+	for (size_t i = 0; bad[i]; i++) {
+		memset(&set, 0, sizeof(set));
+		assert_int_equal(net_portset_parse(bad[i], &set), -EINVAL);
+		assert_false(net_portset_has(&set, 22)); /* nothing written on failure */
+	}
+}
+
+static void test_check_host_reserved(void **state)
+{
+	_cleanup_err_ struct err *e = NULL;
+	struct net_portset set;
+	(void)state;
+
+	assert_int_equal(net_portset_parse("22,5000", &set), 0);
+	assert_int_equal(net_port_check_host(5000, false, &set, &e), -EADDRINUSE);
+	assert_non_null(strstr(err_msg(e), "host port tcp/5000 is reserved"));
+	err_free(&e);
+	assert_int_equal(net_port_check_host(5000, true, &set, &e), -EADDRINUSE);
+	assert_non_null(strstr(err_msg(e), "udp/5000"));
+	err_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_set_and_holder),
 	    cmocka_unit_test(test_save_load),
 	    cmocka_unit_test(test_load_bad),
+	    cmocka_unit_test(test_portset_parse),
+	    cmocka_unit_test(test_check_host_reserved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,14 +89,16 @@ static void test_net_host(void **state)
 	_cleanup_(json_decrefp) json_t *cfg = build_ok(&s);
 	json_t *ns = ns_of(cfg);
 
-	assert_int_equal(json_array_size(ns), 4);
+	assert_int_equal(json_array_size(ns), 5);
 	assert_non_null(find_ns(ns, "pid"));
 	assert_non_null(find_ns(ns, "ipc"));
 	assert_non_null(find_ns(ns, "uts"));
 	assert_non_null(find_ns(ns, "mount"));
 	assert_null(find_ns(ns, "network"));
 	assert_null(find_ns(ns, "user"));
-	assert_null(find_ns(ns, "cgroup"));
+	/* a private cgroup namespace: the container never sees the host's cgroup tree */
+	assert_non_null(find_ns(ns, "cgroup"));
+	assert_null(json_object_get(find_ns(ns, "cgroup"), "path"));
 }
 
 static void test_net_none(void **state)
@@ -107,7 +109,8 @@ static void test_net_none(void **state)
 	_cleanup_(json_decrefp) json_t *cfg = build_ok(&s);
 	json_t *net = find_ns(ns_of(cfg), "network");
 
-	assert_int_equal(json_array_size(ns_of(cfg)), 5);
+	assert_int_equal(json_array_size(ns_of(cfg)), 6);
+	assert_non_null(find_ns(ns_of(cfg), "cgroup"));
 	assert_non_null(net);
 	assert_int_equal(json_object_size(net), 1);
 	assert_null(json_object_get(net, "path"));
@@ -303,6 +306,11 @@ static void test_mounts_paths(void **state)
 	(void)state;
 	static const char *const dests[] = {"/proc",	   "/dev", "/dev/pts",	    "/dev/shm",
 					    "/dev/mqueue", "/sys", "/sys/fs/cgroup"};
+	static const char *const masked[] = {
+	    "/proc/acpi",	 "/proc/asound",	"/proc/kcore",	      "/proc/keys",
+	    "/proc/latency_stats", "/proc/timer_list",	"/proc/timer_stats",  "/proc/sched_debug",
+	    "/sys/firmware",	 "/proc/scsi",		"/proc/interrupts",   "/sys/devices/virtual/powercap",
+	};
 	struct rt_bundle_spec s = base_spec();
 	_cleanup_(json_decrefp) json_t *cfg = build_ok(&s);
 	json_t *mounts = json_object_get(cfg, "mounts");
@@ -313,15 +321,22 @@ static void test_mounts_paths(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(dests); i++)
 		assert_string_equal(
 		    json_string_value(json_object_get(json_array_get(mounts, i), "destination")), dests[i]);
+	json_t *proc = json_array_get(mounts, 0);
+	assert_string_equal(json_string_value(json_object_get(proc, "type")), "proc");
+	assert_int_equal(json_array_size(json_object_get(proc, "options")), 3);
+	assert_true(strarr_has(json_object_get(proc, "options"), "nosuid"));
+	assert_true(strarr_has(json_object_get(proc, "options"), "noexec"));
+	assert_true(strarr_has(json_object_get(proc, "options"), "nodev"));
 	assert_string_equal(json_string_value(json_object_get(pts, "type")), "devpts");
 	assert_true(strarr_has(json_object_get(pts, "options"), "ptmxmode=0666"));
 	assert_true(strarr_has(json_object_get(pts, "options"), "gid=5"));
 	assert_string_equal(json_string_value(json_object_get(cg, "type")), "cgroup");
 	assert_true(strarr_has(json_object_get(cg, "options"), "ro"));
 	assert_true(strarr_has(json_object_get(json_array_get(mounts, 3), "options"), "mode=1777"));
-	assert_int_equal(json_array_size(json_object_get(lx, "maskedPaths")), 10);
-	assert_true(strarr_has(json_object_get(lx, "maskedPaths"), "/proc/kcore"));
-	assert_true(strarr_has(json_object_get(lx, "maskedPaths"), "/sys/firmware"));
+	assert_int_equal(json_array_size(json_object_get(lx, "maskedPaths")), 12);
+	for (size_t i = 0; i < ELEMENTSOF(masked); i++)
+		if (!strarr_has(json_object_get(lx, "maskedPaths"), masked[i]))
+			fail_msg("'%s' is not masked", masked[i]);
 	assert_int_equal(json_array_size(json_object_get(lx, "readonlyPaths")), 5);
 	assert_true(strarr_has(json_object_get(lx, "readonlyPaths"), "/proc/sysrq-trigger"));
 }
@@ -436,8 +451,9 @@ static void test_seccomp(void **state)
 	assert_true(seccomp_allows(prof, "write"));
 	assert_true(seccomp_allows(prof, "exit_group"));
 	assert_true(seccomp_allows(prof, "execve"));
-	assert_true(seccomp_allows(prof, "socket"));
-	assert_true(seccomp_allows(prof, "clone"));
+	/* clone and socket only through their argument filters (test_seccomp_arg_filters) */
+	assert_false(seccomp_allows(prof, "socket"));
+	assert_false(seccomp_allows(prof, "clone"));
 	for (i = 0; i < ELEMENTSOF(denied); i++)
 		if (seccomp_allows(prof, denied[i]))
 			fail_msg("seccomp allows '%s'", denied[i]);
@@ -452,6 +468,101 @@ static void test_seccomp(void **state)
 	if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
 		assert_false(seccomp_allows(prof, "socketcall")); /* i386-only name: dropped */
 		assert_true(seccomp_allows(prof, "arch_prctl"));
+	}
+}
+
+/* The one rule for name that has an argument filter; fails the test when there is not exactly one. */
+static json_t *filtered_rule(json_t *prof, const char *name)
+{
+	json_t *found = NULL, *rule;
+	size_t i;
+
+	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
+	{
+		if (!strarr_has(json_object_get(rule, "names"), name) || !json_object_get(rule, "args"))
+			continue;
+		if (found)
+			fail_msg("two filtered rules for '%s'", name);
+		found = rule;
+	}
+	if (!found)
+		fail_msg("no filtered rule for '%s'", name);
+	assert_string_equal(json_string_value(json_object_get(found, "action")), "SCMP_ACT_ALLOW");
+	assert_int_equal(json_array_size(json_object_get(found, "args")), 1);
+	return json_array_get(json_object_get(found, "args"), 0);
+}
+
+/* clone as Docker filters it, socket without AF_VSOCK, clone3 ENOSYS so libc falls back to clone. */
+static void test_seccomp_arg_filters(void **state)
+{
+	(void)state;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_(json_decrefp) json_t *prof = NULL;
+	uint32_t native = seccomp_arch_native();
+	json_t *arg, *rule;
+	bool clone3_enosys = false;
+	size_t i;
+
+	assert_int_equal(rt_seccomp_default(&prof, &e), 0);
+	arg = filtered_rule(prof, "clone");
+	assert_string_equal(json_string_value(json_object_get(arg, "op")), "SCMP_CMP_MASKED_EQ");
+	assert_int_equal(json_integer_value(json_object_get(arg, "value")), 0x7E020000);
+	assert_int_equal(json_integer_value(json_object_get(arg, "value")), 2114060288);
+	assert_int_equal(json_integer_value(json_object_get(arg, "valueTwo")), 0);
+	assert_int_equal(json_integer_value(json_object_get(arg, "index")),
+			 native == SCMP_ARCH_S390X || native == SCMP_ARCH_S390 ? 1 : 0);
+	arg = filtered_rule(prof, "socket");
+	assert_string_equal(json_string_value(json_object_get(arg, "op")), "SCMP_CMP_NE");
+	assert_int_equal(json_integer_value(json_object_get(arg, "index")), 0);
+	assert_int_equal(json_integer_value(json_object_get(arg, "value")), 40); /* AF_VSOCK */
+	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
+	{
+		const char *action = json_string_value(json_object_get(rule, "action"));
+
+		if (!strarr_has(json_object_get(rule, "names"), "clone3"))
+			continue;
+		assert_string_equal(action, "SCMP_ACT_ERRNO");
+		assert_int_equal(json_integer_value(json_object_get(rule, "errnoRet")), ENOSYS);
+		clone3_enosys = true;
+	}
+	assert_true(clone3_enosys);
+	/* nothing at all allows the namespace calls, filtered or not */
+	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
+	{
+		if (strcmp(json_string_value(json_object_get(rule, "action")), "SCMP_ACT_ALLOW") != 0)
+			continue;
+		assert_false(strarr_has(json_object_get(rule, "names"), "unshare"));
+		assert_false(strarr_has(json_object_get(rule, "names"), "setns"));
+		assert_false(strarr_has(json_object_get(rule, "names"), "mount"));
+		assert_false(strarr_has(json_object_get(rule, "names"), "bpf"));
+		assert_false(strarr_has(json_object_get(rule, "names"), "keyctl"));
+		assert_false(strarr_has(json_object_get(rule, "names"), "kexec_file_load"));
+		assert_false(strarr_has(json_object_get(rule, "names"), "ptrace"));
+	}
+}
+
+/* The working directory is normalised into config.json; /proc, /sys, /dev and ".." are refused. */
+static void test_cwd(void **state)
+{
+	(void)state;
+	static const char *const refused[] = {"/proc/self/fd/7", "/proc", "/sys/fs", "/dev/", "//dev//shm",
+					      "/a/../b", "/..",	 "rel",	    "",	     "/./proc/1/cwd"};
+	struct rt_bundle_spec s = base_spec();
+	json_t *cfg = NULL;
+
+	s.cwd = "//srv/./app//";
+	cfg = build_ok(&s);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(cfg, "process"), "cwd")), "/srv/app");
+	json_decref(cfg);
+	cfg = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+		_cleanup_err_ struct err *e = NULL;
+
+		s.cwd = refused[i];
+		if (rt_config_build(&s, &cfg, &e) >= 0)
+			fail_msg("cwd '%s' was accepted", refused[i]);
+		assert_string_equal(e->field, "cwd");
+		assert_null(cfg);
 	}
 }
 
@@ -514,6 +625,8 @@ int main(void)
 	    cmocka_unit_test(test_mounts_paths),
 	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_seccomp),
+	    cmocka_unit_test(test_seccomp_arg_filters),
+	    cmocka_unit_test(test_cwd),
 	    cmocka_unit_test(test_config_has_seccomp),
 	    cmocka_unit_test(test_bundle_write),
 	};

@@ -102,7 +102,7 @@ static void test_write_with_parents(void **state)
 	_cleanup_free_ char *hosts = NULL, *pw = NULL, *empty = NULL;
 	int r;
 
-	r = rt_files_write(f->rootfd, files, ELEMENTSOF(files), &e);
+	r = rt_files_write(f->rootfd, files, ELEMENTSOF(files), 0, &e);
 	if (r < 0)
 		fail_msg("rt_files_write: %s", err_msg(e));
 	hosts = read_in(f->rootfs, "etc/hosts");
@@ -126,8 +126,8 @@ static void test_replace_existing(void **state)
 	_cleanup_err_ struct err *e = NULL;
 	_cleanup_free_ char *got = NULL;
 
-	assert_int_equal(rt_files_write(f->rootfd, &first, 1, &e), 0);
-	assert_int_equal(rt_files_write(f->rootfd, &second, 1, &e), 0);
+	assert_int_equal(rt_files_write(f->rootfd, &first, 1, 0, &e), 0);
+	assert_int_equal(rt_files_write(f->rootfd, &second, 1, 0, &e), 0);
 	got = read_in(f->rootfs, "etc/resolv.conf");
 	assert_string_equal(got, "nameserver 10.0.0.1\n");
 	assert_int_equal(mode_of(f->rootfs, "etc/resolv.conf") & 07777, 0644);
@@ -146,7 +146,7 @@ static void test_symlink_dir_escape(void **state)
 	int r;
 
 	assert_int_equal(symlink(f->outside, link), 0);
-	r = rt_files_write(f->rootfd, &x, 1, &e);
+	r = rt_files_write(f->rootfd, &x, 1, 0, &e);
 	/* the link resolves to rootfs/tmp/outside-XXXXXX, which does not exist */
 	assert_int_equal(r, -ENOENT);
 	assert_non_null(strstr(e->msg, "/etc/x"));
@@ -156,7 +156,7 @@ static void test_symlink_dir_escape(void **state)
 	snprintf(rel, sizeof(rel), "../../../../../../..%s", f->outside);
 	up = fs_path_join(f->rootfs, "up");
 	assert_int_equal(symlink(rel, up), 0);
-	r = rt_files_write(f->rootfd, &y, 1, &e);
+	r = rt_files_write(f->rootfd, &y, 1, 0, &e);
 	assert_true(r < 0);
 	assert_true(dir_empty(f->outside));
 }
@@ -172,7 +172,7 @@ static void test_symlink_file_replaced(void **state)
 	_cleanup_free_ char *got = NULL;
 
 	assert_int_equal(symlink(target, link), 0);
-	assert_int_equal(rt_files_write(f->rootfd, &rf, 1, &e), 0);
+	assert_int_equal(rt_files_write(f->rootfd, &rf, 1, 0, &e), 0);
 	assert_true(S_ISREG(mode_of(f->rootfs, "resolv.conf")));
 	got = read_in(f->rootfs, "resolv.conf");
 	assert_string_equal(got, "nameserver 1.1.1.1\n");
@@ -191,10 +191,88 @@ static void test_symlink_inside(void **state)
 
 	assert_int_equal(mkdir(data, 0755), 0);
 	assert_int_equal(symlink("/data", link), 0);
-	if (rt_files_write(f->rootfd, &z, 1, &e) < 0)
+	if (rt_files_write(f->rootfd, &z, 1, 0, &e) < 0)
 		fail_msg("rt_files_write: %s", err_msg(e));
 	got = read_in(f->rootfs, "data/sub/z");
 	assert_string_equal(got, "zz");
+}
+
+/* setuid, setgid and sticky go unless the operator keeps them; chown gives the files to the user
+ * and puts the mode back (chown clears setuid). */
+static void test_mode_special_bits(void **state)
+{
+	struct fixture *f = *state;
+	const struct rt_file files[] = {
+	    {"/bin/tool", "#!/bin/sh\n", 10, 06755},
+	    {"/tmp/shared", "x", 1, 01777},
+	};
+	_cleanup_err_ struct err *e = NULL;
+
+	assert_int_equal(rt_files_write(f->rootfd, files, ELEMENTSOF(files), 0, &e), 0);
+	assert_int_equal(mode_of(f->rootfs, "bin/tool") & 07777, 0755);
+	assert_int_equal(mode_of(f->rootfs, "tmp/shared") & 07777, 0777);
+	assert_int_equal(rt_files_chown(f->rootfd, files, ELEMENTSOF(files), getuid(), getgid(), 0, &e), 0);
+	assert_int_equal(mode_of(f->rootfs, "bin/tool") & 07777, 0755);
+
+	assert_int_equal(rt_files_write(f->rootfd, files, ELEMENTSOF(files), RT_FILES_KEEP_SPECIAL, &e), 0);
+	assert_int_equal(mode_of(f->rootfs, "bin/tool") & 07777, 06755);
+	assert_int_equal(mode_of(f->rootfs, "tmp/shared") & 07777, 01777);
+	assert_int_equal(
+	    rt_files_chown(f->rootfd, files, ELEMENTSOF(files), getuid(), getgid(), RT_FILES_KEEP_SPECIAL, &e), 0);
+	assert_int_equal(mode_of(f->rootfs, "bin/tool") & 07777, 06755);
+}
+
+static void test_chown_to_user(void **state)
+{
+	struct fixture *f = *state;
+	const struct rt_file files[] = {
+	    {"/run/secrets/token", "t0k3n", 5, 0600},
+	    {"/top", "t", 1, 0640},
+	};
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *p = fs_path_join(f->rootfs, "run/secrets/token");
+	_cleanup_free_ char *dir = fs_path_join(f->rootfs, "run/secrets");
+	uid_t uid = geteuid() == 0 ? 1234 : getuid();
+	gid_t gid = geteuid() == 0 ? 5678 : getgid();
+	struct stat st;
+
+	assert_int_equal(rt_files_write(f->rootfd, files, ELEMENTSOF(files), 0, &e), 0);
+	assert_int_equal(rt_files_chown(f->rootfd, files, ELEMENTSOF(files), uid, gid, 0, &e), 0);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_gid, gid);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* the parents it made stay root's (or the test user's) */
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	free(p);
+	p = fs_path_join(f->rootfs, "top");
+	assert_int_equal(lstat(p, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+}
+
+/* Something other than the written file at the path (a FIFO, a symlink) is never chowned. */
+static void test_chown_refuses_non_regular(void **state)
+{
+	struct fixture *f = *state;
+	const struct rt_file fifo = {"/pipe", "x", 1, 0644};
+	const struct rt_file link = {"/lnk", "x", 1, 0644};
+	_cleanup_free_ char *pp = fs_path_join(f->rootfs, "pipe");
+	_cleanup_free_ char *lp = fs_path_join(f->rootfs, "lnk");
+	_cleanup_free_ char *target = fs_path_join(f->outside, "t");
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_err_ struct err *e2 = NULL;
+	_cleanup_close_ int tfd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+
+	assert_true(tfd >= 0);
+	assert_int_equal(mkfifo(pp, 0644), 0);
+	assert_int_equal(symlink(target, lp), 0);
+	assert_int_equal(rt_files_chown(f->rootfd, &fifo, 1, 4321, 4321, 0, &e), -EINVAL);
+	assert_non_null(strstr(err_msg(e), "/pipe"));
+	assert_true(rt_files_chown(f->rootfd, &link, 1, 4321, 4321, 0, &e2) < 0);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
 }
 
 static void test_bad_paths(void **state)
@@ -206,12 +284,12 @@ static void test_bad_paths(void **state)
 		const struct rt_file b = {bad[i], "x", 1, 0644};
 		_cleanup_err_ struct err *e = NULL;
 
-		assert_int_equal(rt_files_write(f->rootfd, &b, 1, &e), -EINVAL);
+		assert_int_equal(rt_files_write(f->rootfd, &b, 1, 0, &e), -EINVAL);
 		assert_string_equal(e->field, "files");
 	}
 	const struct rt_file nul = {NULL, "x", 1, 0644};
 	_cleanup_err_ struct err *e = NULL;
-	assert_int_equal(rt_files_write(f->rootfd, &nul, 1, &e), -EINVAL);
+	assert_int_equal(rt_files_write(f->rootfd, &nul, 1, 0, &e), -EINVAL);
 	assert_true(dir_empty(f->rootfs));
 	assert_true(dir_empty(f->outside));
 }
@@ -225,6 +303,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_symlink_file_replaced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_inside, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mode_special_bits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chown_to_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chown_refuses_non_regular, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -219,7 +219,9 @@ static void test_run_confined(void **state)
 		 /* runc bind-mounts the container's own v1 cgroup at each hierarchy's root */
 		 "grep -qx 67108864 /sys/fs/cgroup/memory/memory.limit_in_bytes; "
 		 "grep -qx 64 /sys/fs/cgroup/pids/pids.max; "
-		 "grep -q '%s$' /proc/self/cgroup; "
+		 /* a private cgroup namespace: its own cgroup is "/", the host's path is not shown */
+		 "grep -q ':memory:/$' /proc/self/cgroup; "
+		 "if grep -q '%s' /proc/self/cgroup; then exit 11; fi; "
 		 "if mount -t tmpfs none /mnt 2>/dev/null; then exit 10; fi; "
 		 "[ \"$(grep -c : /proc/net/dev)\" = 1 ]; "
 		 "grep -q '^CapBnd:.*00000000a80425fb$' /proc/self/status; "

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -229,12 +230,42 @@ static void test_id_and_paths(void **state)
 	assert_false(spec_id_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
 }
 
+/* workdir is normalised; '..', /proc, /sys and /dev are refused naming the field (M4). */
+static void test_workdir(void **state)
+{
+	(void)state;
+	static const char *const bad_under[] = {"/proc/self/fd/7", "/proc", "/sys/kernel", "/dev", "//dev/shm/",
+						"/./proc/1/root"};
+	static const char *const bad_dots[] = {"/app/../proc", "/..", "/a/b/..", "rel", "./x", ""};
+	char text[256];
+	struct spec *s;
+
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"//srv/./app/\"}");
+	assert_string_equal(s->workdir, "/srv/app");
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"/procfs/devices\"}");
+	assert_string_equal(s->workdir, "/procfs/devices");
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"/a..b/.c\"}");
+	assert_string_equal(s->workdir, "/a..b/.c");
+	spec_free(s);
+	for (size_t i = 0; i < sizeof(bad_under) / sizeof(bad_under[0]); i++) {
+		snprintf(text, sizeof(text), "{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"%s\"}", bad_under[i]);
+		expect_error(text, "workdir", "/proc, /sys or /dev");
+	}
+	for (size_t i = 0; i < sizeof(bad_dots) / sizeof(bad_dots[0]); i++) {
+		snprintf(text, sizeof(text), "{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"%s\"}", bad_dots[i]);
+		expect_error(text, "workdir", "'..'");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),	    cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_quantities), cmocka_unit_test(test_id_and_paths),
+		cmocka_unit_test(test_workdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
