@@ -113,13 +113,10 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 /* The limits and the layout roots. */
 static int take_policy(struct args *a, int c, const char *val)
 {
-	uint64_t *slot[] = {[OPT_MAX_SIZE - OPT_MAX_SIZE] = &a->limits.max_size,
-			    [OPT_MAX_LAYER - OPT_MAX_SIZE] = &a->limits.max_layer_size,
-			    [OPT_MAX_UNPACKED - OPT_MAX_SIZE] = &a->limits.max_unpacked,
-			    [OPT_MAX_ENTRIES - OPT_MAX_SIZE] = &a->limits.max_entries,
-			    [OPT_MIN_FREE - OPT_MAX_SIZE] = &a->limits.min_free,
-			    [OPT_LOW_SPEED - OPT_MAX_SIZE] = &a->reg.low_speed_limit,
-			    [OPT_LOW_SPEED_TIME - OPT_MAX_SIZE] = &a->reg.low_speed_time};
+	/* in the order of the enum, from OPT_MAX_SIZE on */
+	uint64_t *slot[] = {&a->limits.max_size,   &a->limits.max_layer_size, &a->limits.max_unpacked,
+			    &a->limits.max_entries, &a->limits.min_free,	   &a->reg.low_speed_limit,
+			    &a->reg.low_speed_time};
 	unsigned long v = 0;
 
 	if (c == OPT_ROOT) {
