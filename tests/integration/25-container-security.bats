@@ -225,7 +225,7 @@ logs_of() {
 	chmod 0755 "$fake"
 	drv_run timeout 20 "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" \
 		--assignments-dir "$ASSIGN" --cgroup-root "$CGROOT" --runtime "$fake"
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 2 ] # refused like any bad flag: before anything is made
 	[[ "$output" == *"runc 1.1.11 is older than 1.1.12"*"CVE-2024-21626"* ]]
 	[ "$(echo "$output" | grep -c .)" -le 2 ]
 	[ ! -e "$SOCK" ]
@@ -233,7 +233,7 @@ logs_of() {
 	printf '#!/bin/sh\necho "something 9.9"\n' >"$fake"
 	drv_run timeout 20 "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" \
 		--assignments-dir "$ASSIGN" --cgroup-root "$CGROOT" --runtime "$fake"
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 2 ]
 	[[ "$output" == *"names neither runc nor crun"* ]]
 	# warn: the agent serves, and says why it should not
 	printf '#!/bin/sh\necho "runc version 1.1.11"\n' >"$fake"
