@@ -166,5 +166,5 @@ static inline void fuzz_agent_reset(struct agent *a)
 		agent_unlink(a, i);
 		inst_free(i);
 	}
-	events_reset();
+	events_close();
 }

@@ -91,14 +91,15 @@ events_of() { # events_of ID: the events of ID as one compact JSON object per li
 	hp=$((RANDOM % 10000 + 30000))
 	web_spec pub hello-pub ".network.ports = [{container: 8080, host: $hp}]" >"$ASSIGN/pub.json"
 	wait_for 10 phase_is pub running
-	wait_for 5 timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/"
+	# published ports answer on the node's own addresses, never 127.0.0.1: the bridge's is one
+	wait_for 5 timeout 3 busybox wget -q -O - "http://$NET_PREFIX.1:$hp/"
 	rules=$(nft list table ip "$NFT_TABLE" | grep -c 'dnat to')
 	[ "$rules" -ge 1 ]
 	second_agent --nft-table "$NFT_TABLE"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"another droverd is running with nftables table '$NFT_TABLE' (pid $AGENT_PID"* ]]
 	[ "$(nft list table ip "$NFT_TABLE" | grep -c 'dnat to')" = "$rules" ]
-	[ "$(timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/")" = hello-pub ]
+	[ "$(timeout 3 busybox wget -q -O - "http://$NET_PREFIX.1:$hp/")" = hello-pub ]
 	[ "$(status_of pub)" = running ]
 	# another table is no conflict: a second agent with its own starts and serves
 	second_flags
@@ -108,7 +109,7 @@ events_of() { # events_of ID: the events of ID as one compact JSON object per li
 	kill "$SECOND"
 	wait "$SECOND"
 	SECOND=""
-	[ "$(timeout 3 busybox wget -q -O - "http://127.0.0.1:$hp/")" = hello-pub ]
+	[ "$(timeout 3 busybox wget -q -O - "http://$NET_PREFIX.1:$hp/")" = hello-pub ]
 	for c in /sys/fs/cgroup/*"$CGROOT-2"; do find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
 	rm -f "/run/drover-nft/${NFT_TABLE}_2.lock"
 }
@@ -138,7 +139,7 @@ events_of() { # events_of ID: the events of ID as one compact JSON object per li
 --image-gc-low|95|--image-gc-low (95) must not be above --image-gc-high
 --log-level|loud|--log-level must be err, warning, notice, info or debug
 --state-dir|relative/dir|--state-dir must be an absolute path
---listen|127.0.0.1:0|--listen is not built yet
+--listen|127.0.0.1:0|--listen needs --tls-cert and --tls-key
 EOF
 	# a directory is not a runtime either
 	drv_run "$DROVERD" --config "$T/droverd.conf" --state-dir "$T/bad-state" --run-dir "$T/bad-run" --runtime /tmp

@@ -74,6 +74,8 @@ gone() { # gone ID: the agent no longer knows ID
 	seqs=$(cp_events '.seq')
 	[ "$(echo "$seqs" | sort -n | uniq | tr '\n' ' ')" = "$(echo "$seqs" | tr '\n' ' ')" ]
 	[ "$(grep -c 'control plane lost' "$AGENT_LOG")" -eq 1 ]
+	# "back" needs the long-poll working again too, which may still be in its back-off
+	wait_for 25 grep -q 'control plane back' "$AGENT_LOG"
 	[ "$(grep -c 'control plane back' "$AGENT_LOG")" -eq 1 ]
 }
 
@@ -107,10 +109,11 @@ gone() { # gone ID: the agent no longer knows ID
 	pid=$(status_of ja .pid)
 	for mode in junk fail big halfclose; do
 		n=$(cp_polls)
-		wait_for 10 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $n ]"
+		# the agent may be in its back-off from the previous mode (at most 10 s plus jitter)
+		wait_for 25 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $n ]"
 		cp_mode "$mode"
 		n=$(cp_polls)
-		wait_for 15 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $((n + 1)) ]"
+		wait_for 25 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $((n + 1)) ]"
 		cp_mode ok
 		[ "$(status_of ja .pid)" = "$pid" ]
 		[ "$(status_of ja .phase)" = running ]

@@ -8,6 +8,11 @@ mount -t sysfs sysfs /sys
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+# the checkout may live under /tmp or /run, which get fresh tmpfs mounts below (overlayfs
+# cannot put its upper dirs on the overlay root): it is reached through a bind mount instead
+mkdir -p /srv/drover-repo
+mount --bind "$REPO" /srv/drover-repo || exit 1
+REPO=/srv/drover-repo
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run
 mount -t tmpfs -o size=1g tmpfs /tmp
