@@ -97,7 +97,7 @@ build-fuzz/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) build-fuzz/libdrove
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) $(FUZZ_WRAP) -o $@ $< build-fuzz/libdrover.a $(PKG_LIBS)
 # The API and assignments-dir harnesses keep containers and drover-image out (tests/fuzz/fuzz-agent.h).
-build-fuzz/fuzz/fuzz_api build-fuzz/fuzz/fuzz_assignments: FUZZ_WRAP := $(patsubst %,-Wl$(comma)--wrap=%,agent_apply agent_remove \
+build-fuzz/fuzz/fuzz_api build-fuzz/fuzz/fuzz_assignments: FUZZ_WRAP := $(patsubst %,-Wl$(comma)--wrap=%,agent_apply agent_remove agent_remove_opt \
 	agent_image_run agent_image_forget cg_ctx_version inotify_init1 inotify_add_watch)
 # The registry harness pins curl to its own server on 127.0.0.1 and skips back-off sleeps.
 build-fuzz/fuzz/fuzz_img_registry: FUZZ_WRAP := -Wl,--wrap=curl_easy_reset,--wrap=nanosleep

@@ -28,6 +28,7 @@ static struct pending *pendings;
 int __wrap_agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const char *ref,
 		       enum apply_result *ret, struct err **err);
 int __wrap_agent_remove(struct agent *a, const char *id, enum inst_source src, struct err **err);
+int __wrap_agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force, struct err **err);
 int __wrap_agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done, void *data,
 			   struct err **err);
 void __wrap_agent_image_forget(struct agent *a, void *data);
@@ -78,6 +79,12 @@ int __wrap_agent_remove(struct agent *a, const char *id, enum inst_source src, s
 	agent_unlink(a, i);
 	inst_free(i);
 	return 0;
+}
+
+int __wrap_agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force, struct err **err)
+{
+	(void)force;
+	return __wrap_agent_remove(a, id, src, err);
 }
 
 int __wrap_agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done, void *data,

@@ -12,6 +12,7 @@
 
 #include "agent/api-internal.h"
 #include "agent/api.h"
+#include "agent/source.h"
 #include "tests/fuzz/fuzz-agent.h"
 
 #define ROUNDS_MAX 64
@@ -35,6 +36,8 @@ static void write_log(struct instance *i)
 	free(dir);
 }
 
+static struct agent_config fuzz_cfg;
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *base = fuzz_sandbox(); /* a tmpfs: creating and removing files is cheap */
@@ -45,10 +48,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_quiet();
 	snprintf(sock_path, sizeof(sock_path), "%s/api.sock", base);
 	snprintf(bundles, sizeof(bundles), "%s/bundles", base);
+	/* the agent's flags at their zero values, with the paths the handlers look at */
+	fuzz_cfg.state_dir = (char *)base;
+	fuzz_cfg.run_dir = (char *)base;
+	fuzz_cfg.history_limit = 10;
+	agent.cfg = &fuzz_cfg;
 	agent.node_name = (char *)"fuzz-node";
 	agent.bundles_dir = bundles;
 	fuzz_on_create = write_log;
 	FUZZ_ASSERT(loop_new(&agent.loop) == 0);
+	/* the API's own set, which per-instance PUT and DELETE edit, and PUT /v1/assignments replaces */
+	FUZZ_ASSERT(source_set_open(&agent, SRC_API, &agent.api_set, &e) >= 0);
 	if (api_start(&agent, sock_path, &api, &e) < 0) {
 		fprintf(stderr, "fuzz: api_start: %s\n", err_msg(e));
 		abort();
