@@ -94,7 +94,7 @@ static bool drive(int fd, const uint8_t **req, size_t *len)
 	}
 	api_kick(api);
 	fuzz_finish_pendings();
-	api_followers_wake(api, true); /* event long-polls and followed logs: answer now */
+	api_followers_wake(api, WAKE_EVERYONE); /* event long-polls and followed logs: answer now */
 	api_kick(api);
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
 		if (getenv("FUZZ_VERBOSE")) /* to see what a seed gets back */
@@ -131,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (struct instance *i = agent.instances; i; i = i->next)
 		i->phase = PH_EXITED;
 	for (int round = 0; round < 4; round++) {
-		api_followers_wake(api, true);
+		api_followers_wake(api, WAKE_EVERYONE);
 		api_kick(api);
 		fuzz_finish_pendings();
 	}
