@@ -27,8 +27,8 @@ cd "$REPO" || exit 1
 {
 	echo "=== v2 begin"
 	echo "# kernel $(uname -r), $(stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup, controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
-	DROVER_BUILD=$BUILD bats --tap tests/v2/cgroup-v2.bats >/tmp/tap 2>&1
-	cat /tmp/tap
+	# each TAP line reaches the console as it happens, so a slow or stuck guest shows how far it got
+	DROVER_BUILD=$BUILD bats --tap tests/v2/cgroup-v2.bats 2>&1 | tee /tmp/tap
 	pass=$(grep -E '^ok ' /tmp/tap | grep -vc '# skip')
 	fail=$(( $(grep -cE '^not ok ' /tmp/tap) + $(grep -E '^ok ' /tmp/tap | grep -c '# skip') ))
 	echo "v2: $pass passed, $fail failed"
