@@ -91,7 +91,7 @@ chmod +x "$B/runc-wrap"
 : >"$B/exec.log"
 : >"$B/droverd.conf"
 build/droverd --config "$B/droverd.conf" --state-dir "$B/state" --run-dir "$B/run" --assignments-dir "$B/assign" \
-	--cgroup-root "$CG" --nft-table "drover_intake$$" --bridge "dbi$$" --node-name "$NODE" --runtime "$B/runc-wrap" \
+	--cgroup-root "$CG" --nft-table "drover_intake$$" --bridge "dbi$$" --node-name "$NODE" --runtime "$B/runc-wrap" --image-layout-root "$B" \
 	--control-plane "http://127.0.0.1:$CP_PORT" --etcd "$ETCD_URL" --log-level warning 2>"$B/droverd.log" &
 AGENT_PID=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
@@ -106,7 +106,8 @@ exec_time() { # exec_time ID: waits for the wrapper's line of ID, prints its tim
 		l=$(grep " $1\$" "$B/exec.log" | head -1) && [ -n "$l" ] && { echo "${l%% *}"; return; }
 		sleep 0.025
 	done
-	echo "intake: no runtime exec for $1" >&2
+	echo "intake: no runtime exec for $1; the agent said:" >&2
+	tail -5 "$B/droverd.log" >&2
 	return 1
 }
 settle() { # lets the agent finish the start before the next change: running, then a breath
