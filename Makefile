@@ -38,7 +38,7 @@ IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
 # libcurl is not linked: agent/httpc.c loads it (dlopen) only when a control plane is configured.
 AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
-SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
+SHIM_SRC := $(wildcard runtime/shim/*.c) common/crash.c common/err.c common/fs.c common/timeutil.c common/log.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -49,7 +49,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
 TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
 
-.PHONY: all check check-v2 unit sanitize integration lint bench install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
+# torture: the crash-torture harness (tests/torture/run.sh; TORTURE_KILLS, TORTURE_STEADY, TORTURE_CHURN).
+.PHONY: all check check-v2 unit sanitize integration lint bench torture install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -132,6 +133,9 @@ integration: all $(TEST_HELPERS)
 	@tests/run-integration.sh
 
 # The cgroup-touching integration tests on a real cgroup v2 kernel, in a qemu guest (tests/v2/).
+torture: all
+	@tests/torture/run.sh
+
 check-v2: all
 	@tests/v2/run.sh $(BUILD)
 

@@ -18,25 +18,6 @@
 #include "common/log.h"
 #include "common/proc.h"
 
-static pid_t read_pid_file(const char *dir, const char *name)
-{
-	_cleanup_free_ char *path = fs_path_join(dir, name);
-	char buf[32];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
-
-	if (!path)
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return (pid_t)strtol(buf, NULL, 10);
-}
-
 /* Is the recorded shim still the same process (not a reused pid)? */
 static bool shim_alive(const struct instance *i)
 {
@@ -49,16 +30,6 @@ static bool shim_alive(const struct instance *i)
 	return true;
 }
 
-/* The agent died between spawning the shim and hearing back: learn it from the bundle. */
-static void recover_creating(struct instance *i)
-{
-	i->shim_pid = read_pid_file(i->bundle_dir, RT_SHIM_PID_FILE);
-	i->pid = read_pid_file(i->bundle_dir, RT_CONTAINER_PID_FILE);
-	i->shim_start = 0;
-	if (i->shim_pid > 0 && proc_alive(i->shim_pid) && (proc_start_time(i->shim_pid, &i->shim_start) < 0))
-		i->shim_start = 0;
-}
-
 static void adopt_one(struct agent *a, struct instance *i)
 {
 	if (!(i->bundle_dir = fs_path_join(a->bundles_dir, i->id)))
@@ -68,13 +39,15 @@ static void adopt_one(struct agent *a, struct instance *i)
 		inst_start(i);
 		return;
 	}
-	if (i->phase == PH_CREATING)
-		recover_creating(i);
+	if (i->phase == PH_CREATING) {
+		inst_adopt_creating(i); /* waits for a shim still starting the container (adopt-start.c) */
+		return;
+	}
 	if (inst_is_active(i)) {
 		if (shim_alive(i) && i->pid > 0) {
 			inst_watch_shim(i); /* a shim that died meanwhile is handled through its pidfd */
 			/* a stop the last agent began is begun again: its grace timer died with it */
-			if (i->phase == PH_CREATING || i->phase == PH_STOPPING)
+			if (i->phase == PH_STOPPING)
 				inst_set_phase(i, PH_RUNNING, "", NULL);
 			log_info("adopted pid=%d shim=%d id=%s", (int)i->pid, (int)i->shim_pid, i->id);
 			if (i->removing || i->next_spec)
@@ -92,6 +65,42 @@ static void adopt_one(struct agent *a, struct instance *i)
 	agent_after_exit(a, i); /* finishes a removal or replacement, or re-arms a pending restart */
 }
 
+/* A record that cannot be read is shown, never dropped: a placeholder in phase failed names the file.
+ * A PUT (or an assignment) of the id replaces it; a DELETE removes it and the file. */
+static struct instance *unreadable(struct agent *a, const char *name, const struct err *e)
+{
+	_cleanup_free_ char *id = strndup(name, strlen(name) - 5);
+	struct instance *i;
+
+	if (!id || !spec_id_valid(id) || agent_find(a, id))
+		return NULL;
+	i = inst_new(a, id, SRC_API, NULL);
+	if (!i)
+		return NULL;
+	i->unreadable_record = true;
+	inst_set_phase_quiet(i, PH_FAILED, "Error",
+			     "state record '%s/%s' is unreadable (%s): the instance was not adopted; PUT it again or "
+			     "DELETE it",
+			     a->instances_dir, name, err_msg(e));
+	return i;
+}
+
+/* fs_write_atomic temp files a crash between write and rename left: no process writes them now. */
+static void remove_stale_tmp(struct agent *a)
+{
+	static const char *const dirs[] = {"instances", "history", "sources", "events"};
+
+	for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
+		_cleanup_free_ char *dir = fs_path_join(a->cfg->state_dir, dirs[k]);
+		int n = dir ? fs_remove_stale_tmp(dir) : -ENOMEM;
+
+		if (n < 0)
+			log_warn_errno(n, "remove stale temp files in '%s', ignoring", dir ? dir : dirs[k]);
+		else if (n > 0)
+			log_notice("removed %d stale temp file(s) in '%s'", n, dir);
+	}
+}
+
 int agent_adopt(struct agent *a)
 {
 	_cleanup_closedir_ DIR *d = opendir(a->instances_dir);
@@ -100,6 +109,7 @@ int agent_adopt(struct agent *a)
 
 	if (!d)
 		return log_err_errno(-errno, "open '%s'", a->instances_dir);
+	remove_stale_tmp(a);
 	while ((de = readdir(d))) {
 		_cleanup_err_ struct err *e = NULL;
 		struct instance *i = NULL;
@@ -108,8 +118,10 @@ int agent_adopt(struct agent *a)
 		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
 			continue; /* also skips "x.json.tmp.PID" left by a crash mid-write */
 		if (inst_load(a, de->d_name, &i, &e) < 0) {
-			log_err("cannot load state record '%s': %s, ignoring", de->d_name, err_msg(e));
-			continue;
+			log_err("cannot load state record '%s/%s': %s", a->instances_dir, de->d_name, err_msg(e));
+			i = unreadable(a, de->d_name, e);
+			if (!i)
+				continue;
 		}
 		if (agent_find(a, i->id)) {
 			inst_free(i);

@@ -40,6 +40,7 @@ static const struct key keys[] = {
 	K("allow-host-access", KEY_BOOL, allow_host_access, NULL, "let instances reach the node's own addresses and 169.254.0.0/16 (cloud metadata)"),
 	K("node-name", KEY_STR, node_name, NULL, "node name (default: hostname)"),
 	K("runtime", KEY_STR, runtime, "runc", "OCI runtime binary"),
+	K("runtime-timeout", KEY_DURATION, runtime_timeout_ms, "2m", "deadline of the runtime exec that starts a container (then it is killed and the start fails)"),
 	K("shim", KEY_STR, shim, NULL, "drover-shim binary (default: next to droverd)"),
 	K("log-level", KEY_STR, log_level, "info", "err, warning, notice, info or debug"),
 	K("listen", KEY_STR, listen, NULL, "also serve the API on ADDR:PORT over TLS (needs --tls-client-ca and/or --token-file)"),

@@ -64,6 +64,7 @@ struct agent_config {
 	int64_t default_memory;
 	int64_t max_instances;
 	int64_t stop_grace_cap_ms;
+	int64_t runtime_timeout_ms; /* the shim's deadline on `runc run` (issue 10) */
 	int64_t api_idle_timeout; /* seconds a TCP API connection may sit idle */
 	bool no_assignments_dir;
 	/* container security (issue 7) */

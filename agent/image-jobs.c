@@ -16,6 +16,7 @@
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "common/cleanup.h"
+#include "common/crash.h"
 #include "common/log.h"
 
 struct image_waiter {
@@ -251,6 +252,7 @@ int agent_image_request(struct agent *a, struct instance *i, struct img_image **
 	if (r < 0)
 		return r;
 	log_debug("resolving image '%s' id=%s", i->spec->image, i->id);
+	crash_point("pull"); /* test hook: the agent dies during a pull */
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "agent/instance-internal.h"
 #include "agent/limits.h"
 #include "common/cleanup.h"
+#include "common/crash.h"
 #include "common/fs.h"
 
 /* Image env first, the spec's env over it (same key: the spec wins). */
@@ -241,6 +242,7 @@ int inst_prepare(struct instance *i, const struct img_image *img, struct err **e
 	if (!rootfs)
 		return err_set(err, ENOMEM, "out of memory");
 	r = fresh_rootfs(i, i->bundle_dir, img, err);
+	crash_point("bundle"); /* test hook: the agent dies during the bundle write */
 	if (r >= 0)
 		r = files_and_user(i, img, rootfs, &u, err);
 	if (r >= 0)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "common/cleanup.h"
+#include "common/crash.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/proc.h"
@@ -100,6 +102,7 @@ static void close_watch(struct instance *i)
 		loop_timer_cancel(i->a->loop, i->kill_timer);
 		i->kill_timer = NULL;
 	}
+	inst_start_wait_done(i);
 }
 
 static void restart_fired(struct loop *l, void *data);
@@ -222,8 +225,13 @@ static void sync_ok(struct instance *i, const char *line)
 	loop_del_fd(i->a->loop, i->sync_fd);
 	close(i->sync_fd);
 	i->sync_fd = -1;
-	i->shim_pid = (pid_t)shim_pid;
-	i->pid = (pid_t)ctr_pid;
+	inst_started(i, (pid_t)shim_pid, (pid_t)ctr_pid);
+}
+
+void inst_started(struct instance *i, pid_t shim_pid, pid_t ctr_pid)
+{
+	i->shim_pid = shim_pid;
+	i->pid = ctr_pid;
 	if (i->started_at)
 		i->restarts++; /* only runs that happened count: not retries of a start that failed */
 	i->killed_after_grace = false;
@@ -236,7 +244,7 @@ static void sync_ok(struct instance *i, const char *line)
 	inst_watch_shim(i);
 	if (i->shim_pidfd < 0)
 		return;
-	log_info("running pid=%ld revision=%lld start_ms=%.1f id=%s", ctr_pid, (long long)i->spec->revision,
+	log_info("running pid=%d revision=%lld start_ms=%.1f id=%s", (int)ctr_pid, (long long)i->spec->revision,
 		 (double)(i->running_since - i->start_begun) / 1e6, i->id);
 	inst_set_phase(i, PH_RUNNING, "", NULL);
 	if (i->removing || i->next_spec)
@@ -271,13 +279,31 @@ static void on_sync(struct loop *l, int fd, uint32_t events, void *data)
 		start_failed(i, "StartFailed", "the shim exited before reporting a start; see runc.log in the bundle");
 }
 
+/* BUNDLE/shim.lock, locked: the shim gets it as its stdin and keeps it open for its whole life, so a
+ * restarted agent that finds the lock held knows a shim lives, even before shim.pid is written. */
+static int shim_lock(struct instance *i, struct err **err)
+{
+	_cleanup_free_ char *path = fs_path_join(i->bundle_dir, RT_SHIM_LOCK_FILE);
+	_cleanup_close_ int fd = -1;
+
+	if (!path)
+		return err_set(err, ENOMEM, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return err_set(err, errno, "lock '%s' (is a shim of this id still running?)", path);
+	return TAKE_FD(fd);
+}
+
 static int spawn_shim(struct instance *i, struct err **err)
 {
 	struct agent *a = i->a;
+	_cleanup_close_ int lock = -1;
 	_cleanup_free_ char *log = fs_path_join(i->bundle_dir, "container.log");
 	_cleanup_free_ char *cgpath = cg_instance_path(a->cg, i->spec->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id);
 	_cleanup_free_ char *oom = NULL;
-	char logmax[32];
+	char logmax[32], timeout[32];
 	int p[2];
 	pid_t pid;
 	int r;
@@ -285,14 +311,21 @@ static int spawn_shim(struct instance *i, struct err **err)
 	if (!log || !cgpath || !(oom = cg_oom_events_file(a->cg, cgpath)))
 		return err_set(err, ENOMEM, "out of memory");
 	snprintf(logmax, sizeof(logmax), "%lld", (long long)a->cfg->log_max_bytes);
+	snprintf(timeout, sizeof(timeout), "%lld",
+		 (long long)(a->cfg->runtime_timeout_ms > 0 ? a->cfg->runtime_timeout_ms : 120000));
 	char *argv[] = {a->shim_path, "--id", i->id, "--bundle", i->bundle_dir, "--runtime", a->runtime_path,
-			"--runtime-root", a->runc_root, "--log", log, "--log-max", logmax, "--oom-file", oom, NULL};
+			"--runtime-root", a->runc_root, "--log", log, "--log-max", logmax, "--oom-file", oom,
+			"--runtime-timeout", timeout, NULL};
+	lock = shim_lock(i, err);
+	if (lock < 0)
+		return lock;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set(err, errno, "pipe");
-	struct proc_opts o = {.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .keep_fd = p[1],
+	struct proc_opts o = {.stdin_fd = lock, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .keep_fd = p[1],
 			      .new_session = true};
 	r = proc_spawn(a->shim_path, argv, &o, &pid, err);
 	close(p[1]);
+	crash_point("spawn"); /* test hook: the agent dies before the shim has reported */
 	if (r < 0) {
 		close(p[0]);
 		return r;
@@ -307,12 +340,27 @@ static int spawn_shim(struct instance *i, struct err **err)
 	return 0;
 }
 
+/* The last run's shim.pid, container.pid and exit.json go before phase creating is saved: a restarted
+ * agent must not take them for this start's (adopt-start.c). */
+static void remove_last_run_files(struct instance *i)
+{
+	static const char *const names[] = {RT_EXIT_FILE, RT_SHIM_PID_FILE, RT_CONTAINER_PID_FILE};
+	_cleanup_free_ char *dir = fs_path_join(i->a->bundles_dir, i->id);
+	_cleanup_close_ int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (fd < 0)
+		return; /* no bundle yet: nothing to remove */
+	for (size_t k = 0; k < ELEMENTSOF(names); k++)
+		(void)unlinkat(fd, names[k], 0); /* absent is the normal case */
+}
+
 /* Second half of a start, once the image is resolved. */
 static void create(struct instance *i, const struct img_image *img)
 {
 	_cleanup_err_ struct err *e = NULL;
 	int r;
 
+	remove_last_run_files(i);
 	if (i->phase != PH_CREATING)
 		inst_set_phase(i, PH_CREATING, "", NULL);
 	/* a leftover container of this id (a crash between start and record) must go first */
@@ -394,8 +442,12 @@ void inst_handle_exit(struct instance *i)
 {
 	_cleanup_err_ struct err *e = NULL;
 
+	bool orphan = i->shim_pid == 0 && i->pid > 0;
+
 	close_watch(i);
 	inst_read_exit_record(i);
+	if (!i->has_exit && i->pid > 0 && inst_watch_orphan(i))
+		return; /* the shim died, its container runs on: watched through its pidfd from now on */
 	if (!i->has_exit) {
 		/* the shim died without a record: make sure nothing of the container is left */
 		(void)rt_runc_kill(&i->a->runc, i->id, SIGKILL, true, NULL);
@@ -405,7 +457,10 @@ void inst_handle_exit(struct instance *i)
 		log_warn("runc delete: %s, ignoring id=%s", err_msg(e), i->id);
 	i->pid = 0;
 	i->shim_pid = 0;
-	if (!i->has_exit)
+	if (!i->has_exit && orphan)
+		inst_set_phase_quiet(i, PH_EXITED, "Error",
+				     "the container exited after its shim was killed: exit code unknown");
+	else if (!i->has_exit)
 		inst_set_phase_quiet(i, PH_FAILED, "Error", "the shim exited without an exit record");
 	else if (i->oom_killed)
 		inst_set_phase_quiet(i, PH_EXITED, "OOMKilled", "exit code %d", i->exit_code);
@@ -492,6 +547,7 @@ void inst_stop(struct instance *i)
 	}
 	send_signal(i, SIGTERM);
 	i->kill_timer = loop_timer_add(i->a->loop, inst_stop_grace_ms(i), kill_fired, i);
+	crash_point("stop"); /* test hook: the agent dies during a stop */
 }
 
 /* The spec's grace period, cut to the operator's --max-stop-grace. */

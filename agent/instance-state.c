@@ -12,6 +12,10 @@
 #include "common/fs.h"
 #include "common/log.h"
 
+#define SAVE_RETRY_MS 2000
+
+static struct loop_timer *save_retry; /* one agent per process */
+
 #define RECORD_MAX (4 * 1024 * 1024)
 
 static json_t *record_json(const struct instance *i)
@@ -28,7 +32,28 @@ static json_t *record_json(const struct instance *i)
 			 i->removing, "ip", i->ip, "netns_path", i->netns_path);
 }
 
-int inst_save(const struct instance *i)
+/* Records that could not be written (a full or failing state filesystem) are written again. */
+static void retry_fired(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	(void)l;
+	save_retry = NULL;
+	for (struct instance *i = a->instances; i; i = i->next)
+		if (i->save_error)
+			agent_status_changed(a, i); /* saves, and publishes state_error gone or still there */
+}
+
+static void save_failed(struct instance *i, const char *msg)
+{
+	log_err("cannot save state: %s id=%s", msg, i->id);
+	free(i->save_error);
+	i->save_error = strdup(msg);
+	if (!save_retry)
+		save_retry = loop_timer_add(i->a->loop, SAVE_RETRY_MS, retry_fired, i->a);
+}
+
+int inst_save(struct instance *i)
 {
 	_cleanup_err_ struct err *e = NULL;
 	_cleanup_free_ char *text = NULL, *name = NULL;
@@ -49,8 +74,14 @@ int inst_save(const struct instance *i)
 	if (dfd < 0)
 		return log_err_errno(-errno, "open '%s'", i->a->instances_dir);
 	r = fs_write_atomic(dfd, name, text, strlen(text), 0600, 0, &e);
-	if (r < 0)
-		log_err("cannot save state: %s id=%s", err_msg(e), i->id);
+	if (r < 0) {
+		save_failed(i, err_msg(e));
+		return r;
+	}
+	if (i->save_error)
+		log_notice("state saved again id=%s", i->id);
+	free(i->save_error);
+	i->save_error = NULL;
 	return r;
 }
 

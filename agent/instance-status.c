@@ -59,6 +59,8 @@ json_t *inst_status_json(const struct instance *i)
 	json_t *st = status_core(i);
 	int64_t done, total;
 
+	if (st && i->save_error) /* the status on disk is older than this one: a restart would lose the change */
+		json_object_set_new(st, "state_error", json_string(i->save_error));
 	if (st && i->next_try_at > 0)
 		json_object_set_new(st, "next_try_at", time_or_null(i->next_try_at));
 	if (st && i->spec_error) {

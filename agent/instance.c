@@ -42,6 +42,8 @@ struct instance *inst_free(struct instance *i)
 	}
 	if (i->ctr_pidfd >= 0)
 		close(i->ctr_pidfd);
+	inst_start_wait_done(i);
+	free(i->save_error);
 	spec_free(i->spec);
 	spec_free(i->next_spec);
 	free(i->id);

@@ -10,6 +10,7 @@
 
 struct agent;
 struct loop_timer;
+struct start_wait;
 
 enum inst_phase {
 	PH_PENDING,
@@ -65,6 +66,9 @@ struct instance {
 	struct loop_timer *restart_timer;
 	struct loop_timer *kill_timer;
 	char *bundle_dir;
+	struct start_wait *start_wait; /* adopting a start the last agent began (adopt-start.c) */
+	char *save_error;              /* the last state-record write failed (e.g. ENOSPC); NULL: saved */
+	bool unreadable_record;        /* a placeholder for a state record that could not be read */
 	json_t *last_event; /* the status in the last event published: no event repeats it */
 	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
 	struct instance *next;
@@ -80,6 +84,14 @@ int64_t inst_stop_grace_ms(const struct instance *i);
 void inst_cleanup(struct instance *i); /* runc delete, unmount, bundle and cgroup removed */
 bool inst_is_active(const struct instance *i); /* a shim or container may be alive */
 void inst_watch_shim(struct instance *i);
+/* The shim reported (or was found to have) a running container: bookkeeping, watch, phase running. */
+void inst_started(struct instance *i, pid_t shim_pid, pid_t ctr_pid);
+/* Adoption of an instance the last agent left in phase creating (adopt-start.c). */
+void inst_adopt_creating(struct instance *i);
+void inst_start_wait_done(struct instance *i);
+/* The shim died without an exit record: if the container still runs, watch it through its pidfd
+ * (shim_pid becomes 0) and return true. */
+bool inst_watch_orphan(struct instance *i);
 void inst_handle_exit(struct instance *i);
 /* The restart policy with back-off, after an exit or a failed start. */
 void inst_apply_policy(struct instance *i);
@@ -95,6 +107,7 @@ void inst_set_spec_error(struct instance *i, const char *msg);
 const char *inst_phase_name(enum inst_phase p);
 json_t *inst_status_json(const struct instance *i);
 /* The persisted record (instance-state.c). */
-int inst_save(const struct instance *i);
+/* On failure the instance shows state_error and the write is retried every few seconds. */
+int inst_save(struct instance *i);
 int inst_delete_record(const struct instance *i);
 int inst_load(struct agent *a, const char *name, struct instance **ret, struct err **err);

@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/instance-internal.h"
 #include "common/cleanup.h"
+#include "common/crash.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "net/net.h"
@@ -101,6 +102,7 @@ int inst_net_attach(struct instance *i, struct err **err)
 	r = net_attach(i->a->net, i->id, &at, err);
 	if (r < 0)
 		return err_wrap(err, "network");
+	crash_point("netns"); /* test hook: the agent dies during the netns set-up */
 	free(i->ip);
 	free(i->netns_path);
 	i->ip = strdup(at.ip);

@@ -97,7 +97,8 @@ void agent_after_exit(struct agent *a, struct instance *i)
 static int replace(struct agent *a, struct instance *i, struct spec *spec, enum apply_result *ret)
 {
 	*ret = APPLY_REPLACED;
-	if (!i->spec) { /* the placeholder of a spec file that did not parse */
+	if (!i->spec) { /* the placeholder of a spec file that did not parse, or of an unreadable record */
+		i->unreadable_record = false;
 		i->spec = spec;
 		i->removing = false;
 		i->force_stop = false;
@@ -122,6 +123,12 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 	struct instance *i = agent_find(a, spec->id);
 	int r;
 
+	if (i && i->unreadable_record) {
+		/* whoever sends a spec for it owns it now: the record that said whose it was is unreadable */
+		i->source = src;
+		free(i->source_ref);
+		i->source_ref = ref ? strdup(ref) : NULL;
+	}
 	if (i && i->source != src) {
 		r = err_field(err, "id", EEXIST, "instance '%s' already exists, created by %s", spec->id,
 			      source_desc(i->source));
@@ -184,8 +191,13 @@ int agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool
 
 	if (!i)
 		return err_set(err, ENOENT, "no instance '%s'", id);
-	if (i->source != src)
+	if (i->source != src && !i->unreadable_record)
 		return err_set(err, EPERM, "instance '%s' belongs to %s", id, source_desc(i->source));
+	if (!i->spec && i->unreadable_record) {
+		inst_cleanup(i); /* whatever its bundle, container or cgroup left */
+		if (inst_delete_record(i) < 0)
+			log_warn("cannot remove the unreadable record, ignoring id=%s", id);
+	}
 	if (!i->spec) {
 		events_publish_removed(a, i);
 		agent_unlink(a, i);

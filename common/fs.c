@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "crash.h"
 #include "fs.h"
 
 int fs_write_all(int fd, const void *data, size_t len)
@@ -64,6 +65,7 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 		(void)unlinkat(dirfd, tmp, 0);
 		return err_set(err, -r, "write '%s'", tmp);
 	}
+	crash_point("state-write"); /* test hook: a kill here leaves the tmp file behind */
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		r = -errno;
 		(void)unlinkat(dirfd, tmp, 0);
@@ -84,6 +86,46 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 		}
 	}
 	return 0;
+}
+
+bool fs_is_atomic_tmp(const char *name)
+{
+	const char *t = strstr(name, ".tmp.");
+	const char *d;
+
+	if (!t || t == name)
+		return false;
+	for (t += 5; strstr(t, ".tmp."); t = strstr(t, ".tmp.") + 5)
+		; /* the last ".tmp." counts: "a.tmp.1.tmp.2" is a tmp of "a.tmp.1" */
+	if (!*t)
+		return false;
+	for (d = t; *d; d++)
+		if (*d < '0' || *d > '9')
+			return false;
+	return true;
+}
+
+int fs_remove_stale_tmp(const char *path)
+{
+	_cleanup_closedir_ DIR *d = opendir(path);
+	char own[32];
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(own, sizeof(own), ".tmp.%d", (int)getpid());
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name), ol = strlen(own);
+
+		if (!fs_is_atomic_tmp(de->d_name) || (len > ol && strcmp(de->d_name + len - ol, own) == 0))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+		else if (errno != ENOENT)
+			return -errno;
+	}
+	return n;
 }
 
 int fs_read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len, struct err **err)

@@ -13,6 +13,12 @@ enum {
 /* tmp file in the same dir + write loop + fsync + rename + fsync(dir). */
 int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, int flags,
 		    struct err **err);
+/* Is name a temp file fs_write_atomic makes ("NAME.tmp.PID")? */
+bool fs_is_atomic_tmp(const char *name);
+/* Removes every fs_write_atomic temp file in path that a process other than this one left (a crash
+ * between write and rename). Only for directories no other live process writes into. Returns the
+ * count removed, or -errno. */
+int fs_remove_stale_tmp(const char *path);
 /* Reads a whole regular file, refusing anything larger than max. NUL-terminates. */
 int fs_read_file(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len, struct err **err);
 int fs_read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len, struct err **err);

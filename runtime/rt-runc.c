@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +15,6 @@
 #include "runtime/rt.h"
 
 #define RUNC_ARGV_MAX 16
-#define RUNC_STATE_MAX (64 * 1024) /* `state` prints one small object */
 #define RUNC_MSG_MAX 1024
 /* kill and delete run on droverd's event loop: a runtime that hangs is killed rather than waited for */
 #define RUNC_DEADLINE_MS 10000
@@ -146,58 +144,16 @@ static int runc_run(const struct rt_runc *rc, const char *const *tail, struct ru
 	return proc_run_deadline(rc->runtime, argv, RUNC_DEADLINE_MS, &res->status, NULL, &res->errtxt, err);
 }
 
-/* Reads a memfd from the start, at most max bytes; NUL-terminated. */
-static int memfd_slurp(int fd, size_t max, char **ret)
-{
-	_cleanup_free_ char *buf = malloc(max + 1);
-	size_t len = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (len < max) {
-		ssize_t n = pread(fd, buf + len, max - len, (off_t)len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	return 0;
-}
-
-/* Like runc_run, and keeps stdout too: both streams go to memfds, so the child never blocks on a
- * full pipe while we wait for it. */
+/* Like runc_run, and keeps stdout too (capped), under the same deadline. */
 static int runc_capture(const struct rt_runc *rc, const char *const *tail, struct runc_result *res,
 			struct err **err)
 {
-	_cleanup_close_ int outfd = memfd_create("drover-runc-out", MFD_CLOEXEC);
-	_cleanup_close_ int errfd = memfd_create("drover-runc-err", MFD_CLOEXEC);
-	struct proc_opts o = {.stdin_fd = -1, .stdout_fd = outfd, .stderr_fd = errfd, .keep_fd = -1};
 	char *argv[RUNC_ARGV_MAX];
-	pid_t pid;
-	int r;
 
-	if (outfd < 0 || errfd < 0)
-		return err_set(err, errno, "memfd for %s output", runtime_name(rc));
 	if (runc_argv(rc, tail, argv) < 0)
 		return err_set(err, E2BIG, "%s %s: too many arguments", runtime_name(rc), tail[0]);
-	r = proc_spawn(rc->runtime, argv, &o, &pid, err);
-	if (r < 0)
-		return r;
-	while (waitpid(pid, &res->status, 0) < 0)
-		if (errno != EINTR)
-			return err_set(err, errno, "wait for '%s'", rc->runtime);
-	r = memfd_slurp(outfd, RUNC_STATE_MAX, &res->out);
-	if (r >= 0)
-		r = memfd_slurp(errfd, RUNC_STATE_MAX, &res->errtxt);
-	if (r < 0)
-		return err_set(err, -r, "read %s output", runtime_name(rc));
-	return 0;
+	return proc_run_deadline(rc->runtime, argv, RUNC_DEADLINE_MS, &res->status, &res->out, &res->errtxt,
+				 err);
 }
 
 int rt_runc_kill(const struct rt_runc *rc, const char *id, int sig, bool all, struct err **err)

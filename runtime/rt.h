@@ -113,4 +113,5 @@ int rt_version_probe(const char *runtime, int timeout_ms, struct rt_runtime_vers
 /* drover-shim protocol (runtime/shim): see runtime/shim/README.md. */
 #define RT_EXIT_FILE "exit.json"
 #define RT_SHIM_PID_FILE "shim.pid"
+#define RT_SHIM_LOCK_FILE "shim.lock" /* flock'ed for the shim's whole life (its stdin) */
 #define RT_CONTAINER_PID_FILE "container.pid"

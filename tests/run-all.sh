@@ -49,6 +49,8 @@ stage sanitize make -s -j2 sanitize
 stage fuzz make -s fuzz-smoke
 stage lint make -s lint
 stage integration make -s integration
+# issue 10: a short crash-torture run (the full one: make torture, 1000 kills)
+stage torture env TORTURE_KILLS=30 TORTURE_STEADY=10 TORTURE_CHURN=4 tests/torture/run.sh
 echo
 echo "all stages done in $(((SECONDS - t_all) / 60)) min $(((SECONDS - t_all) % 60)) s"
 echo "$total_pass passed, $total_fail failed"

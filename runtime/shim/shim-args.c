@@ -46,6 +46,18 @@ static int set_log_max(struct shim_args *a, const char *value, struct err **err)
 	return 0;
 }
 
+static int set_runtime_timeout(struct shim_args *a, const char *value, struct err **err)
+{
+	const char *end = NULL;
+	uint64_t v;
+
+	if (shim_parse_u64(value, &end, &v) < 0 || *end != '\0' || v == 0 || v > 24ULL * 3600 * 1000)
+		return err_set(err, EINVAL,
+			       "invalid '--runtime-timeout' '%s': expected milliseconds, from 1 to 86400000", value);
+	a->runtime_timeout_ms = v;
+	return 0;
+}
+
 static int set_id(struct shim_args *a, const char *value, struct err **err)
 {
 	if (value[0] == '\0' || value[0] == '-' || strchr(value, '/') || strlen(value) > 1024)
@@ -70,6 +82,8 @@ static int set_opt(struct shim_args *a, const char *name, const char *value, str
 		return set_path(&a->oom_file, name, value, err);
 	if (strcmp(name, "log-max") == 0)
 		return set_log_max(a, value, err);
+	if (strcmp(name, "runtime-timeout") == 0)
+		return set_runtime_timeout(a, value, err);
 	return err_set(err, EINVAL, "unknown option '--%s'", name);
 }
 
@@ -145,7 +159,7 @@ static int parse_all(int argc, char *const *argv, struct shim_args *a, struct er
 
 int shim_args_parse(int argc, char *const *argv, struct shim_args *ret, struct err **err)
 {
-	struct shim_args a = {.log_max = SHIM_LOG_MAX_DEFAULT};
+	struct shim_args a = {.log_max = SHIM_LOG_MAX_DEFAULT, .runtime_timeout_ms = SHIM_RUNTIME_TIMEOUT_DEFAULT_MS};
 	int r;
 
 	r = parse_all(argc, argv, &a, err);

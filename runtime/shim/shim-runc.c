@@ -209,7 +209,10 @@ static int run_runc(const struct shim_args *a, const char *cmd, char *const *cmd
 	r = shim_spawn(a->runtime, argv, fds[0], fds[1], fds[2], &pid);
 	if (r < 0)
 		return err_set(err, -r, "spawn '%s' %s", a->runtime, cmd);
-	r = shim_wait(pid, &status);
+	r = shim_wait_deadline(pid, a->runtime_timeout_ms, &status);
+	if (r == -ETIMEDOUT)
+		return err_set(err, EPROTO, "runtime '%s' %s did not finish within %llu ms: killed", a->runtime, cmd,
+			       (unsigned long long)a->runtime_timeout_ms);
 	if (r < 0)
 		return err_set(err, -r, "wait for runc %s", cmd);
 	if (status == 0)

@@ -1,12 +1,16 @@
 /* Minimal process spawning for the shim: fork + execve with an argv array, never a shell. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/timeutil.h"
 #include "runtime/shim/shim.h"
 
 /* Places fd on target for the child; the copy must survive execve. Async-signal-safe. */
@@ -101,6 +105,36 @@ int shim_wait(pid_t pid, int *ret_status)
 	}
 	*ret_status = status;
 	return 0;
+}
+
+int shim_wait_deadline(pid_t pid, uint64_t timeout_ms, int *ret_status)
+{
+	int64_t end = time_mono_ns() + (int64_t)timeout_ms * 1000000;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int r = 0;
+
+	if (fd < 0)
+		return shim_wait(pid, ret_status); /* a kernel without pidfds: no deadline */
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = (end - time_mono_ns()) / 1000000;
+
+		if (left <= 0) {
+			(void)kill(pid, SIGKILL); /* our unreaped child: the pid cannot be reused yet */
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) > 0)
+			break;
+	}
+	(void)close(fd); /* a pidfd: nothing to flush */
+	if (r < 0) {
+		int status;
+
+		(void)shim_wait(pid, &status);
+		return r;
+	}
+	return shim_wait(pid, ret_status);
 }
 
 void shim_status_str(int status, char *buf, size_t size)

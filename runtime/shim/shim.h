@@ -11,6 +11,7 @@
 #define SHIM_LINE_MAX 16384		   /* longer lines are cut into P records */
 #define SHIM_LOG_MAX_DEFAULT (10ULL << 20) /* --log-max default: 10 MiB */
 #define SHIM_DRAIN_MS 2000		   /* how long output is drained after init exits */
+#define SHIM_RUNTIME_TIMEOUT_DEFAULT_MS 120000 /* --runtime-timeout default: 2 min per runtime exec */
 #define SHIM_ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* shim-args.c */
@@ -24,6 +25,7 @@ struct shim_args {
 	char *runc_log; /* BUNDLE/runc.log */
 	char *pid_file; /* BUNDLE/container.pid */
 	uint64_t log_max;
+	uint64_t runtime_timeout_ms; /* deadline of each runtime exec; then it is killed */
 	bool foreground; /* debugging and tests: do not fork away from the caller */
 };
 
@@ -34,6 +36,9 @@ void shim_args_done(struct shim_args *a);
 int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err, pid_t *ret_pid);
 /* Blocks until pid exits; returns its wait status. */
 int shim_wait(pid_t pid, int *ret_status);
+/* The same with a deadline: a child still running after timeout_ms is killed (SIGKILL), reaped, and
+ * the result is -ETIMEDOUT. */
+int shim_wait_deadline(pid_t pid, uint64_t timeout_ms, int *ret_status);
 /* "exit status 3" / "killed by signal 9"; buf needs 32 bytes. */
 void shim_status_str(int status, char *buf, size_t size);
 
