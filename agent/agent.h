@@ -37,6 +37,7 @@ struct agent {
 	struct api *api;
 	struct dir_source *dir;
 	struct source_set *api_set;  /* the API's instances: the pushed set plus per-instance PUTs */
+	bool api_set_unsaved;        /* its last save failed (e.g. ENOSPC): retried with the records */
 	struct cp_source *cp;        /* --control-plane: pull and status reporting */
 	struct etcd_source *etcd;    /* --etcd: watched assignments, statuses under a lease */
 	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */

@@ -56,8 +56,10 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 	json_t *raw = json_incref(spec->raw);
 	r = agent_apply(api->a, spec, SRC_API, NULL, &res, &e);
 	/* the instance is part of the API's set, which a PUT /v1/assignments replaces as a whole */
-	if (r >= 0 && res != APPLY_UNCHANGED && source_set_put(api->a->api_set, raw, &e) < 0)
-		log_err("API: cannot hold '%s' in the API's set: %s", id, err_msg(e));
+	if (r >= 0 && res != APPLY_UNCHANGED && source_set_put(api->a->api_set, raw, &e) < 0) {
+		log_err("API: cannot hold '%s' in the API's set: %s: %s, retrying", id, err_msg(e), strerror(e->errnum));
+		inst_save_retry_api_set(api->a);
+	}
 	json_decref(raw);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), e ? e->field : "", "%s", err_msg(e));
@@ -80,8 +82,10 @@ static enum MHD_Result delete_instance(struct api *api, struct http_req *req, co
 	r = agent_remove_opt(api->a, id, SRC_API, force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0), &e);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), "id", "%s", err_msg(e));
-	if (source_set_drop(api->a->api_set, id, &e) < 0)
-		log_err("API: cannot drop '%s' from the API's set: %s", id, err_msg(e));
+	if (source_set_drop(api->a->api_set, id, &e) < 0) {
+		log_err("API: cannot drop '%s' from the API's set: %s: %s, retrying", id, err_msg(e), strerror(e->errnum));
+		inst_save_retry_api_set(api->a);
+	}
 	return http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "result", "removing"));
 }
 

@@ -39,18 +39,40 @@ static void retry_fired(struct loop *l, void *data)
 
 	(void)l;
 	save_retry = NULL;
+	if (a->api_set_unsaved) {
+		_cleanup_err_ struct err *e = NULL;
+
+		if (source_set_save(a->api_set, &e) < 0) {
+			save_retry = loop_timer_add(a->loop, SAVE_RETRY_MS, retry_fired, a);
+		} else {
+			a->api_set_unsaved = false;
+			log_notice("the API's set is saved again");
+		}
+	}
 	for (struct instance *i = a->instances; i; i = i->next)
 		if (i->save_error)
 			agent_status_changed(a, i); /* saves, and publishes state_error gone or still there */
 }
 
-static void save_failed(struct instance *i, const char *msg)
+static void save_failed(struct instance *i, const struct err *e)
 {
-	log_err("cannot save state: %s id=%s", msg, i->id);
+	_cleanup_free_ char *msg = NULL;
+
+	if (asprintf(&msg, "cannot save state: %s: %s", err_msg(e), strerror(e && e->errnum ? e->errnum : EIO)) < 0)
+		return;
+	if (!i->save_error || strcmp(i->save_error, msg) != 0)
+		log_err("%s id=%s", msg, i->id); /* once per failure, not on every retry */
 	free(i->save_error);
-	i->save_error = strdup(msg);
+	i->save_error = TAKE_PTR(msg);
 	if (!save_retry)
 		save_retry = loop_timer_add(i->a->loop, SAVE_RETRY_MS, retry_fired, i->a);
+}
+
+void inst_save_retry_api_set(struct agent *a)
+{
+	a->api_set_unsaved = true;
+	if (!save_retry)
+		save_retry = loop_timer_add(a->loop, SAVE_RETRY_MS, retry_fired, a);
 }
 
 int inst_save(struct instance *i)
@@ -75,7 +97,7 @@ int inst_save(struct instance *i)
 		return log_err_errno(-errno, "open '%s'", i->a->instances_dir);
 	r = fs_write_atomic(dfd, name, text, strlen(text), 0600, 0, &e);
 	if (r < 0) {
-		save_failed(i, err_msg(e));
+		save_failed(i, e);
 		return r;
 	}
 	if (i->save_error)

@@ -109,5 +109,7 @@ json_t *inst_status_json(const struct instance *i);
 /* The persisted record (instance-state.c). */
 /* On failure the instance shows state_error and the write is retried every few seconds. */
 int inst_save(struct instance *i);
+/* The API's set could not be saved: it is saved again with the records that could not be. */
+void inst_save_retry_api_set(struct agent *a);
 int inst_delete_record(const struct instance *i);
 int inst_load(struct agent *a, const char *name, struct instance **ret, struct err **err);

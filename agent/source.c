@@ -308,9 +308,12 @@ static int collect_have(struct agent *a, struct set_have **ret, size_t *ret_n)
 	if (!*ret)
 		return -ENOMEM;
 	n = 0;
-	for (struct instance *i = a->instances; i; i = i->next, n++) {
+	for (struct instance *i = a->instances; i; i = i->next) {
 		const struct spec *cur = i->next_spec ? i->next_spec : i->spec;
-		(*ret)[n] = (struct set_have){i->id, i->source, cur ? cur->revision : 0, cur != NULL, i->removing};
+
+		if (i->unreadable_record)
+			continue; /* no source knows it is theirs: none removes it; a spec for its id takes it over */
+		(*ret)[n++] = (struct set_have){i->id, i->source, cur ? cur->revision : 0, cur != NULL, i->removing};
 	}
 	*ret_n = n;
 	return 0;
