@@ -88,7 +88,7 @@ static struct instance *unreadable(struct agent *a, const char *name, const stru
 /* fs_write_atomic temp files a crash between write and rename left: no process writes them now. */
 static void remove_stale_tmp(struct agent *a)
 {
-	static const char *const dirs[] = {"instances", "history", "sources", "events"};
+	static const char *const dirs[] = {"instances", "history", "sources", "events", "net", "net/leases"};
 
 	for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
 		_cleanup_free_ char *dir = fs_path_join(a->cfg->state_dir, dirs[k]);

@@ -3,7 +3,9 @@
  * by SIGKILL), with the holder's PID written in it so a refused agent can name the holder. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -29,6 +31,24 @@ static void read_holder(int fd, char *buf, size_t size)
 	buf[len] = '\0';
 }
 
+/* The recorded holder is dead, yet the lock is held: a child of the dead agent (between fork and exec,
+ * or killed with it through PDEATHSIG) still has the fd for an instant. Retried for up to 2 s. */
+static int lock_after_dead_holder(int fd, const char *holder)
+{
+	long pid = strtol(holder, NULL, 10);
+
+	for (int k = 0; k < 40; k++) {
+		if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			return -EWOULDBLOCK; /* a live holder (or none recorded): really another agent */
+		(void)usleep(50 * 1000);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+	}
+	return -EWOULDBLOCK;
+}
+
 int agent_lock_file(const char *dir, const char *name, const char *what, const char *value, struct err **err)
 {
 	_cleanup_free_ char *path = fs_path_join(dir, name);
@@ -44,13 +64,18 @@ int agent_lock_file(const char *dir, const char *name, const char *what, const c
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_set(err, errno, "open '%s'", path);
+	r = 0;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
 			return err_set(err, errno, "lock '%s'", path);
 		read_holder(fd, pid, sizeof(pid));
+		r = lock_after_dead_holder(fd, pid);
+		if (r < 0 && r != -EWOULDBLOCK)
+			return err_set(err, -r, "lock '%s'", path);
+	}
+	if (r < 0)
 		return err_set(err, EBUSY, "another droverd is running with %s '%s' (pid %s; lock file '%s')",
 			       what, value, pid, path);
-	}
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid))
 		return err_set(err, errno ? errno : EIO, "write '%s'", path);
