@@ -151,8 +151,8 @@ void lc_run(struct instance *i, struct lc_input *in)
 		in->mono_ns = time_mono_ns();
 		if (lc_transition(i, in, &r) < 0)
 			return;
-		log_debug("lifecycle: %s -> %s on '%s' id=%s", inst_phase_name(r.from), inst_phase_name(i->phase),
-			  lc_event_name(in->ev), i->id);
+		log_debug("lifecycle: %s -> %s on '%s' id=%s", inst_phase_name(r.from),
+			  inst_phase_name(i->phase), lc_event_name(in->ev), i->id);
 		for (int k = 0; k < r.n_acts; k++)
 			if (!act(i, in, &r, r.acts[k]))
 				return;

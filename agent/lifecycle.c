@@ -14,14 +14,14 @@
 
 enum row_kind {
 	K_ILLEGAL = 0,
-	K_PLAIN,  /* the next phase (SAME: unchanged) and the actions */
-	K_DOWN,   /* nothing runs any more: an end reason, then remove, replace or the restart policy */
-	K_ADOPT,  /* a down phase found at start: the intent, then a due restart, then the row's actions */
+	K_PLAIN, /* the next phase (SAME: unchanged) and the actions */
+	K_DOWN,	 /* nothing runs any more: an end reason, then remove, replace or the restart policy */
+	K_ADOPT, /* a down phase found at start: the intent, then a due restart, then the row's actions */
 };
 
 #define SAME (-1)
-#define F_CHAIN_STOP 1u   /* a pending removal or replacement stops the instance next */
-#define F_SETTLE 2u       /* K_ADOPT: without intent or due restart, ask the restart policy */
+#define F_CHAIN_STOP 1u /* a pending removal or replacement stops the instance next */
+#define F_SETTLE 2u	/* K_ADOPT: without intent or due restart, ask the restart policy */
 
 struct row {
 	unsigned char kind;
@@ -146,7 +146,7 @@ bool lc_has_intent(const struct instance *i)
 }
 
 static void set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
 {
@@ -176,11 +176,13 @@ static void add(struct lc_result *r, const struct instance *i, enum lc_action a)
  * when a restart is tried (LC_EV_RESTART_TIMER), never by deciding or adopting one. */
 static bool policy_delay(struct instance *i, const struct lc_input *in, int64_t *ret_delay)
 {
-	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed || strcmp(i->reason, "LivenessFailed") == 0;
+	bool failed =
+	    !i->has_exit || i->exit_code != 0 || i->oom_killed || strcmp(i->reason, "LivenessFailed") == 0;
 
 	if (lc_has_intent(i) || !i->spec)
 		return false;
-	if (i->spec->restart == SPEC_RESTART_NEVER || (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
+	if (i->spec->restart == SPEC_RESTART_NEVER ||
+	    (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
 		return false;
 	if (i->running_since && in->mono_ns - i->running_since >= LC_BACKOFF_RESET_NS)
 		i->backoff_ms = 0;
@@ -244,8 +246,8 @@ static void set_exit_phase(struct instance *i)
 	else if (i->phase == PH_STOPPING && strcmp(i->reason, "LivenessFailed") == 0) {
 		_cleanup_free_ char *why = TAKE_PTR(i->message);
 
-		set_phase(i, PH_EXITED, "LivenessFailed", "%s (exit code %d)", why ? why : "liveness probe failed",
-			  i->exit_code);
+		set_phase(i, PH_EXITED, "LivenessFailed", "%s (exit code %d)",
+			  why ? why : "liveness probe failed", i->exit_code);
 	} else if (i->exit_code == 0)
 		set_phase(i, PH_EXITED, "Completed", NULL);
 	else if (i->killed_after_grace && i->exit_code == 128 + SIGKILL)
@@ -259,8 +261,9 @@ static void down(struct instance *i, const struct lc_input *in, const struct row
 	if (in->ev == LC_EV_EXITED)
 		set_exit_phase(i);
 	else
-		set_phase(i, (enum inst_phase)row->next, in->ev == LC_EV_IMAGE_FAILED ? "ImagePullFailed" : "StartFailed",
-			  "%s", in->msg ? in->msg : "start failed");
+		set_phase(i, (enum inst_phase)row->next,
+			  in->ev == LC_EV_IMAGE_FAILED ? "ImagePullFailed" : "StartFailed", "%s",
+			  in->msg ? in->msg : "start failed");
 	settle(i, in, r, true);
 }
 

@@ -25,9 +25,10 @@ static struct spec *mkspec(long long rev, const char *restart, const char *image
 	struct err *e = NULL;
 	struct spec *s = NULL;
 
-	snprintf(text, sizeof(text),
-		 "{\"id\":\"x\",\"revision\":%lld,\"image\":\"%s\",\"command\":[\"true\"],\"restart\":\"%s\"}", rev,
-		 image ? image : "oci:/img", restart ? restart : "always");
+	snprintf(
+	    text, sizeof(text),
+	    "{\"id\":\"x\",\"revision\":%lld,\"image\":\"%s\",\"command\":[\"true\"],\"restart\":\"%s\"}",
+	    rev, image ? image : "oci:/img", restart ? restart : "always");
 	if (spec_parse_text(text, strlen(text), &s, &e) < 0)
 		fail_msg("spec: %s", err_msg(e));
 	return s;
@@ -57,7 +58,11 @@ static void drop(struct instance *i)
 /* Feeds ev at NOW; returns the result. */
 static struct lc_result step(struct instance *i, enum lc_event ev, struct spec *spec, const char *msg)
 {
-	struct lc_input in = {.ev = ev, .now_ns = NOW, .mono_ns = 5 * MS, .spec = spec, .msg = msg,
+	struct lc_input in = {.ev = ev,
+			      .now_ns = NOW,
+			      .mono_ns = 5 * MS,
+			      .spec = spec,
+			      .msg = msg,
 			      .reason = ev == LC_EV_INVALID_SPEC ? "InvalidSpec" : NULL};
 	struct lc_result r;
 
@@ -80,8 +85,17 @@ static const char *acts(const struct lc_result *r)
 	return buf;
 }
 
-enum { S_NONE = 0, S_PLACEHOLDER = 1, S_REMOVING = 2, S_NEXT = 4, S_EXIT0 = 8, S_NEVER = 16, S_DUE = 32,
-       S_FORCE = 64, S_NOREC = 128 };
+enum {
+	S_NONE = 0,
+	S_PLACEHOLDER = 1,
+	S_REMOVING = 2,
+	S_NEXT = 4,
+	S_EXIT0 = 8,
+	S_NEVER = 16,
+	S_DUE = 32,
+	S_FORCE = 64,
+	S_NOREC = 128
+};
 
 struct row_case {
 	enum inst_phase from;
@@ -180,7 +194,9 @@ static const struct row_case rows[] = {
 
 static struct instance *setup_case(const struct row_case *c)
 {
-	struct instance *i = mk(c->from, c->setup & S_PLACEHOLDER ? NULL : c->setup & S_NEVER ? "never" : "always");
+	struct instance *i = mk(c->from, c->setup & S_PLACEHOLDER ? NULL
+					 : c->setup & S_NEVER	  ? "never"
+								  : "always");
 
 	if (c->setup & (S_REMOVING | S_NEXT | S_DUE))
 		lc_restore(i, c->from, "", NULL, c->setup & S_REMOVING, c->setup & S_FORCE,
@@ -202,11 +218,13 @@ static void test_every_row(void **state)
 		bool spec_ev = c->ev == LC_EV_APPLY || c->ev == LC_EV_REPLACE;
 		struct lc_result r = step(i, c->ev, spec_ev ? mkspec(2, "always", NULL) : NULL, "boom");
 
-		if (strcmp(acts(&r), c->acts) != 0 || i->phase != c->to || strcmp(i->reason, c->reason) != 0 ||
-		    (r.chain == LC_EV_STOP) != c->chain_stop)
-			fail_msg("row %zu (%s in %s): got %s -> %s reason '%s' chain %d, expected %s -> %s reason '%s'", k,
-				 lc_event_name(c->ev), inst_phase_name(c->from), acts(&r), inst_phase_name(i->phase),
-				 i->reason, r.chain == LC_EV_STOP, c->acts, inst_phase_name(c->to), c->reason);
+		if (strcmp(acts(&r), c->acts) != 0 || i->phase != c->to ||
+		    strcmp(i->reason, c->reason) != 0 || (r.chain == LC_EV_STOP) != c->chain_stop)
+			fail_msg("row %zu (%s in %s): got %s -> %s reason '%s' chain %d, expected %s -> %s "
+				 "reason '%s'",
+				 k, lc_event_name(c->ev), inst_phase_name(c->from), acts(&r),
+				 inst_phase_name(i->phase), i->reason, r.chain == LC_EV_STOP, c->acts,
+				 inst_phase_name(c->to), c->reason);
 		covered[c->from][c->ev] = true;
 		drop(i);
 	}
@@ -364,19 +382,19 @@ static void test_adopt_every_phase(void **state)
 		enum inst_phase to;
 		bool chain;
 	} cases[] = {
-		{PH_PENDING, false, false, "start", PH_PENDING, false},
-		{PH_PENDING, false, true, "replace,start", PH_PENDING, false},
-		{PH_PULLING, false, false, "start", PH_PENDING, false},
-		{PH_PULLING, true, false, "remove", PH_PENDING, false},
-		{PH_CREATING, false, false, "publish", PH_RUNNING, false},
-		{PH_CREATING, true, false, "publish", PH_RUNNING, true},
-		{PH_RUNNING, false, false, "", PH_RUNNING, false},
-		{PH_RUNNING, false, true, "", PH_RUNNING, true},
-		{PH_STOPPING, false, false, "publish", PH_RUNNING, false},
-		{PH_STOPPING, true, false, "publish", PH_RUNNING, true},
-		{PH_EXITED, false, false, "schedule-restart,publish", PH_EXITED, false},
-		{PH_EXITED, true, false, "remove", PH_EXITED, false},
-		{PH_FAILED, false, true, "replace,start", PH_FAILED, false},
+	    {PH_PENDING, false, false, "start", PH_PENDING, false},
+	    {PH_PENDING, false, true, "replace,start", PH_PENDING, false},
+	    {PH_PULLING, false, false, "start", PH_PENDING, false},
+	    {PH_PULLING, true, false, "remove", PH_PENDING, false},
+	    {PH_CREATING, false, false, "publish", PH_RUNNING, false},
+	    {PH_CREATING, true, false, "publish", PH_RUNNING, true},
+	    {PH_RUNNING, false, false, "", PH_RUNNING, false},
+	    {PH_RUNNING, false, true, "", PH_RUNNING, true},
+	    {PH_STOPPING, false, false, "publish", PH_RUNNING, false},
+	    {PH_STOPPING, true, false, "publish", PH_RUNNING, true},
+	    {PH_EXITED, false, false, "schedule-restart,publish", PH_EXITED, false},
+	    {PH_EXITED, true, false, "remove", PH_EXITED, false},
+	    {PH_FAILED, false, true, "replace,start", PH_FAILED, false},
 	};
 
 	(void)state;
@@ -475,9 +493,9 @@ static void test_liveness(void **state)
 		int code;
 		const char *acts;
 	} cases[] = {
-		{"always", 143, "schedule-restart,publish"},
-		{"on-failure", 0, "schedule-restart,publish"}, /* a liveness failure is a failure */
-		{"never", 143, "publish"},
+	    {"always", 143, "schedule-restart,publish"},
+	    {"on-failure", 0, "schedule-restart,publish"}, /* a liveness failure is a failure */
+	    {"never", 143, "publish"},
 	};
 
 	(void)state;
@@ -541,18 +559,18 @@ static void test_commit_and_restore(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_row),
-		cmocka_unit_test(test_illegal_cells),
-		cmocka_unit_test(test_guards),
-		cmocka_unit_test(test_replace_while_pulling),
-		cmocka_unit_test(test_delete_while_starting),
-		cmocka_unit_test(test_exit_during_stop),
-		cmocka_unit_test(test_adopt_every_phase),
-		cmocka_unit_test(test_backoff_across_agent_restarts),
-		cmocka_unit_test(test_start_failed_backoff),
-		cmocka_unit_test(test_liveness),
-		cmocka_unit_test(test_exit_reasons),
-		cmocka_unit_test(test_commit_and_restore),
+	    cmocka_unit_test(test_every_row),
+	    cmocka_unit_test(test_illegal_cells),
+	    cmocka_unit_test(test_guards),
+	    cmocka_unit_test(test_replace_while_pulling),
+	    cmocka_unit_test(test_delete_while_starting),
+	    cmocka_unit_test(test_exit_during_stop),
+	    cmocka_unit_test(test_adopt_every_phase),
+	    cmocka_unit_test(test_backoff_across_agent_restarts),
+	    cmocka_unit_test(test_start_failed_backoff),
+	    cmocka_unit_test(test_liveness),
+	    cmocka_unit_test(test_exit_reasons),
+	    cmocka_unit_test(test_commit_and_restore),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
