@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/lifecycle.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -142,13 +143,8 @@ static void recheck(struct instance *i)
 	case START_NEVER_RAN:
 		inst_start_wait_done(i);
 		i->pid = i->shim_pid = 0;
-		if (i->removing || i->next_spec) {
-			i->phase = PH_EXITED; /* nothing ran: the removal or replacement goes on at once */
-			agent_after_exit(i->a, i);
-			return;
-		}
 		log_notice("the last agent died before its shim started, starting again id=%s", i->id);
-		inst_start(i);
+		lc_event(i, LC_EV_START_LOST); /* a removal or replacement waiting goes on at once instead */
 		return;
 	}
 }
@@ -225,7 +221,6 @@ static void on_orphan_exit(struct loop *l, int fd, uint32_t events, void *data)
 
 bool inst_watch_orphan(struct instance *i)
 {
-	char reason[sizeof(i->reason)];
 	_cleanup_err_ struct err *e = NULL;
 	char status[32] = "";
 	pid_t pid = 0;
@@ -246,9 +241,8 @@ bool inst_watch_orphan(struct instance *i)
 	i->shim_pid = 0;
 	log_warn("the shim died, its container runs on, watched through its pidfd pid=%d id=%s", (int)i->pid,
 		 i->id);
-	snprintf(reason, sizeof(reason), "%s", i->reason);
-	inst_set_phase(i, i->phase, reason,
-		       "its shim was killed: the container runs on, its output is no longer logged and its exit "
-		       "code will be unknown");
+	lc_event_msg(i, LC_EV_SHIM_LOST,
+		     "its shim was killed: the container runs on, its output is no longer logged and its exit code "
+		     "will be unknown");
 	return true;
 }

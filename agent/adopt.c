@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/history.h"
+#include "agent/lifecycle.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -30,39 +31,34 @@ static bool shim_alive(const struct instance *i)
 	return true;
 }
 
+/* Active phases: a live shim is watched again and the lifecycle told (a stop the last agent began is
+ * begun again: its grace timer died with it); a gone shim is reaped as an exit. The other phases go
+ * to the lifecycle as they are: it finishes a removal or replacement, keeps a restart already due, or
+ * starts over what never ran. Phase creating goes to inst_adopt_creating() (adopt-start.c): it waits
+ * for a shim still starting the container. */
 static void adopt_one(struct agent *a, struct instance *i)
 {
 	if (!(i->bundle_dir = fs_path_join(a->bundles_dir, i->id)))
 		return;
-	if (i->phase == PH_PULLING) {
-		/* the last agent died while the image was resolved: nothing ran yet, start over */
-		inst_start(i);
-		return;
-	}
+	if (!i->spec)
+		return; /* the placeholder of an unreadable record: nothing to adopt */
 	if (i->phase == PH_CREATING) {
-		inst_adopt_creating(i); /* waits for a shim still starting the container (adopt-start.c) */
+		inst_adopt_creating(i); /* may free i */
 		return;
 	}
-	if (inst_is_active(i)) {
+	if (inst_is_active(i) && i->phase != PH_PULLING) {
 		if (shim_alive(i) && i->pid > 0) {
-			inst_watch_shim(i); /* a shim that died meanwhile is handled through its pidfd */
-			/* a stop the last agent began is begun again: its grace timer died with it */
-			if (i->phase == PH_STOPPING)
-				inst_set_phase(i, PH_RUNNING, "", NULL);
+			if (inst_watch_shim(i) < 0)
+				return; /* handled as an exit */
 			log_info("adopted pid=%d shim=%d id=%s", (int)i->pid, (int)i->shim_pid, i->id);
-			if (i->removing || i->next_spec)
-				inst_stop(i);
+			lc_event(i, LC_EV_ADOPT);
 			return;
 		}
 		log_notice("shim gone while the agent was away, reading its exit record id=%s", i->id);
 		inst_handle_exit(i); /* reads exit.json, then removes/replaces/applies the policy */
 		return;
 	}
-	if (i->phase == PH_PENDING) {
-		inst_start(i);
-		return;
-	}
-	agent_after_exit(a, i); /* finishes a removal or replacement, or re-arms a pending restart */
+	lc_event(i, LC_EV_ADOPT);
 }
 
 /* A record that cannot be read is shown, never dropped: a placeholder in phase failed names the file.
@@ -70,6 +66,8 @@ static void adopt_one(struct agent *a, struct instance *i)
 static struct instance *unreadable(struct agent *a, const char *name, const struct err *e)
 {
 	_cleanup_free_ char *id = strndup(name, strlen(name) - 5);
+	_cleanup_free_ char *msg = NULL;
+	struct lc_result r;
 	struct instance *i;
 
 	if (!id || !spec_id_valid(id) || agent_find(a, id))
@@ -78,10 +76,17 @@ static struct instance *unreadable(struct agent *a, const char *name, const stru
 	if (!i)
 		return NULL;
 	i->unreadable_record = true;
-	inst_set_phase_quiet(i, PH_FAILED, "Error",
-			     "state record '%s/%s' is unreadable (%s): the instance was not adopted; PUT it again or "
-			     "DELETE it",
-			     a->instances_dir, name, err_msg(e));
+	if (asprintf(&msg,
+		     "state record '%s/%s' is unreadable (%s): the instance was not adopted; PUT it again or DELETE it",
+		     a->instances_dir, name, err_msg(e)) < 0)
+		msg = NULL;
+	/* the transition only: its PUBLISH is left out, nothing is linked or loaded yet (a restarted
+	 * agent's clients read the placeholder from the status) */
+	if (lc_transition(i, &(struct lc_input){.ev = LC_EV_INVALID_SPEC, .reason = "Error", .msg = msg ? msg : name},
+			  &r) < 0) {
+		inst_free(i);
+		return NULL;
+	}
 	return i;
 }
 
