@@ -79,6 +79,8 @@ static void adopt_one(struct agent *a, struct instance *i)
 			log_info("adopted pid=%d shim=%d id=%s", (int)i->pid, (int)i->shim_pid, i->id);
 			if (i->removing || i->next_spec)
 				inst_stop(i);
+			else
+				probe_start(i, true); /* verdicts carried over: the next result decides */
 			return;
 		}
 		log_notice("shim gone while the agent was away, reading its exit record id=%s", i->id);

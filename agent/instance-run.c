@@ -27,6 +27,8 @@
 static void set_phase_v(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, va_list ap)
 {
 	i->phase = p;
+	if (p != PH_RUNNING)
+		probe_stop(i); /* probes run only while the container does */
 	snprintf(i->reason, sizeof(i->reason), "%s", reason ? reason : "");
 	free(i->message);
 	i->message = NULL;
@@ -107,7 +109,7 @@ static void restart_fired(struct loop *l, void *data);
 /* Whether the policy restarts i, and after how long. */
 static bool policy_delay(struct instance *i, int64_t *ret_delay)
 {
-	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed;
+	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed || i->health_kill;
 	int64_t delay;
 
 	if (i->removing || i->next_spec || !i->spec)
@@ -227,6 +229,8 @@ static void sync_ok(struct instance *i, const char *line)
 	if (i->started_at)
 		i->restarts++; /* only runs that happened count: not retries of a start that failed */
 	i->killed_after_grace = false;
+	i->health_kill = false;
+	probe_reset(i); /* a new run: probes start from unknown */
 	if (proc_start_time(i->shim_pid, &i->shim_start) < 0)
 		i->shim_start = 0;
 	i->started_at = time_now_ns();
@@ -241,6 +245,8 @@ static void sync_ok(struct instance *i, const char *line)
 	inst_set_phase(i, PH_RUNNING, "", NULL);
 	if (i->removing || i->next_spec)
 		inst_stop(i);
+	else
+		probe_start(i, false);
 }
 
 static void on_sync(struct loop *l, int fd, uint32_t events, void *data)
@@ -407,6 +413,9 @@ void inst_handle_exit(struct instance *i)
 	i->shim_pid = 0;
 	if (!i->has_exit)
 		inst_set_phase_quiet(i, PH_FAILED, "Error", "the shim exited without an exit record");
+	else if (i->health_kill && !i->oom_killed)
+		inst_set_phase_quiet(i, PH_EXITED, "LivenessFailed", "%s (exit code %d)",
+				     i->health_msg ? i->health_msg : "probe failed", i->exit_code);
 	else if (i->oom_killed)
 		inst_set_phase_quiet(i, PH_EXITED, "OOMKilled", "exit code %d", i->exit_code);
 	else if (i->exit_code == 0)
@@ -484,7 +493,10 @@ void inst_stop(struct instance *i)
 		}
 		return;
 	}
-	inst_set_phase(i, PH_STOPPING, "", NULL);
+	if (i->health_kill && !i->removing && !i->next_spec)
+		inst_set_phase(i, PH_STOPPING, "LivenessFailed", "%s", i->health_msg ? i->health_msg : "");
+	else
+		inst_set_phase(i, PH_STOPPING, "", NULL);
 	if (i->force_stop) {
 		log_notice("forced stop, sending SIGKILL id=%s", i->id);
 		send_signal(i, SIGKILL);

@@ -18,6 +18,7 @@ struct instance *inst_new(struct agent *a, const char *id, enum inst_source src,
 	i->source_ref = ref ? strdup(ref) : NULL;
 	i->sync_fd = i->shim_pidfd = i->ctr_pidfd = -1;
 	i->phase = PH_PENDING;
+	probe_init(i);
 	if (!i->id || (ref && !i->source_ref))
 		return inst_free(i);
 	return i;
@@ -28,6 +29,7 @@ struct instance *inst_free(struct instance *i)
 	if (!i)
 		return NULL;
 	agent_image_forget(i->a, i);
+	probe_stop(i);
 	if (i->restart_timer)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 	if (i->kill_timer)
@@ -48,6 +50,7 @@ struct instance *inst_free(struct instance *i)
 	free(i->source_ref);
 	free(i->message);
 	free(i->spec_error);
+	free(i->health_msg);
 	free(i->image_digest);
 	free(i->ip);
 	free(i->netns_path);

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "agent/probe.h"
 #include "agent/spec.h"
 
 struct agent;
@@ -67,6 +68,9 @@ struct instance {
 	char *bundle_dir;
 	json_t *last_event; /* the status in the last event published: no event repeats it */
 	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
+	struct probe_state probes[_SPEC_PROBE_ROLE_MAX]; /* agent/probe.c */
+	bool health_kill;   /* stopped by a failed liveness or startup probe: reason LivenessFailed */
+	char *health_msg;   /* why */
 	struct instance *next;
 };
 
@@ -90,6 +94,10 @@ void inst_set_phase_quiet(struct instance *i, enum inst_phase p, const char *rea
 	__attribute__((format(printf, 4, 5)));
 /* Shows (msg) or clears (NULL) a broken edit of the instance's spec file; publishes on a change. */
 void inst_set_spec_error(struct instance *i, const char *msg);
+
+/* A failed liveness (or startup) probe: stop (SIGTERM, grace, SIGKILL), then the restart policy
+ * with its back-off starts it again; the exit's reason is LivenessFailed. */
+void inst_health_restart(struct instance *i, const char *msg);
 
 /* Status JSON (instance-status.c). */
 const char *inst_phase_name(enum inst_phase p);
