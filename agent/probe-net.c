@@ -40,10 +40,10 @@ static void *ns_socket_thread(void *arg)
 		ns->err = errno;
 		return NULL;
 	}
-	if (setns(nsfd, CLONE_NEWNET) < 0)
-		ns->err = errno;
-	else if ((ns->fd = socket(AF_INET, SOCK_FLAGS, 0)) < 0)
-		ns->err = errno;
+	if (setns(nsfd, CLONE_NEWNET) == 0)
+		ns->fd = socket(AF_INET, SOCK_FLAGS, 0);
+	if (ns->fd < 0)
+		ns->err = errno; /* of setns, or of socket */
 	close(nsfd);
 	return NULL;
 }

@@ -179,6 +179,10 @@ void probe_start(struct instance *i, bool adopted)
 
 		if (!runnable(i, (enum spec_probe_role)r) || ps->tick || ps->in_flight)
 			continue;
+		/* a failing liveness verdict from before the agent restart already asked for a stop that
+		 * died with that agent: count afresh, so further failures restart it again */
+		if (adopted && r != SPEC_PROBE_READINESS && ps->count.verdict == PROBE_FAIL)
+			memset(&ps->count, 0, sizeof(ps->count));
 		if (i->started_at > 0)
 			delay = (i->started_at + p->initial_delay_ms * 1000000LL - time_now_ns()) / 1000000LL;
 		if (delay < 0)
