@@ -2,6 +2,7 @@
  * loop never waits on: its exit comes through the SIGCHLD handler (probe_reaped), its output
  * through a pipe drained by the loop (the first line is kept for the message), and the timeout
  * kills the exec'd process and the runtime. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -126,6 +127,30 @@ static pid_t read_pid(const char *path)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+/* SIGKILL to every child of pid (from /proc/PID/task/TID/children: the runtime is multi-threaded).
+ * The runtime is our unreaped child, so its children are still its own while it lives. */
+static void kill_children(pid_t pid)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		_cleanup_fclose_ FILE *f = NULL;
+		long child;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", (int)pid, de->d_name);
+		f = fopen(path, "re");
+		while (f && fscanf(f, "%ld", &child) == 1) // NOLINT(cert-err34-c): pids the kernel printed
+			if (child > 1)
+				(void)kill((pid_t)child, SIGKILL);
+	}
+}
+
 void probe_exec_cancel(struct probe_state *ps)
 {
 	_cleanup_free_ char *pf = NULL;
@@ -140,6 +165,7 @@ void probe_exec_cancel(struct probe_state *ps)
 	inner = pf ? read_pid(pf) : 0;
 	if (inner > 0 && proc_parent(inner, &parent) == 0 && parent == ps->pid)
 		(void)kill(inner, SIGKILL);
+	kill_children(ps->pid); /* a command whose pid file is not written yet */
 	(void)kill(ps->pid, SIGKILL); /* our unreaped child: the pid cannot be reused yet */
 	forget(ps);                   /* the SIGCHLD handler reaps it */
 	close_output(ps);
