@@ -17,7 +17,7 @@ struct instance *inst_new(struct agent *a, const char *id, enum inst_source src,
 	i->source = src;
 	i->source_ref = ref ? strdup(ref) : NULL;
 	i->sync_fd = i->shim_pidfd = i->ctr_pidfd = -1;
-	i->phase = PH_PENDING;
+	/* phase PH_PENDING (0) from calloc: the lifecycle takes it from here */
 	probe_init(i);
 	if (!i->id || (ref && !i->source_ref))
 		return inst_free(i);
@@ -50,7 +50,6 @@ struct instance *inst_free(struct instance *i)
 	free(i->source_ref);
 	free(i->message);
 	free(i->spec_error);
-	free(i->health_msg);
 	free(i->image_digest);
 	free(i->ip);
 	free(i->netns_path);

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "agent/agent.h"
+#include "agent/lifecycle.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -214,7 +215,7 @@ static void verdict_changed(struct probe_state *ps)
 	log_info("%s probe %s: %s id=%s", role, pass ? "passing" : "failing", ps->message, i->id);
 	if (!pass && ps->role != SPEC_PROBE_READINESS) {
 		snprintf(why, sizeof(why), "%s probe failed %d times: %s", role, ps->count.failures, ps->message);
-		inst_health_restart(i, why);
+		lc_liveness_failed(i, why); /* stop, then the restart policy with its back-off */
 		return;
 	}
 	if (pass && ps->role == SPEC_PROBE_STARTUP) {
@@ -238,6 +239,8 @@ void probe_done(struct probe_state *ps, bool ok, const char *fmt, ...)
 	if (!ps->in_flight)
 		return;
 	cancel_in_flight(ps);
+	if (ps->i->phase != PH_RUNNING)
+		return; /* the container is going: its results no longer count */
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -255,17 +258,6 @@ void probe_done(struct probe_state *ps, bool ok, const char *fmt, ...)
 		verdict_changed(ps);
 	else if (c == 0 || changed)
 		(void)inst_save(ps->i); /* logged inside */
-}
-
-void inst_health_restart(struct instance *i, const char *msg)
-{
-	if (i->phase != PH_RUNNING)
-		return;
-	log_notice("%s, restarting id=%s", msg, i->id);
-	free(i->health_msg);
-	i->health_msg = strdup(msg);
-	i->health_kill = true;
-	inst_stop(i); /* the exit then goes through the restart policy and its back-off */
 }
 
 bool probe_ready(const struct instance *i)
