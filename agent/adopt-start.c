@@ -244,5 +244,7 @@ bool inst_watch_orphan(struct instance *i)
 	lc_event_msg(i, LC_EV_SHIM_LOST,
 		     "its shim was killed: the container runs on, its output is no longer logged and its exit code "
 		     "will be unknown");
+	if (i->phase == PH_RUNNING && !lc_has_intent(i))
+		probe_start(i, true); /* the watch's reset stopped them; the container still runs */
 	return true;
 }
