@@ -34,6 +34,22 @@ static json_t *record_json(const struct instance *i)
 			 "netns_path", i->netns_path);
 }
 
+static void retry_fired(struct loop *l, void *data);
+
+/* The API's set, if its last save failed; false when it fails again. */
+static bool save_api_set(struct agent *a)
+{
+	_cleanup_err_ struct err *e = NULL;
+
+	if (!a->api_set_unsaved)
+		return true;
+	if (source_set_save(a->api_set, &e) < 0)
+		return false;
+	a->api_set_unsaved = false;
+	log_notice("the API's set is saved again");
+	return true;
+}
+
 /* Records that could not be written (a full or failing state filesystem) are written again. */
 static void retry_fired(struct loop *l, void *data)
 {
@@ -41,16 +57,8 @@ static void retry_fired(struct loop *l, void *data)
 
 	(void)l;
 	save_retry = NULL;
-	if (a->api_set_unsaved) {
-		_cleanup_err_ struct err *e = NULL;
-
-		if (source_set_save(a->api_set, &e) < 0) {
-			save_retry = loop_timer_add(a->loop, SAVE_RETRY_MS, retry_fired, a);
-		} else {
-			a->api_set_unsaved = false;
-			log_notice("the API's set is saved again");
-		}
-	}
+	if (!save_api_set(a))
+		save_retry = loop_timer_add(a->loop, SAVE_RETRY_MS, retry_fired, a);
 	for (struct instance *i = a->instances; i; i = i->next)
 		if (i->save_error)
 			agent_status_changed(a, i); /* saves, and publishes state_error gone or still there */
@@ -104,8 +112,10 @@ int inst_save(struct instance *i)
 		save_failed(i, e);
 		return r;
 	}
-	if (i->save_error)
+	if (i->save_error) {
 		log_notice("state saved again id=%s", i->id);
+		(void)save_api_set(i->a); /* there is room again: the set that names it goes too (else the timer) */
+	}
 	free(i->save_error);
 	i->save_error = NULL;
 	return r;

@@ -137,6 +137,7 @@ containers_of() {
 	# written again once there is room; b starts (after its failed start's back-off)
 	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/b | jq -r .state_error)\" = null ]"
 	wait_for 20 phase_is b running
+	wait_for 10 grep -q "the API's set is saved again" "$AGENT_LOG" # else a restart drops b
 	kill9_agent
 	start_agent
 	[ "$(status_of a)" = running ]
