@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 struct agent;
 struct loop_timer;
