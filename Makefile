@@ -29,7 +29,7 @@ VERSION_FLAG := -DDROVER_VERSION='"$(VERSION)"'
 
 COMMON_SRC := $(wildcard common/*.c)
 LIB_SRC := $(COMMON_SRC) $(filter-out image/img-tool.c,$(wildcard image/*.c)) \
-	$(wildcard runtime/*.c cgroups/*.c net/*.c api/*.c etcd/*.c spec/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
+	$(wildcard runtime/*.c cgroups/*.c net/*.c http/*.c etcd/*.c spec/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
 # The digest and archive half of image/ runs in drover-image, never inside droverd: the agent
 # stays small (no libcrypto, libarchive and their dependencies mapped) and its loop never unpacks.
 IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c \
@@ -145,10 +145,10 @@ check:
 lint: $(BUILD)/compile_commands.json
 	cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
 		--suppress=missingIncludeSystem --suppress=memleak --suppress=resourceLeak \
-		-I. -D_GNU_SOURCE common image runtime cgroups net api etcd spec agent cli
+		-I. -D_GNU_SOURCE common image runtime cgroups net http etcd spec agent cli
 	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
 	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
-		common image runtime cgroups net api spec agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
+		common image runtime cgroups net http spec agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
 
 # compile_commands.json without bear: one entry per source, the flags we build with.
 $(BUILD)/compile_commands.json: Makefile
