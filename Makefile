@@ -38,7 +38,7 @@ IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
 # libcurl is not linked: agent/httpc.c loads it (dlopen) only when a control plane is configured.
 AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
-SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c
+SHIM_SRC := $(wildcard runtime/shim/*.c) common/err.c common/fs.c common/timeutil.c common/log.c common/spawn.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
