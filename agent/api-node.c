@@ -10,6 +10,7 @@
 
 #include "agent/api-internal.h"
 #include "agent/api.h"
+#include "agent/instance.h"
 #include "agent/node-resources.h"
 #include "common/cleanup.h"
 #include "common/fs.h"

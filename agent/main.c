@@ -23,6 +23,7 @@
 #include "agent/cgroot.h"
 #include "agent/events.h"
 #include "agent/image-jobs.h"
+#include "agent/instance.h"
 #include "agent/node-resources.h"
 #include "agent/runtime-check.h"
 #include "agent/source-dir.h"

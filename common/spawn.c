@@ -37,7 +37,7 @@ static void reset_signals(void)
 	sigset_t none;
 
 	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL); /* EINVAL for SIGKILL, SIGSTOP and the RT gaps is fine */
+		(void)sigaction(sig, &sa, NULL); /* EINVAL for SIGKILL, SIGSTOP and glibc's 32, 33 is fine */
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
