@@ -4,6 +4,7 @@
 
 #include "agent/admission.h"
 #include "agent/agent.h"
+#include "agent/instance.h"
 
 int64_t admission_allocatable(int64_t capacity, int64_t reserved)
 {

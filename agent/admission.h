@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 #include "common/err.h"
 
 struct agent;

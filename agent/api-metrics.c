@@ -7,6 +7,7 @@
 
 #include "agent/api-internal.h"
 #include "agent/events.h"
+#include "agent/instance.h"
 #include "common/timeutil.h"
 
 static long long resident_bytes(void)

@@ -10,6 +10,7 @@
 
 #include "agent/api-internal.h"
 #include "agent/api.h"
+#include "agent/instance.h"
 #include "agent/node-resources.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -216,7 +217,7 @@ json_t *api_node_json(struct agent *a)
 	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s}}", "name",
 			 a->node_name,
 			 "version", DROVER_VERSION, "started_at", started, "uptime_seconds",
-			 (json_int_t)(up_ns / 1000000000LL), "cgroup_version", a->cg && cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1",
+			 (json_int_t)(up_ns / 1000000000LL), "cgroup_version", cg_version_name(a->cg ? cg_ctx_version(a->cg) : CG_V1),
 			 "capacity", res_json(&cap), "system_reserved", res_json(&reserved), "allocatable",
 			 res_json(&alloc), "allocated", allocated_json(a), "usage", usage_json(a, &sig), "pressure",
 			 pressure, "conditions", conditions_json(&sig), "instances", instances_json(a),

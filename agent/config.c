@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "net/net.h"

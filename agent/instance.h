@@ -6,10 +6,10 @@
 
 #include <jansson.h>
 
+#include "agent/agent.h"
 #include "agent/probe.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 
-struct agent;
 struct loop_timer;
 
 enum inst_phase {
@@ -22,8 +22,6 @@ enum inst_phase {
 	PH_FAILED,
 };
 
-/* Who created an instance (agent/source.h has names; etcd adds one here). */
-enum inst_source { SRC_DIR, SRC_API, SRC_CP, SRC_ETCD };
 
 struct instance {
 	struct agent *a;

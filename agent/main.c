@@ -24,6 +24,7 @@
 #include "agent/events.h"
 #include "agent/history.h"
 #include "agent/image-jobs.h"
+#include "agent/instance.h"
 #include "agent/node-resources.h"
 #include "agent/probe.h"
 #include "agent/runtime-check.h"
@@ -254,7 +255,7 @@ static int serve(struct agent *a)
 		return r < 0 ? r : -ENOMEM;
 	}
 	log_info("serving on '%s' node=%s runtime=%s cgroup=%s", sock, a->node_name, a->runtime_path,
-		 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1");
+		 cg_version_name(cg_ctx_version(a->cg)));
 	(void)sd_notify(0, "READY=1\nSTATUS=serving"); /* only now: the API answers */
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
 		(void)loop_timer_add(a->loop, (int64_t)(wd_usec / 2000), watchdog_ping, &wd_usec);

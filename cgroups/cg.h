@@ -25,6 +25,18 @@ struct cg_ctx;
  * cgroup2 -> CG_V2; a tmpfs holding v1 controller hierarchies (v1 or hybrid) -> CG_V1;
  * anything else -> -ENOMEDIUM. */
 int cg_detect(const char *mount, enum cg_version *ret, struct err **err);
+/* "v1" or "v2". */
+const char *cg_version_name(enum cg_version v);
+/* The path of the hierarchy that matters for ver in a /proc/PID/cgroup text: v2's "0::" line, v1's
+ * memory hierarchy (a line may list several controllers). Modifies text; caller frees *ret.
+ * -ENOENT when no line matches. */
+int cg_self_path(char *text, enum cg_version ver, char **ret);
+/* The root for cg_ctx_new: explicit_root if set; when delegated (the calling process runs as a
+ * systemd unit with Delegate=yes), the process's own cgroup unless that is "/" (on v2 the process
+ * then moves into a leaf "agent" below it: a v2 cgroup whose children have controllers may hold no
+ * process); otherwise "/drover". Caller frees *ret. */
+int cg_root_choose(const char *mount, enum cg_version ver, const char *explicit_root, bool delegated,
+		   char **ret, struct err **err);
 /* Creates root ("/drover" style, relative to the mount) and root/online, root/batch in every
  * hierarchy used (v1: cpu, cpuacct, memory, pids, ...; v2: enables +cpu +memory +pids in
  * subtree_control down to root/online and root/batch). Sets batch to the lowest CPU weight.

@@ -388,3 +388,38 @@ teardown() {
 	[[ "$(status_of badimg .message)" == *"$layer"* ]]
 	[ -z "$(ls "$STATE/images/layers" 2>/dev/null | grep -v '^\.')" ]
 }
+
+@test "a drover-shim that cannot be exec'd fails the start with the exec error" {
+	stop_agent
+	mkdir -p "$T/bin"
+	cp "$SHIM" "$T/bin/drover-shim"
+	start_agent --shim "$T/bin/drover-shim"
+	# gone after the agent checked it at start (an upgrade half done, a mistaken cleanup)
+	rm "$T/bin/drover-shim"
+	put_file noshim '.command = ["sleep", "1000"] | .restart = "never"'
+	wait_for 10 phase_is noshim failed
+	[ "$(status_of noshim .reason)" = StartFailed ]
+	[ "$(status_of noshim .message)" = "cannot exec drover-shim at $T/bin/drover-shim: No such file or directory" ]
+	grep -q "cannot exec drover-shim at $T/bin/drover-shim: No such file or directory" "$AGENT_LOG"
+	# not a program at all
+	printf '\001\002 not a program\n' >"$T/bin/drover-shim"
+	chmod 0755 "$T/bin/drover-shim"
+	put_file junkshim '.command = ["sleep", "1000"] | .restart = "never"'
+	wait_for 10 phase_is junkshim failed
+	[ "$(status_of junkshim .message)" = "cannot exec drover-shim at $T/bin/drover-shim: Exec format error" ]
+	# nothing was started for either
+	[ -z "$(ls "$RUN/runc" 2>/dev/null)" ]
+}
+
+@test "a droverd copied without a drover-shim next to it refuses to start and says so" {
+	stop_agent
+	mkdir -p "$T/bin"
+	cp "$DROVERD" "$DROVER_IMAGE" "$T/bin/"
+	drv_run timeout 10 "$T/bin/droverd" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" \
+		--assignments-dir "$ASSIGN" --cgroup-root "$CGROOT" --bridge "$NET_BR" --subnet "$NET_SUBNET" \
+		--nft-table "$NFT_TABLE"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[[ "$output" == *"drover-shim not found next to droverd (use --shim)"* ]]
+	[ ! -S "$SOCK" ]
+}

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 static struct spec *parse_ok(const char *text)
 {

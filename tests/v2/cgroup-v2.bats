@@ -10,7 +10,7 @@ setup_file() {
 }
 
 setup() {
-	[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || skip "needs a cgroup v2 host"
+	requires cgroups_v2
 	drv_setup
 	start_agent
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/spec-internal.h"
+#include "spec/spec-internal.h"
 #include "common/cleanup.h"
 #include "image/img.h"
 #include "runtime/rt.h"

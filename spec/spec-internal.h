@@ -1,6 +1,6 @@
 #pragma once
 /* Shared by the spec parser's files. */
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 int spec_get_string(json_t *v, const char *field, size_t max, char **ret, struct err **err);
 int spec_get_int(json_t *v, const char *field, int64_t min, int64_t max, int64_t *ret, struct err **err);
