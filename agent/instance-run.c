@@ -20,10 +20,6 @@
 #include "common/proc.h"
 #include "common/timeutil.h"
 
-#define BACKOFF_START_MS 1000
-#define BACKOFF_MAX_MS (300 * 1000)
-#define BACKOFF_RESET_NS (600LL * 1000000000LL)
-
 static void set_phase_v(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, va_list ap)
 {
 	i->phase = p;
@@ -108,17 +104,15 @@ static void restart_fired(struct loop *l, void *data);
 static bool policy_delay(struct instance *i, int64_t *ret_delay)
 {
 	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed;
-	int64_t delay;
 
 	if (i->removing || i->next_spec || !i->spec)
 		return false;
 	if (i->spec->restart == SPEC_RESTART_NEVER || (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
 		return false;
-	if (i->running_since && time_mono_ns() - i->running_since >= BACKOFF_RESET_NS)
+	/* the spec's restart_backoff (defaults: 1 s doubling to 5 min, reset after 10 min running) */
+	if (i->running_since && time_mono_ns() - i->running_since >= i->spec->backoff.reset_after_ms * 1000000LL)
 		i->backoff_ms = 0;
-	delay = i->backoff_ms ? i->backoff_ms : BACKOFF_START_MS;
-	i->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-	*ret_delay = delay;
+	*ret_delay = spec_backoff_next(&i->spec->backoff, &i->backoff_ms);
 	return true;
 }
 

@@ -8,6 +8,7 @@ int spec_check_keys(json_t *obj, const char *field, const char *const *allowed, 
 int spec_parse_files(json_t *v, struct spec *s, struct err **err);
 int spec_parse_resources(json_t *v, struct spec *s, struct err **err);
 int spec_parse_network(json_t *v, struct spec *s, struct err **err);
+int spec_parse_backoff(json_t *v, struct spec *s, struct err **err);
 int spec_parse_health(json_t *v, struct spec *s, struct err **err);
 /* An absolute path with no "." or ".." component and no empty component; not "/". */
 bool spec_path_safe(const char *p);
