@@ -145,6 +145,13 @@ teardown() {
 	[ $((gaps[0] + gaps[1] + gaps[2] + gaps[3])) -lt 6000 ]
 }
 
+@test "restart_backoff.reset_after_ms: runs longer than that start the back-off over" {
+	put_file steady '.command = ["sh", "-c", "sleep 0.6; exit 1"] | .restart_backoff = {initial_ms: 200, max_ms: 3000, reset_after_ms: 300}'
+	wait_for 30 sh -c "[ \$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/steady | jq .restarts) -ge 3 ]"
+	[ "$(grep -c "restarting in 200 ms (policy always) id=steady" "$AGENT_LOG")" -ge 3 ]
+	[ "$(grep -o "restarting in [0-9]* ms (policy always) id=steady" "$AGENT_LOG" | grep -vc "in 200 ms")" = 0 ]
+}
+
 @test "a bad restart_backoff is refused with the field named and changes nothing" {
 	drv_run api PUT /v1/instances/bo1 "$(spec bo1 '.command = ["sleep", "1000"] | .restart_backoff = {initial_ms: 500, max_ms: 400}')"
 	[ "${lines[-1]}" = "HTTP 422" ]
