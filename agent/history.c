@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/history.h"
+#include "agent/loop.h"
 #include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -31,7 +32,7 @@ static json_t *time_json(int64_t ns)
 	return json_string(buf);
 }
 
-static void save(const struct instance *i)
+static void write_now(const struct instance *i)
 {
 	_cleanup_err_ struct err *e = NULL;
 	_cleanup_free_ char *dir = history_dir(i), *name = NULL, *text = NULL;
@@ -45,6 +46,52 @@ static void save(const struct instance *i)
 	}
 	if (fs_write_atomic(dfd, name, text, strlen(text), 0600, 0, &e) < 0)
 		log_err("history: %s id=%s", err_msg(e), i->id);
+}
+
+/* Ids whose file is behind memory. A start writes its history after the runtime is under way,
+ * not before: each atomic write costs two fsyncs, and a start should not wait for a record that
+ * only reports. history_flush() writes them (at the end of the loop iteration, and at exit). */
+static struct {
+	json_t *ids; /* object used as a set */
+	struct loop_timer *timer;
+} dirty;
+
+static void flush_cb(struct loop *l, void *data)
+{
+	(void)l;
+	dirty.timer = NULL;
+	history_flush(data);
+}
+
+void history_flush(struct agent *a)
+{
+	const char *id;
+	json_t *v;
+
+	if (dirty.timer)
+		loop_timer_cancel(a->loop, TAKE_PTR(dirty.timer));
+	json_object_foreach(dirty.ids, id, v) {
+		const struct instance *i = agent_find(a, id);
+		if (i && i->history)
+			write_now(i);
+	}
+	json_decref(TAKE_PTR(dirty.ids));
+}
+
+static void save(const struct instance *i)
+{
+	if (!i->a->loop || (!dirty.ids && !(dirty.ids = json_object()))) {
+		write_now(i);
+		return;
+	}
+	if (json_object_set_new(dirty.ids, i->id, json_true()) < 0) {
+		write_now(i);
+		return;
+	}
+	if (!dirty.timer)
+		dirty.timer = loop_timer_add(i->a->loop, 0, flush_cb, i->a);
+	if (!dirty.timer)
+		history_flush(i->a);
 }
 
 static json_t *head(const struct instance *i)
@@ -125,6 +172,9 @@ void history_load(struct instance *i)
 		if (json_is_array(doc)) {
 			json_decref(i->history);
 			i->history = doc;
+			/* a crash before the file caught up: the spec it runs is the newest entry */
+			if (i->spec && json_integer_value(json_object_get(head(i), "revision")) != i->spec->revision)
+				history_applied(i);
 			return;
 		}
 		json_decref(doc);
@@ -136,6 +186,7 @@ void history_forget(struct instance *i)
 {
 	_cleanup_free_ char *dir = history_dir(i), *path = NULL;
 
+	(void)json_object_del(dirty.ids, i->id);
 	if (dir && asprintf(&path, "%s/%s.json", dir, i->id) >= 0 && unlink(path) < 0 && errno != ENOENT)
 		log_warn_errno(-errno, "history: remove '%s', ignoring", path);
 }

@@ -4,6 +4,7 @@
  * --history-limit entries. */
 #include <jansson.h>
 
+struct agent;
 struct instance;
 
 /* i->spec has just become the spec i runs (a new instance, or a replacement). */
@@ -16,5 +17,7 @@ void history_replaced(struct instance *i);
 void history_load(struct instance *i);
 /* The instance is gone: so is its file. */
 void history_forget(struct instance *i);
+/* Writes the files that are behind memory (the loop does it after each iteration; call at exit). */
+void history_flush(struct agent *a);
 /* A new reference to the entries, newest first. */
 json_t *history_json(const struct instance *i);

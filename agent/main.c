@@ -22,6 +22,7 @@
 #include "agent/api.h"
 #include "agent/cgroot.h"
 #include "agent/events.h"
+#include "agent/history.h"
 #include "agent/image-jobs.h"
 #include "agent/node-resources.h"
 #include "agent/runtime-check.h"
@@ -303,6 +304,7 @@ int main(int argc, char **argv)
 	source_set_free(a.api_set);
 	agent_image_jobs_free(&a);
 	api_free(a.api);
+	history_flush(&a);
 	while (a.instances) {
 		struct instance *i = a.instances;
 		a.instances = i->next;

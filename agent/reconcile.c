@@ -44,10 +44,12 @@ void agent_unlink(struct agent *a, struct instance *i)
 void agent_status_changed(struct agent *a, struct instance *i)
 {
 	i->unpublished = false;
+	/* watchers first: the event journal is not synced either, and a client waiting for `running`
+	 * should not wait two fsyncs of a record whose new facts (pids, times) die with the host */
+	events_publish(a, i);
 	if (i->spec)
 		(void)inst_save(i); /* logged inside; the in-memory status stays right */
 	history_update(i);
-	events_publish(a, i);
 }
 
 static void destroy(struct agent *a, struct instance *i)

@@ -7,7 +7,7 @@
 #include "err.h"
 
 enum {
-	FS_NOSYNC = 1 << 0, /* under /run: skip the fsyncs, never the rename */
+	FS_NOSYNC = 1 << 0, /* a file rebuilt after a reboot anyway: skip the fsyncs, never the rename */
 };
 
 /* tmp file in the same dir + write loop + fsync + rename + fsync(dir). */
