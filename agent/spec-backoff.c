@@ -47,12 +47,22 @@ int spec_parse_backoff(json_t *v, struct spec *s, struct err **err)
 	return 0;
 }
 
-int64_t spec_backoff_next(const struct spec_backoff *b, int64_t *cur_ms)
+int64_t spec_backoff_delay(const struct spec_backoff *b, int64_t cur_ms)
 {
-	int64_t delay = *cur_ms > 0 ? *cur_ms : b->initial_ms;
+	if (cur_ms <= 0)
+		return b->initial_ms;
+	return cur_ms > b->max_ms ? b->max_ms : cur_ms;
+}
 
-	if (delay > b->max_ms)
-		delay = b->max_ms;
-	*cur_ms = delay > b->max_ms / 2 ? b->max_ms : delay * 2;
-	return delay;
+int64_t spec_backoff_grow(const struct spec_backoff *b, int64_t cur_ms)
+{
+	struct spec_backoff dflt;
+
+	if (!b) {
+		spec_backoff_defaults(&dflt);
+		b = &dflt;
+	}
+	if (cur_ms <= 0)
+		return 0;
+	return cur_ms > b->max_ms / 2 ? b->max_ms : cur_ms * 2;
 }

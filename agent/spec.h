@@ -85,9 +85,11 @@ int quantity_parse_cpu(const char *s, int64_t *ret_millis);
 int quantity_parse_bytes(const char *s, int64_t *ret_bytes);
 
 void spec_backoff_defaults(struct spec_backoff *b);
-/* The delay to wait now, given the delay *cur_ms the last restart left (0: none yet, or reset);
- * stores the next one (doubled, capped at max_ms) in *cur_ms. */
-int64_t spec_backoff_next(const struct spec_backoff *b, int64_t *cur_ms);
+/* The delay of the restart due now, given the current one (0: none yet, or reset): initial_ms, or
+ * cur_ms cut to max_ms (it may come from an earlier revision with a larger cap). */
+int64_t spec_backoff_delay(const struct spec_backoff *b, int64_t cur_ms);
+/* The delay after cur_ms once a restart was tried: doubled, at most max_ms (b NULL: defaults). */
+int64_t spec_backoff_grow(const struct spec_backoff *b, int64_t cur_ms);
 
 const char *spec_qos_name(enum spec_qos q);
 const char *spec_restart_name(enum spec_restart r);

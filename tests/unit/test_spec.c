@@ -101,13 +101,17 @@ static void test_restart_backoff(void **state)
 	assert_int_equal(s->backoff.initial_ms, 200);
 	assert_int_equal(s->backoff.max_ms, 400);
 	assert_int_equal(s->backoff.reset_after_ms, 5000);
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 200);
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 400);
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 400);
-	cur = 0; /* a reset starts over */
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 200);
-	cur = 300000; /* left by an earlier revision with a larger cap: cut to this one's */
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 400);
+	/* the delays of successive restarts: 200, 400, 400 */
+	cur = spec_backoff_delay(&s->backoff, cur);
+	assert_int_equal(cur, 200);
+	cur = spec_backoff_delay(&s->backoff, spec_backoff_grow(&s->backoff, cur));
+	assert_int_equal(cur, 400);
+	cur = spec_backoff_delay(&s->backoff, spec_backoff_grow(&s->backoff, cur));
+	assert_int_equal(cur, 400);
+	assert_int_equal(spec_backoff_delay(&s->backoff, 0), 200); /* a reset starts over */
+	/* left by an earlier revision with a larger cap: cut to this one's */
+	assert_int_equal(spec_backoff_delay(&s->backoff, 300000), 400);
+	assert_int_equal(spec_backoff_grow(&s->backoff, 300000), 400);
 	spec_free(s);
 	/* absent fields keep their defaults */
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"restart_backoff\":{\"initial_ms\":250}}");
@@ -121,10 +125,14 @@ static void test_restart_backoff(void **state)
 	/* the defaults double from 1 s and stop at 5 min */
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\"}");
 	cur = 0;
-	for (int64_t want = 1000; want < 300000; want *= 2)
-		assert_int_equal(spec_backoff_next(&s->backoff, &cur), want);
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 300000);
-	assert_int_equal(spec_backoff_next(&s->backoff, &cur), 300000);
+	for (int64_t want = 1000; want < 300000; want *= 2) {
+		cur = spec_backoff_delay(&s->backoff, cur);
+		assert_int_equal(cur, want);
+		cur = spec_backoff_grow(&s->backoff, cur);
+	}
+	assert_int_equal(spec_backoff_delay(&s->backoff, cur), 300000);
+	assert_int_equal(spec_backoff_grow(&s->backoff, 300000), 300000);
+	assert_int_equal(spec_backoff_grow(NULL, 256000), 300000); /* no spec: the defaults */
 	spec_free(s);
 }
 
