@@ -76,6 +76,8 @@ static void adopt_one(struct agent *a, struct instance *i)
 				return; /* handled as an exit */
 			log_info("adopted pid=%d shim=%d id=%s", (int)i->pid, (int)i->shim_pid, i->id);
 			lc_event(i, LC_EV_ADOPT);
+			if (i->phase == PH_RUNNING && !lc_has_intent(i))
+				probe_start(i, true); /* verdicts carried over: the next result decides */
 			return;
 		}
 		log_notice("shim gone while the agent was away, reading its exit record id=%s", i->id);

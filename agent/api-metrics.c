@@ -65,6 +65,7 @@ enum MHD_Result api_metrics(struct api *api, struct http_req *req)
 	fprintf(m, "# HELP drover_agent_resident_memory_bytes droverd's resident memory.\n"
 		   "# TYPE drover_agent_resident_memory_bytes gauge\ndrover_agent_resident_memory_bytes %lld\n",
 		resident_bytes());
+	probe_metrics(m);
 	fprintf(m, "# HELP drover_events_total Status changes published.\n"
 		   "# TYPE drover_events_total counter\ndrover_events_total %llu\n",
 		(unsigned long long)events_last_seq());

@@ -48,6 +48,7 @@ static bool runc_state_exists(const struct instance *i)
 
 static void close_watch(struct instance *i)
 {
+	probe_stop(i); /* probes run only while the container does */
 	if (i->sync_fd >= 0) {
 		loop_del_fd(i->a->loop, i->sync_fd);
 		close(i->sync_fd);
@@ -132,6 +133,7 @@ static void sync_ok(struct instance *i, const char *line)
 	i->pid = (pid_t)ctr_pid;
 	if (i->started_at)
 		i->restarts++; /* only runs that happened count: not retries of a start that failed */
+	probe_reset(i); /* a new run: probes start from unknown */
 	if (proc_start_time(i->shim_pid, &i->shim_start) < 0)
 		i->shim_start = 0;
 	i->started_at = time_now_ns();
@@ -143,6 +145,8 @@ static void sync_ok(struct instance *i, const char *line)
 	log_info("running pid=%ld revision=%lld start_ms=%.1f id=%s", ctr_pid, (long long)i->spec->revision,
 		 (double)(i->running_since - i->start_begun) / 1e6, i->id);
 	lc_event(i, LC_EV_START_OK); /* a removal or replacement asked for meanwhile stops it next */
+	if (i->phase == PH_RUNNING && !lc_has_intent(i))
+		probe_start(i, false);
 }
 
 static void on_sync(struct loop *l, int fd, uint32_t events, void *data)

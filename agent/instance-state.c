@@ -41,6 +41,8 @@ int inst_save(const struct instance *i)
 	if (!i->spec)
 		return 0; /* a spec file that did not parse is re-read from the dir, not persisted */
 	doc = record_json(i);
+	if (doc && i->spec->has_health)
+		json_object_set_new(doc, "probes", probe_record_json(i));
 	if (!doc)
 		return log_err_errno(-ENOMEM, "cannot build the state record id=%s", i->id);
 	text = json_dumps(doc, JSON_COMPACT);
@@ -150,6 +152,8 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	if (load_fields(i, doc, TAKE_PTR(next_spec)) < 0) {
 		r = err_set(err, EINVAL, "'%s': malformed status fields", name);
 		i = inst_free(i);
+	} else {
+		probe_record_load(i, json_object_get(doc, "probes"));
 	}
 out_spec:
 	spec_free(spec);

@@ -44,8 +44,8 @@ static json_t *status_core(const struct instance *i)
 			 "id", i->id, "revision", (json_int_t)(s ? s->revision : 0), "node", i->a->node_name, "phase",
 			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message ? i->message : "",
 			 "ip", i->ip ? json_string(i->ip) : json_null(), "ports", ports_json(s), "pid",
-			 running && i->pid > 0 ? json_integer(i->pid) : json_null(), "ready", running, "health",
-			 "unknown", "restarts", i->restarts, "exit_code",
+			 running && i->pid > 0 ? json_integer(i->pid) : json_null(), "ready", probe_ready(i), "health",
+			 probe_health(i), "restarts", i->restarts, "exit_code",
 			 i->has_exit ? json_integer(i->exit_code) : json_null(), "oom_killed", i->oom_killed,
 			 "image_digest", i->image_digest ? json_string(i->image_digest) : json_null(), "started_at",
 			 time_or_null(i->started_at), "finished_at", time_or_null(i->finished_at), "app",
@@ -59,6 +59,10 @@ json_t *inst_status_json(const struct instance *i)
 	json_t *st = status_core(i);
 	int64_t done, total;
 
+	json_t *probes = st ? probe_status_json(i) : NULL;
+
+	if (probes)
+		json_object_set_new(st, "probes", probes);
 	if (st && i->next_try_at > 0)
 		json_object_set_new(st, "next_try_at", time_or_null(i->next_try_at));
 	if (st && i->spec_error) {

@@ -18,6 +18,7 @@ struct instance *inst_new(struct agent *a, const char *id, enum inst_source src,
 	i->source_ref = ref ? strdup(ref) : NULL;
 	i->sync_fd = i->shim_pidfd = i->ctr_pidfd = -1;
 	/* phase PH_PENDING (0) from calloc: the lifecycle takes it from here */
+	probe_init(i);
 	if (!i->id || (ref && !i->source_ref))
 		return inst_free(i);
 	return i;
@@ -28,6 +29,7 @@ struct instance *inst_free(struct instance *i)
 	if (!i)
 		return NULL;
 	agent_image_forget(i->a, i);
+	probe_stop(i);
 	if (i->restart_timer)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 	if (i->kill_timer)

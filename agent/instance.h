@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "agent/probe.h"
 #include "agent/spec.h"
 
 struct agent;
@@ -68,6 +69,7 @@ struct instance {
 	char *bundle_dir;
 	json_t *last_event; /* the status in the last event published: no event repeats it */
 	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
+	struct probe_state probes[_SPEC_PROBE_ROLE_MAX]; /* agent/probe.c */
 	struct instance *next;
 };
 

@@ -101,6 +101,7 @@ static bool act(struct instance *i, const struct lc_input *in, const struct lc_r
 		cancel_pull(i);
 		return true;
 	case LC_ACT_STOP:
+		probe_stop(i); /* a stopping container is probed no more */
 		inst_signal_stop(i);
 		return true;
 	case LC_ACT_KILL:

@@ -25,6 +25,7 @@
 #include "agent/history.h"
 #include "agent/image-jobs.h"
 #include "agent/node-resources.h"
+#include "agent/probe.h"
 #include "agent/runtime-check.h"
 #include "agent/source-dir.h"
 #include "agent/source-etcd.h"
@@ -48,8 +49,10 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *data)
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
 			/* the shims' first forks and nothing else: the shims themselves are not our children */
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				;
+			int status;
+			pid_t pid;
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				(void)probe_reaped(pid, status); /* exec probes take their exit status */
 			continue;
 		}
 		log_notice("signal %d: stopping; containers keep running and will be adopted", (int)si.ssi_signo);

@@ -1,4 +1,4 @@
-/* Spec sections with nested structure: files, resources, network, health. */
+/* Spec sections with nested structure: files, resources, network (health: spec-health.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,58 +276,5 @@ int spec_parse_network(json_t *v, struct spec *s, struct err **err)
 	p = json_object_get(v, "ports");
 	if (p)
 		return parse_ports(p, s, err);
-	return 0;
-}
-
-static int parse_probe(json_t *v, const char *name, struct err **err)
-{
-	static const char *const keys[] = {"http",		"tcp",		     "exec",
-					   "interval_ms",	"timeout_ms",	     "failure_threshold",
-					   "success_threshold", "initial_delay_ms", NULL};
-	static const char *const ints[] = {"interval_ms", "timeout_ms", "failure_threshold", "success_threshold",
-					   "initial_delay_ms", NULL};
-	char field[96];
-	int kinds = 0;
-	int64_t n;
-	int r;
-
-	snprintf(field, sizeof(field), "health.%s", name);
-	if (!json_is_object(v))
-		return err_field(err, field, EINVAL, "'%s' must be an object", field);
-	r = spec_check_keys(v, field, keys, err);
-	if (r < 0)
-		return r;
-	kinds = !!json_object_get(v, "http") + !!json_object_get(v, "tcp") + !!json_object_get(v, "exec");
-	if (kinds != 1)
-		return err_field(err, field, EINVAL, "'%s' needs exactly one of \"http\", \"tcp\" or \"exec\"", field);
-	for (const char *const *k = ints; *k; k++) {
-		json_t *iv = json_object_get(v, *k);
-		snprintf(field, sizeof(field), "health.%s.%s", name, *k);
-		if (iv && (r = spec_get_int(iv, field, 0, 24LL * 3600 * 1000, &n, err)) < 0)
-			return r;
-	}
-	return 0;
-}
-
-int spec_parse_health(json_t *v, struct spec *s, struct err **err)
-{
-	static const char *const keys[] = {"readiness", "liveness", "startup", NULL};
-	const char *key;
-	json_t *probe;
-	int r;
-
-	if (!v)
-		return 0;
-	if (!json_is_object(v))
-		return err_field(err, "health", EINVAL, "'health' must be an object");
-	r = spec_check_keys(v, "health", keys, err);
-	if (r < 0)
-		return r;
-	json_object_foreach (v, key, probe) {
-		r = parse_probe(probe, key, err);
-		if (r < 0)
-			return r;
-		s->has_health = true;
-	}
 	return 0;
 }

@@ -73,6 +73,7 @@ struct spec *spec_free(struct spec *s)
 	}
 	free(s->files);
 	free(s->ports);
+	spec_free_probes(s);
 	json_decref(s->raw);
 	free(s);
 	return NULL;
@@ -129,7 +130,7 @@ int spec_check_keys(json_t *obj, const char *field, const char *const *allowed, 
 	return 0;
 }
 
-static int parse_strv(json_t *v, const char *field, size_t max_items, char ***ret, struct err **err)
+int spec_parse_strv(json_t *v, const char *field, size_t max_items, char ***ret, struct err **err)
 {
 	_cleanup_strv_ char **out = NULL;
 	size_t i;
@@ -235,7 +236,7 @@ static int parse_process(json_t *doc, struct spec *s, struct err **err)
 	int r;
 
 	v = json_object_get(doc, "command");
-	if (v && (r = parse_strv(v, "command", 4096, &s->command, err)) < 0)
+	if (v && (r = spec_parse_strv(v, "command", 4096, &s->command, err)) < 0)
 		return r;
 	v = json_object_get(doc, "env");
 	if (v && (r = parse_env(v, s, err)) < 0)
@@ -400,7 +401,8 @@ int spec_check_supported(const struct spec *s, struct err **err)
 		if (s->ports[i].host != 0 && s->net != SPEC_NET_BRIDGE)
 			return err_field(err, "network.ports", EINVAL,
 					 "published ports need network mode \"bridge\", not \"%s\"", spec_net_name(s->net));
-	if (s->has_health)
-		return err_field(err, "health", ENOTSUP, "health probes are not supported yet");
+	if (s->probes[SPEC_PROBE_READINESS].kind == SPEC_PROBE_NOTIFY)
+		return err_field(err, "health.readiness.notify", ENOTSUP,
+				 "readiness by \"notify\" is not supported yet");
 	return 0;
 }

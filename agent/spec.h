@@ -45,6 +45,24 @@ struct spec_port {
 	bool udp;
 };
 
+/* Health probes (DESIGN.md "health"; startup and notify are extensions). */
+enum spec_probe_role { SPEC_PROBE_READINESS, SPEC_PROBE_LIVENESS, SPEC_PROBE_STARTUP, _SPEC_PROBE_ROLE_MAX };
+enum spec_probe_kind { SPEC_PROBE_NONE, SPEC_PROBE_HTTP, SPEC_PROBE_TCP, SPEC_PROBE_EXEC, SPEC_PROBE_NOTIFY };
+#define SPEC_PROBE_MIN_INTERVAL_MS 100
+#define SPEC_PROBE_MAX_MS (24LL * 3600 * 1000)
+
+struct spec_probe {
+	enum spec_probe_kind kind; /* SPEC_PROBE_NONE: not configured */
+	uint16_t port;             /* http, tcp */
+	char *path;                /* http: starts with '/' */
+	char **command;            /* exec: argv, run in the container */
+	int64_t interval_ms;       /* default 10000, at least 100 */
+	int64_t timeout_ms;        /* default 1000 (never more than interval_ms) */
+	int64_t initial_delay_ms;  /* default 0 */
+	int failure_threshold;     /* default 3 */
+	int success_threshold;     /* default 1; liveness and startup: 1 */
+};
+
 struct spec {
 	char *id;
 	char *app;
@@ -64,6 +82,7 @@ struct spec {
 	struct spec_port *ports;
 	size_t n_ports;
 	bool has_health;
+	struct spec_probe probes[_SPEC_PROBE_ROLE_MAX];
 	enum spec_restart restart;
 	struct spec_backoff backoff;
 	int64_t stop_grace_ms;
@@ -94,3 +113,7 @@ int64_t spec_backoff_grow(const struct spec_backoff *b, int64_t cur_ms);
 const char *spec_qos_name(enum spec_qos q);
 const char *spec_restart_name(enum spec_restart r);
 const char *spec_net_name(enum spec_net n);
+const char *spec_probe_role_name(enum spec_probe_role r);
+const char *spec_probe_kind_name(enum spec_probe_kind k);
+/* An http probe's path: '/' then visible ASCII, no space, at most 2048 bytes. */
+bool spec_probe_path_valid(const char *path);

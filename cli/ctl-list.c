@@ -29,7 +29,8 @@ static char *status_cell(const json_t *st, const char *key, bool zero_is_unset)
 
 static int add_status_row(struct ctl_table *t, const json_t *st, int64_t now)
 {
-	static const char *const keys[] = {"id", "revision", "phase", "reason", "pid", "ip", "restarts"};
+	static const char *const keys[] = {"id", "revision", "phase", "ready", "health", "reason", "pid", "ip",
+					   "restarts"};
 	char *cells[ELEMENTSOF(keys) + 1] = {NULL};
 	char age[24];
 	int r = 0;
@@ -78,8 +79,8 @@ static int print_sorted(const json_t *list, const char *const *hdr, size_t n_hdr
 /* Statuses sorted by id into a table printed to out. */
 int ctl_print_statuses(const json_t *list, int64_t now, FILE *out)
 {
-	static const char *const hdr[] = {"ID",	 "REVISION", "PHASE",	 "REASON",
-					  "PID", "IP",	     "RESTARTS", "AGE"};
+	static const char *const hdr[] = {"ID",	   "REVISION", "PHASE", "READY",    "HEALTH",
+					  "REASON", "PID",      "IP",    "RESTARTS", "AGE"};
 
 	return print_sorted(list, hdr, ELEMENTSOF(hdr), cmp_by_id, add_status_row, now, out);
 }

@@ -181,10 +181,11 @@ static void test_table_many_rows(void **state)
 static void test_ps_table(void **state)
 {
 	json_t *list = json_loads("[{\"id\":\"web-1\",\"revision\":7,\"phase\":\"running\",\"reason\":\"\","
+				  "\"ready\":true,\"health\":\"healthy\","
 				  "\"pid\":12345,\"ip\":\"10.77.0.5\",\"restarts\":0,"
 				  "\"started_at\":\"2026-11-25T10:00:00Z\"},"
 				  "{\"id\":\"batch-0\",\"revision\":1,\"phase\":\"failed\","
-				  "\"reason\":\"ImagePullFailed\",\"pid\":0,\"ip\":null,\"restarts\":3,"
+				  "\"reason\":\"ImagePullFailed\",\"ready\":false,\"health\":\"unknown\",\"pid\":0,\"ip\":null,\"restarts\":3,"
 				  "\"started_at\":null}]",
 				  0, NULL);
 	char *buf = NULL;
@@ -193,9 +194,9 @@ static void test_ps_table(void **state)
 	assert_non_null(list);
 	CAPTURE(buf, assert_int_equal(ctl_print_statuses(list, 1795600800 + 3 * 3600, out), 0));
 	assert_string_equal(
-	    buf, "ID        REVISION   PHASE     REASON            PID     IP          RESTARTS   AGE\n"
-		 "batch-0   1          failed    ImagePullFailed   -       -           3          -\n"
-		 "web-1     7          running   -                 12345   10.77.0.5   0          3h\n");
+	    buf, "ID        REVISION   PHASE     READY   HEALTH    REASON            PID     IP          RESTARTS   AGE\n"
+		 "batch-0   1          failed    false   unknown   ImagePullFailed   -       -           3          -\n"
+		 "web-1     7          running   true    healthy   -                 12345   10.77.0.5   0          3h\n");
 	free(buf);
 	json_decref(list);
 }
@@ -207,7 +208,7 @@ static void test_ps_table_empty(void **state)
 
 	(void)state;
 	CAPTURE(buf, assert_int_equal(ctl_print_statuses(list, 0, out), 0));
-	assert_string_equal(buf, "ID   REVISION   PHASE   REASON   PID   IP   RESTARTS   AGE\n");
+	assert_string_equal(buf, "ID   REVISION   PHASE   READY   HEALTH   REASON   PID   IP   RESTARTS   AGE\n");
 	free(buf);
 	json_decref(list);
 }

@@ -216,13 +216,88 @@ static void test_errors(void **state)
 		     "{\"container\":90,\"host\":81}]}}",
 		     "network.ports", "twice");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"readiness\":{}}}", "health.readiness", "exactly one");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"liveness\":{\"tcp\":{},\"interval_ms\":-5}}}",
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"liveness\":{\"tcp\":{\"port\":1},\"interval_ms\":-5}}}",
 		     "health.liveness.interval_ms", "between");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"sometimes\":{}}}", "health.sometimes", "unknown");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"restart\":\"sometimes\"}", "restart", "on-failure");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"stop_grace_ms\":-1}", "stop_grace_ms", "between");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"labels\":{\"k\":1}}", "labels", "string");
 	expect_error("{\"id\":\"a\",\"id\":\"b\",\"image\":\"x\"}", "", "duplicate");
+}
+
+#define HS(h) "{\"id\":\"a\",\"image\":\"x\",\"health\":" h "}"
+
+static void test_health(void **state)
+{
+	struct spec *s;
+
+	(void)state;
+	s = parse_ok(HS("{\"readiness\":{\"http\":{\"port\":8080,\"path\":\"/ready?x=1\"},\"interval_ms\":100,"
+			"\"success_threshold\":2,\"failure_threshold\":4,\"initial_delay_ms\":50},"
+			"\"liveness\":{\"tcp\":{\"port\":9}},"
+			"\"startup\":{\"exec\":{\"command\":[\"test\",\"-f\",\"/tmp/ok\"]},\"timeout_ms\":5000}}"));
+	assert_true(s->has_health);
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].kind, SPEC_PROBE_HTTP);
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].port, 8080);
+	assert_string_equal(s->probes[SPEC_PROBE_READINESS].path, "/ready?x=1");
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].interval_ms, 100);
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].timeout_ms, 100); /* never more than the interval */
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].success_threshold, 2);
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].failure_threshold, 4);
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].initial_delay_ms, 50);
+	assert_int_equal(s->probes[SPEC_PROBE_LIVENESS].kind, SPEC_PROBE_TCP);
+	assert_int_equal(s->probes[SPEC_PROBE_LIVENESS].interval_ms, 10000);
+	assert_int_equal(s->probes[SPEC_PROBE_LIVENESS].timeout_ms, 1000);
+	assert_int_equal(s->probes[SPEC_PROBE_LIVENESS].failure_threshold, 3);
+	assert_int_equal(s->probes[SPEC_PROBE_LIVENESS].success_threshold, 1);
+	assert_int_equal(s->probes[SPEC_PROBE_STARTUP].kind, SPEC_PROBE_EXEC);
+	assert_string_equal(s->probes[SPEC_PROBE_STARTUP].command[2], "/tmp/ok");
+	assert_int_equal(s->probes[SPEC_PROBE_STARTUP].timeout_ms, 5000);
+	spec_free(s);
+	s = parse_ok(HS("{\"readiness\":{\"http\":{\"port\":80}}}"));
+	assert_string_equal(s->probes[SPEC_PROBE_READINESS].path, "/");
+	assert_int_equal(s->probes[SPEC_PROBE_LIVENESS].kind, SPEC_PROBE_NONE);
+	spec_free(s);
+	s = parse_ok(HS("{\"readiness\":{\"notify\":true}}"));
+	assert_int_equal(s->probes[SPEC_PROBE_READINESS].kind, SPEC_PROBE_NOTIFY);
+	spec_free(s);
+}
+
+static void test_health_errors(void **state)
+{
+	(void)state;
+	expect_error(HS("[]"), "health", "object");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"http\":{\"port\":1}}}"), "health.readiness",
+		     "exactly one");
+	expect_error(HS("{\"readiness\":{\"tcp\":{}}}"), "health.readiness.tcp.port", "required");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":0}}}"), "health.readiness.tcp.port", "between 1 and 65535");
+	expect_error(HS("{\"readiness\":{\"tcp\":8080}}"), "health.readiness.tcp", "object");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1,\"host\":\"x\"}}}"), "health.readiness.tcp.host",
+		     "unknown");
+	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"nope\"}}}"), "health.liveness.http.path",
+		     "start with '/'");
+	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"/a b\"}}}"), "health.liveness.http.path",
+		     "spaces");
+	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"/a\\r\\nX: y\"}}}"),
+		     "health.liveness.http.path", "control");
+	expect_error(HS("{\"startup\":{\"exec\":{\"command\":[]}}}"), "health.startup.exec.command", "empty");
+	expect_error(HS("{\"startup\":{\"exec\":{\"command\":[\"\"]}}}"), "health.startup.exec.command", "program");
+	expect_error(HS("{\"startup\":{\"exec\":{}}}"), "health.startup.exec.command", "required");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"interval_ms\":99}}"), "health.readiness.interval_ms",
+		     "between 100");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"interval_ms\":500,\"timeout_ms\":501}}"),
+		     "health.readiness.timeout_ms", "between 1 and 500");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"failure_threshold\":0}}"),
+		     "health.readiness.failure_threshold", "between 1");
+	expect_error(HS("{\"liveness\":{\"tcp\":{\"port\":1},\"success_threshold\":2}}"),
+		     "health.liveness.success_threshold", "must be 1");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"initial_delay_ms\":\"5\"}}"),
+		     "health.readiness.initial_delay_ms", "integer");
+	expect_error(HS("{\"liveness\":{\"notify\":true}}"), "health.liveness.notify", "only allowed under");
+	expect_error(HS("{\"readiness\":{\"notify\":1}}"), "health.readiness.notify", "true or false");
+	expect_error(HS("{\"readiness\":{\"notify\":true,\"interval_ms\":100}}"), "health.readiness.interval_ms",
+		     "no meaning");
+	expect_error(HS("{\"readiness\":{\"notify\":false}}"), "health.readiness", "exactly one");
 }
 
 static void test_unsupported(void **state)
@@ -242,8 +317,11 @@ static void test_unsupported(void **state)
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"none\"},"
 		     "\"health\":{\"liveness\":{\"tcp\":{\"port\":1}}}}");
+	assert_int_equal(spec_check_supported(s, &e), 0);
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"health\":{\"readiness\":{\"notify\":true}}}");
 	assert_true(spec_check_supported(s, &e) < 0);
-	assert_string_equal(e->field, "health");
+	assert_string_equal(e->field, "health.readiness.notify");
 	err_free(&e);
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"host\"}}");
@@ -336,7 +414,8 @@ int main(void)
 		cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),	    cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_quantities), cmocka_unit_test(test_id_and_paths),
-		cmocka_unit_test(test_workdir),	    cmocka_unit_test(test_restart_backoff),
+		cmocka_unit_test(test_workdir),	    cmocka_unit_test(test_health),
+		cmocka_unit_test(test_health_errors), cmocka_unit_test(test_restart_backoff),
 		cmocka_unit_test(test_restart_backoff_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
