@@ -184,10 +184,10 @@ static bool policy_delay(struct instance *i, const struct lc_input *in, int64_t 
 	if (i->spec->restart == SPEC_RESTART_NEVER ||
 	    (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
 		return false;
-	if (i->running_since && in->mono_ns - i->running_since >= LC_BACKOFF_RESET_NS)
+	/* the spec's restart_backoff (defaults: 1 s doubling to 5 min, reset after 10 min running) */
+	if (i->running_since && in->mono_ns - i->running_since >= i->spec->backoff.reset_after_ms * 1000000LL)
 		i->backoff_ms = 0;
-	if (!i->backoff_ms)
-		i->backoff_ms = LC_BACKOFF_START_MS;
+	i->backoff_ms = spec_backoff_delay(&i->spec->backoff, i->backoff_ms);
 	*ret_delay = i->backoff_ms;
 	return true;
 }
@@ -329,7 +329,7 @@ static bool effect(struct instance *i, const struct lc_input *in, struct lc_resu
 	case LC_EV_RESTART_TIMER:
 		/* a restart is tried now: the next one waits twice as long */
 		i->next_try_at = 0;
-		i->backoff_ms = i->backoff_ms * 2 > LC_BACKOFF_MAX_MS ? LC_BACKOFF_MAX_MS : i->backoff_ms * 2;
+		i->backoff_ms = spec_backoff_grow(i->spec ? &i->spec->backoff : NULL, i->backoff_ms);
 		return true;
 	default:
 		return true;

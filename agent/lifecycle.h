@@ -72,9 +72,10 @@ struct lc_result {
 	enum lc_event chain; /* _LC_EV_MAX, or an event to feed once the actions are done */
 };
 
-#define LC_BACKOFF_START_MS 1000
-#define LC_BACKOFF_MAX_MS (300 * 1000)
-#define LC_BACKOFF_RESET_NS (600LL * 1000000000LL)
+/* the restart back-off of a spec without restart_backoff (spec.h) */
+#define LC_BACKOFF_START_MS SPEC_BACKOFF_INITIAL_MS
+#define LC_BACKOFF_MAX_MS SPEC_BACKOFF_MAX_MS
+#define LC_BACKOFF_RESET_NS (SPEC_BACKOFF_RESET_AFTER_MS * 1000000LL)
 
 /* The transition: applies the table's row for (i->phase, in->ev) to i and fills *ret. An illegal
  * event changes nothing, is logged at error level and returns -EINVAL (ret->legal false). */

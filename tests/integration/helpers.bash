@@ -81,17 +81,24 @@ requires_image_tools() { requires drover_image skopeo registry; }
 requires_net() { requires root net_harness busybox nsenter unshare nft ip socat; }
 
 # wait_for SECONDS CMD...: retries CMD until it succeeds (tests may poll; the agent may not).
+# The limit is wall-clock time however long each try takes (in a slow guest tries are slow); the
+# clock is bash's own and the 50 ms pause a read that times out on a pipe nobody writes to, so
+# a try costs no fork beyond CMD.
 wait_for() {
-	local limit=$1 i
+	local limit=$1 deadline pipe
 	shift
-	for i in $(seq 1 $((limit * 20))); do
-		if "$@" >/dev/null 2>&1; then
-			return 0
+	deadline=${EPOCHREALTIME/[.,]/}
+	deadline=$((deadline + limit * 1000000))
+	exec {pipe}<> <(:)
+	while ! "$@" >/dev/null 2>&1; do
+		if [ "${EPOCHREALTIME/[.,]/}" -ge "$deadline" ]; then
+			exec {pipe}>&-
+			echo "timed out after ${limit}s waiting for: $*" >&2
+			return 1
 		fi
-		sleep 0.05
+		read -r -t 0.05 -u "$pipe" _ || true
 	done
-	echo "timed out after ${limit}s waiting for: $*" >&2
-	return 1
+	exec {pipe}>&-
 }
 
 # free_port: a loopback TCP port nothing listens on (the kernel picks it).
@@ -139,14 +146,18 @@ start_agent() {
 		--cgroup-root "$CGROOT" --bridge "$NET_BR" --subnet "$NET_SUBNET" --nft-table "$NFT_TABLE" \
 		--image-layout-root "$BATS_FILE_TMPDIR,$T" --log-level debug "$@" >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
-	local i
-	for i in $(seq 1 100); do
+	# up to DROVER_AGENT_START_S seconds of wall-clock time (30), less if droverd exits
+	local deadline=${EPOCHREALTIME/[.,]/} pipe
+	deadline=$((deadline + ${DROVER_AGENT_START_S:-30} * 1000000))
+	exec {pipe}<> <(:)
+	while [ "${EPOCHREALTIME/[.,]/}" -lt "$deadline" ] && kill -0 "$AGENT_PID" 2>/dev/null; do
 		if curl -sf --unix-socket "$SOCK" http://localhost/v1/healthz >/dev/null 2>&1; then
+			exec {pipe}>&-
 			return 0
 		fi
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.05
+		read -r -t 0.05 -u "$pipe" _ || true
 	done
+	exec {pipe}>&-
 	echo "droverd did not come up; log:" >&2
 	cat "$AGENT_LOG" >&2
 	return 1
