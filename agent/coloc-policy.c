@@ -117,6 +117,7 @@ static void memory_step(const struct coloc_config *cfg, struct coloc_state *st, 
 
 	if (want < MEM_FLOOR)
 		want = MEM_FLOOR;
+	want -= want % 4096; /* as the kernel stores it (v1 rounds down to pages) */
 	diff = want - st->batch_memory_limit;
 	if (st->batch_memory_limit >= 0 && diff < COLOC_MEM_STEP && -diff < COLOC_MEM_STEP)
 		return;

@@ -110,8 +110,8 @@ static bool policy_delay(struct instance *i, int64_t *ret_delay)
 	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed;
 	int64_t delay;
 
-	if (i->removing || i->next_spec || !i->spec)
-		return false;
+	if (i->removing || i->next_spec || !i->spec || i->evict_msg)
+		return false; /* an evicted instance stays down: its place is the node's */
 	if (i->spec->restart == SPEC_RESTART_NEVER || (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
 		return false;
 	if (i->running_since && time_mono_ns() - i->running_since >= BACKOFF_RESET_NS)
@@ -353,6 +353,8 @@ void inst_start(struct instance *i)
 
 	if (!i->spec)
 		return;
+	free(i->evict_msg); /* a start after an eviction (a new revision) is a fresh run */
+	i->evict_msg = NULL;
 	i->start_begun = time_mono_ns();
 	r = agent_image_request(i->a, i, &img, &e);
 	if (r < 0) {
@@ -415,6 +417,8 @@ void inst_handle_exit(struct instance *i)
 		inst_set_phase_quiet(i, PH_EXITED, "Error", "Killed after grace period (exit code %d)", i->exit_code);
 	else
 		inst_set_phase_quiet(i, PH_EXITED, "Error", "exit code %d", i->exit_code);
+	if (i->evict_msg)
+		inst_set_phase_quiet(i, PH_FAILED, "Evicted", "%s", i->evict_msg);
 	log_info("exited code=%d oom=%d id=%s", i->has_exit ? i->exit_code : -1, i->oom_killed, i->id);
 	agent_after_exit(i->a, i);
 }

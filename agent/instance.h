@@ -56,6 +56,7 @@ struct instance {
 	bool unpublished;        /* set quietly; agent_after_exit() publishes it */
 	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
 	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
+	char *evict_msg;        /* evicted (agent/coloc.c): ends failed/Evicted with this message, no restart */
 
 	int sync_fd;
 	char sync_buf[1024];
