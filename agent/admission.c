@@ -22,15 +22,15 @@ struct pool {
 static int pool_check(const struct pool *p, struct err **err)
 {
 	int64_t left = p->total > p->used ? p->total - p->used : 0;
-	const char *unit = p->cpu ? "m" : " bytes";
+	const char *m = p->cpu ? "m" : "", *bytes = p->cpu ? "" : " bytes";
 
 	if (p->ask <= 0 || p->ask <= left)
 		return 0;
 	return err_field(err, p->field, ENOSPC,
-			 "insufficient %s%s: '%s' asks for %lld%s, but only %lld of the node's %lld %s%s are free "
-			 "(%lld allocated%s)",
-			 p->res, p->batch ? " for batch" : "", p->field, (long long)p->ask, unit, (long long)left,
-			 (long long)p->total, p->kind, unit, (long long)p->used, p->batch ? " to batch" : "");
+			 "insufficient %s%s: '%s' asks for %lld%s%s, but only %lld%s of the node's %lld%s %s%s are free "
+			 "(%lld%s allocated%s)",
+			 p->res, p->batch ? " for batch" : "", p->field, (long long)p->ask, m, bytes, (long long)left, m,
+			 (long long)p->total, m, p->kind, bytes, (long long)p->used, m, p->batch ? " to batch" : "");
 }
 
 int admission_check(const struct admission_node *n, const struct admission_usage *used, const struct spec *s,

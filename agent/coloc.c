@@ -30,6 +30,7 @@ struct coloc {
 	/* the last tick's view, for reporting */
 	struct coloc_sample last;
 	bool have_last, wait_is_psi;
+	bool quota_refused; /* the last quota write failed (warned once) */
 	int64_t batch_mem_usage_limit; /* what was written, -1: none */
 };
 
@@ -152,11 +153,16 @@ static void apply(struct coloc *c, const struct coloc_decision *d)
 {
 	_cleanup_err_ struct err *e = NULL, *e2 = NULL;
 
-	if (d->quota_changed) {
-		if (cg_set_batch_cpu(c->a->cg, d->batch_cpu_quota, &e) < 0)
-			log_warn("batch cpu quota: %s, ignoring", err_msg(e));
-		else
-			log_debug("batch cpu quota %lldm (-1: none): %s", (long long)d->batch_cpu_quota, d->reason);
+	if (d->quota_changed && cg_set_batch_cpu(c->a->cg, d->batch_cpu_quota, &e) < 0) {
+		/* v1 refuses a tier quota below one of its instances' own: keep what the kernel has */
+		if (!c->quota_refused)
+			log_warn("batch cpu quota %lldm: %s, keeping the current one", (long long)d->batch_cpu_quota,
+				 err_msg(e));
+		c->quota_refused = true;
+		c->st.batch_cpu_quota = cg_batch_cpu_quota(c->a->cg);
+	} else if (d->quota_changed) {
+		c->quota_refused = false;
+		log_debug("batch cpu quota %lldm (-1: none): %s", (long long)d->batch_cpu_quota, d->reason);
 	}
 	if (d->memory_changed) {
 		if (cg_set_batch_memory(c->a->cg, d->batch_memory_limit, &e2) < 0)

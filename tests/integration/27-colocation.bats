@@ -48,7 +48,7 @@ now_ms() {
 	drv_run api PUT /v1/instances/on2 "$(spec on2 '.command = ["sleep","1000"] | .resources = {cpu: "300m"}')"
 	[[ "$output" == *"HTTP 422"* ]]
 	[ "$(echo "${lines[0]}" | jq -r .field)" = resources.cpu ]
-	[[ "$(echo "${lines[0]}" | jq -r .error)" == *"insufficient cpu: 'resources.cpu' asks for 300m, but only 200 of the node's $alloc allocatable"*"($((alloc - 200)) allocated)"* ]]
+	[[ "$(echo "${lines[0]}" | jq -r .error)" == *"insufficient cpu: 'resources.cpu' asks for 300m, but only 200m of the node's ${alloc}m allocatable are free ($((alloc - 200))m allocated)"* ]]
 	# the same through the assignments dir: failed, InsufficientResources
 	put_file on3 '.command = ["sleep","1000"] | .resources = {cpu: "300m"}'
 	wait_for 5 phase_is on3 failed
@@ -85,6 +85,13 @@ now_ms() {
 	[ "$cut_ms" -le 2000 ]
 	[ "$(node .colocation.batch_cpu_quota_millis)" != null ]
 	[ "$(node .colocation.pressure.online_cpu_under_pressure)" = true ]
+	# droverctl node shows the same: quota, reclaimable capacity with its inputs, pressure
+	drv_run ctl node
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"colocation.batch_cpu_quota_millis"* ]]
+	[[ "$output" == *"colocation.reclaimable.cpu.online_usage_millis"* ]]
+	[[ "$output" == *"colocation.reclaimable.memory.formula"* ]]
+	[[ "$output" == *"colocation.pressure.online_cpu_percent"* ]]
 	# down to --batch-cpu-min (100m = 10000 us of 100000) while the pressure lasts
 	wait_for 5 sh -c "[ \"\$(cat /sys/fs/cgroup/cpu$CGROOT/batch/cpu.cfs_quota_us)\" = 10000 ]"
 	grep -q "batch cpu quota .*online CPU pressure" "$AGENT_LOG"
