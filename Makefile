@@ -159,7 +159,11 @@ $(BUILD)/bench/put-wait: bench/put-wait.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
 
-bench: all $(BUILD)/bench/put-wait $(TEST_HELPERS)
+$(BUILD)/bench/exec-stamp: bench/exec-stamp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+bench: all $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
 
