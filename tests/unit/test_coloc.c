@@ -190,7 +190,7 @@ static void test_memory_limit_hysteresis(void **state)
 	coloc_state_init(&st);
 	coloc_step(&cfg2, &st, &s, &d);
 	assert_true(d.memory_changed);
-	assert_int_equal(d.batch_memory_limit, 3096 * MI / 100 * 80);
+	assert_int_equal(d.batch_memory_limit, 3096 * MI / 100 * 80 / 4096 * 4096); /* page-aligned */
 	s.online_memory += 10 * MI; /* small moves leave the knob alone */
 	coloc_step(&cfg2, &st, &s, &d);
 	assert_false(d.memory_changed);
