@@ -86,7 +86,13 @@ static bool is_batch(const struct instance *i)
 
 static bool runs(const struct instance *i)
 {
-	return i->spec && !i->removing && !i->evict_msg && (i->phase == PH_RUNNING || i->phase == PH_CREATING);
+	return i->spec && !i->removing && !i->evict_msg && i->phase == PH_RUNNING;
+}
+
+/* An eviction under way: listed (so the cool-down waits for it), never picked again. */
+static bool evicting(const struct instance *i)
+{
+	return i->spec && i->evict_msg && (i->phase == PH_RUNNING || i->phase == PH_STOPPING);
 }
 
 /* The running instances; their memory is read only when the node is short (eviction is near). */
@@ -98,11 +104,15 @@ static size_t instances(struct coloc *c, struct coloc_inst *out, bool read_memor
 	for (struct instance *i = c->a->instances; i && n < INST_MAX; i = i->next) {
 		_cleanup_free_ char *path = NULL;
 
-		if (!runs(i))
+		if (!runs(i) && !evicting(i))
 			continue;
+		out[n] = (struct coloc_inst){i->id, is_batch(i), -1, i->spec->memory > 0 ? i->spec->memory : 0};
+		if (evicting(i)) { /* usage -1: not a candidate */
+			n++;
+			continue;
+		}
 		if (!is_batch(i) && i->spec->memory > 0)
 			*ret_online_req += i->spec->memory;
-		out[n] = (struct coloc_inst){i->id, is_batch(i), -1, i->spec->memory > 0 ? i->spec->memory : 0};
 		if (read_memory && (path = cg_instance_path(c->a->cg, is_batch(i) ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id)))
 			out[n].memory_usage = cg_instance_memory(c->a->cg, path);
 		n++;
