@@ -149,6 +149,9 @@ lint: $(BUILD)/compile_commands.json
 	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
 	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
 		common image runtime cgroups net api agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
+	@if grep -rnE '(->|\.)(phase|removing|force_stop|next_spec|next_try_at)\s*=[^=]|\bi->(message|backoff_ms)\s*=[^=]|->reason\[|\(i->reason,' \
+		--include='*.c' agent | grep -v '^agent/lifecycle\.c:'; then \
+		echo "lint: only agent/lifecycle.c writes an instance's phase, reason and intent" >&2; exit 1; fi
 
 # compile_commands.json without bear: one entry per source, the flags we build with.
 $(BUILD)/compile_commands.json: Makefile

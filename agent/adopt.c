@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/history.h"
+#include "agent/lifecycle.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -59,37 +60,29 @@ static void recover_creating(struct instance *i)
 		i->shim_start = 0;
 }
 
+/* Active phases: a live shim is watched again and the lifecycle told (a stop the last agent began is
+ * begun again: its grace timer died with it); a gone shim is reaped as an exit. The other phases go
+ * to the lifecycle as they are: it finishes a removal or replacement, keeps a restart already due, or
+ * starts over what never ran. */
 static void adopt_one(struct agent *a, struct instance *i)
 {
 	if (!(i->bundle_dir = fs_path_join(a->bundles_dir, i->id)))
 		return;
-	if (i->phase == PH_PULLING) {
-		/* the last agent died while the image was resolved: nothing ran yet, start over */
-		inst_start(i);
-		return;
-	}
 	if (i->phase == PH_CREATING)
 		recover_creating(i);
-	if (inst_is_active(i)) {
+	if (inst_is_active(i) && i->phase != PH_PULLING) {
 		if (shim_alive(i) && i->pid > 0) {
-			inst_watch_shim(i); /* a shim that died meanwhile is handled through its pidfd */
-			/* a stop the last agent began is begun again: its grace timer died with it */
-			if (i->phase == PH_CREATING || i->phase == PH_STOPPING)
-				inst_set_phase(i, PH_RUNNING, "", NULL);
+			if (inst_watch_shim(i) < 0)
+				return; /* handled as an exit */
 			log_info("adopted pid=%d shim=%d id=%s", (int)i->pid, (int)i->shim_pid, i->id);
-			if (i->removing || i->next_spec)
-				inst_stop(i);
+			lc_event(i, LC_EV_ADOPT);
 			return;
 		}
 		log_notice("shim gone while the agent was away, reading its exit record id=%s", i->id);
 		inst_handle_exit(i); /* reads exit.json, then removes/replaces/applies the policy */
 		return;
 	}
-	if (i->phase == PH_PENDING) {
-		inst_start(i);
-		return;
-	}
-	agent_after_exit(a, i); /* finishes a removal or replacement, or re-arms a pending restart */
+	lc_event(i, LC_EV_ADOPT);
 }
 
 int agent_adopt(struct agent *a)

@@ -75,10 +75,6 @@ int agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool
 /* Reloads persisted instance records and adopts running shims; called once at start. */
 int agent_adopt(struct agent *a);
 
-/* After an exit or failed start: remove, replace with next_spec, or apply the restart policy.
- * May free i. */
-void agent_after_exit(struct agent *a, struct instance *i);
-
 /* The bridge network, created at first use (or at start when earlier state exists). */
 struct net_ctx *agent_net(struct agent *a, struct err **err);
 /* After adoption: leases, veths, netns files and rules of unknown instances are freed. */

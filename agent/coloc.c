@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/coloc-policy.h"
 #include "agent/coloc.h"
+#include "agent/lifecycle.h"
 #include "agent/node-resources.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -155,8 +156,7 @@ static void evict(struct coloc *c, const char *id, const char *msg)
 	i->evict_msg = strdup(msg);
 	if (!i->evict_msg)
 		return;
-	i->force_stop = true; /* SIGKILL at once: the node is short of memory now */
-	inst_stop(i);
+	lc_event_msg(i, LC_EV_EVICT, msg); /* SIGKILL at once: the node is short of memory now */
 }
 
 static void apply(struct coloc *c, const struct coloc_decision *d)

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,45 +13,12 @@
 #include "agent/agent.h"
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
+#include "agent/lifecycle.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/timeutil.h"
-
-#define BACKOFF_START_MS 1000
-#define BACKOFF_MAX_MS (300 * 1000)
-#define BACKOFF_RESET_NS (600LL * 1000000000LL)
-
-static void set_phase_v(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, va_list ap)
-{
-	i->phase = p;
-	snprintf(i->reason, sizeof(i->reason), "%s", reason ? reason : "");
-	free(i->message);
-	i->message = NULL;
-	if (fmt && vasprintf(&i->message, fmt, ap) < 0)
-		i->message = NULL;
-}
-
-void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	set_phase_v(i, p, reason, fmt, ap);
-	va_end(ap);
-	agent_status_changed(i->a, i);
-}
-
-void inst_set_phase_quiet(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	set_phase_v(i, p, reason, fmt, ap);
-	va_end(ap);
-	i->unpublished = true;
-}
 
 void inst_set_spec_error(struct instance *i, const char *msg)
 {
@@ -102,76 +68,15 @@ static void close_watch(struct instance *i)
 	}
 }
 
-static void restart_fired(struct loop *l, void *data);
-
-/* Whether the policy restarts i, and after how long. */
-static bool policy_delay(struct instance *i, int64_t *ret_delay)
-{
-	bool failed = !i->has_exit || i->exit_code != 0 || i->oom_killed;
-	int64_t delay;
-
-	if (i->removing || i->next_spec || !i->spec || i->evict_msg)
-		return false; /* an evicted instance stays down: its place is the node's */
-	if (i->spec->restart == SPEC_RESTART_NEVER || (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
-		return false;
-	if (i->running_since && time_mono_ns() - i->running_since >= BACKOFF_RESET_NS)
-		i->backoff_ms = 0;
-	delay = i->backoff_ms ? i->backoff_ms : BACKOFF_START_MS;
-	i->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
-	*ret_delay = delay;
-	return true;
-}
-
-/* After an exit or a failed start: what the restart policy says, with back-off. The outcome is
- * published once: the exit (with next_try_at when a restart is due), or, for a start that never
- * got a container running, phase pending with the failure's reason and a back-off message. */
-void inst_apply_policy(struct instance *i)
-{
-	int64_t delay;
-
-	i->next_try_at = 0;
-	if (!policy_delay(i, &delay)) {
-		if (i->unpublished)
-			agent_status_changed(i->a, i);
-		return;
-	}
-	log_info("restarting in %lld ms (policy %s) id=%s", (long long)delay, spec_restart_name(i->spec->restart),
-		 i->id);
-	if (i->restart_timer)
-		loop_timer_cancel(i->a->loop, i->restart_timer);
-	i->restart_timer = loop_timer_add(i->a->loop, delay, restart_fired, i);
-	i->next_try_at = time_now_ns() + delay * 1000000LL;
-	if (i->phase == PH_FAILED &&
-	    (strcmp(i->reason, "StartFailed") == 0 || strcmp(i->reason, "ImagePullFailed") == 0)) {
-		_cleanup_free_ char *why = TAKE_PTR(i->message);
-		char reason[sizeof(i->reason)];
-
-		snprintf(reason, sizeof(reason), "%s", i->reason);
-		inst_set_phase_quiet(i, PH_PENDING, reason, "backoff: next try in %lld ms: %s", (long long)delay,
-				     why ? why : "start failed");
-	}
-	agent_status_changed(i->a, i);
-}
-
-static void restart_fired(struct loop *l, void *data)
-{
-	struct instance *i = data;
-
-	(void)l;
-	i->restart_timer = NULL;
-	i->next_try_at = 0;
-	inst_start(i);
-}
-
-static void start_failed(struct instance *i, const char *reason, const char *msg)
+/* ev: LC_EV_START_FAILED or LC_EV_IMAGE_FAILED. May free i. */
+static void start_failed(struct instance *i, enum lc_event ev, const char *msg)
 {
 	log_err("start failed: %s id=%s", msg, i->id);
 	close_watch(i);
 	i->has_exit = false;
 	i->pid = 0;
 	i->shim_pid = 0;
-	inst_set_phase_quiet(i, PH_FAILED, reason, "%s", msg);
-	agent_after_exit(i->a, i);
+	lc_event_msg(i, ev, msg);
 }
 
 static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data);
@@ -192,7 +97,7 @@ static void watch_container(struct instance *i)
 	}
 }
 
-void inst_watch_shim(struct instance *i)
+int inst_watch_shim(struct instance *i)
 {
 	i->shim_pidfd = proc_pidfd_open(i->shim_pid);
 	if (i->shim_pidfd < 0 || loop_add_fd(i->a->loop, i->shim_pidfd, EPOLLIN, on_shim_exit, i) < 0) {
@@ -201,10 +106,11 @@ void inst_watch_shim(struct instance *i)
 			close(i->shim_pidfd);
 		i->shim_pidfd = -1;
 		inst_handle_exit(i);
-		return;
+		return -ESRCH;
 	}
 	if (i->pid > 0)
 		watch_container(i);
+	return 0;
 }
 
 static void sync_ok(struct instance *i, const char *line)
@@ -216,7 +122,7 @@ static void sync_ok(struct instance *i, const char *line)
 	shim_pid = strtol(line + 3, &end, 10);
 	ctr_pid = end && *end == ' ' ? strtol(end + 1, &end, 10) : 0;
 	if (errno || !end || *end || shim_pid <= 0 || ctr_pid <= 0 || shim_pid > INT32_MAX || ctr_pid > INT32_MAX) {
-		start_failed(i, "StartFailed", "the shim sent a malformed start report");
+		start_failed(i, LC_EV_START_FAILED, "the shim sent a malformed start report");
 		return;
 	}
 	loop_del_fd(i->a->loop, i->sync_fd);
@@ -226,21 +132,17 @@ static void sync_ok(struct instance *i, const char *line)
 	i->pid = (pid_t)ctr_pid;
 	if (i->started_at)
 		i->restarts++; /* only runs that happened count: not retries of a start that failed */
-	i->killed_after_grace = false;
 	if (proc_start_time(i->shim_pid, &i->shim_start) < 0)
 		i->shim_start = 0;
 	i->started_at = time_now_ns();
 	i->finished_at = 0;
 	i->has_exit = false;
 	i->running_since = time_mono_ns();
-	inst_watch_shim(i);
-	if (i->shim_pidfd < 0)
-		return;
+	if (inst_watch_shim(i) < 0)
+		return; /* handled as an exit; i may be gone */
 	log_info("running pid=%ld revision=%lld start_ms=%.1f id=%s", ctr_pid, (long long)i->spec->revision,
 		 (double)(i->running_since - i->start_begun) / 1e6, i->id);
-	inst_set_phase(i, PH_RUNNING, "", NULL);
-	if (i->removing || i->next_spec)
-		inst_stop(i);
+	lc_event(i, LC_EV_START_OK); /* a removal or replacement asked for meanwhile stops it next */
 }
 
 static void on_sync(struct loop *l, int fd, uint32_t events, void *data)
@@ -263,12 +165,12 @@ static void on_sync(struct loop *l, int fd, uint32_t events, void *data)
 		if (strncmp(i->sync_buf, "ok ", 3) == 0)
 			sync_ok(i, i->sync_buf);
 		else
-			start_failed(i, "StartFailed",
+			start_failed(i, LC_EV_START_FAILED,
 				     strncmp(i->sync_buf, "error ", 6) == 0 ? i->sync_buf + 6 : i->sync_buf);
 		return;
 	}
 	if (n <= 0 || i->sync_len == sizeof(i->sync_buf) - 1)
-		start_failed(i, "StartFailed", "the shim exited before reporting a start; see runc.log in the bundle");
+		start_failed(i, LC_EV_START_FAILED, "the shim exited before reporting a start; see runc.log in the bundle");
 }
 
 static int spawn_shim(struct instance *i, struct err **err)
@@ -307,14 +209,12 @@ static int spawn_shim(struct instance *i, struct err **err)
 	return 0;
 }
 
-/* Second half of a start, once the image is resolved. */
-static void create(struct instance *i, const struct img_image *img)
+/* Second half of a start, once the image is resolved (LC_ACT_CREATE, in phase creating). */
+void inst_create(struct instance *i, const struct img_image *img)
 {
 	_cleanup_err_ struct err *e = NULL;
 	int r;
 
-	if (i->phase != PH_CREATING)
-		inst_set_phase(i, PH_CREATING, "", NULL);
 	/* a leftover container of this id (a crash between start and record) must go first */
 	if (runc_state_exists(i))
 		(void)rt_runc_delete(&i->a->runc, i->id, NULL);
@@ -327,22 +227,20 @@ static void create(struct instance *i, const struct img_image *img)
 	if (r >= 0)
 		r = spawn_shim(i, &e);
 	if (r < 0)
-		start_failed(i, "StartFailed", err_msg(e));
+		start_failed(i, LC_EV_START_FAILED, err_msg(e));
 }
 
+/* A removal or a replacement while the image is resolved stops the wait (LC_ACT_CANCEL_PULL), so
+ * only an instance still waiting hears of its image. */
 void inst_image_ready(struct instance *i, const struct img_image *img, const struct err *e)
 {
-	if (i->removing || i->next_spec) {
-		/* removed or replaced while its image was being resolved: nothing was started */
-		i->phase = PH_EXITED;
-		agent_after_exit(i->a, i);
-		return;
-	}
+	struct lc_input in = {.ev = LC_EV_IMAGE_READY, .img = img};
+
 	if (!img) {
-		start_failed(i, "ImagePullFailed", err_msg(e));
+		start_failed(i, LC_EV_IMAGE_FAILED, err_msg(e));
 		return;
 	}
-	create(i, img);
+	lc_run(i, &in);
 }
 
 void inst_start(struct instance *i)
@@ -358,14 +256,14 @@ void inst_start(struct instance *i)
 	i->start_begun = time_mono_ns();
 	r = agent_image_request(i->a, i, &img, &e);
 	if (r < 0) {
-		start_failed(i, "ImagePullFailed", err_msg(e));
+		start_failed(i, LC_EV_IMAGE_FAILED, err_msg(e));
 		return;
 	}
 	if (r == 0) {
-		inst_set_phase(i, PH_PULLING, "", NULL); /* inst_image_ready() carries on */
+		lc_event(i, LC_EV_PULL_BEGUN); /* inst_image_ready() carries on */
 		return;
 	}
-	create(i, img);
+	inst_image_ready(i, img, NULL);
 	img_image_free(img);
 }
 
@@ -407,20 +305,8 @@ void inst_handle_exit(struct instance *i)
 		log_warn("runc delete: %s, ignoring id=%s", err_msg(e), i->id);
 	i->pid = 0;
 	i->shim_pid = 0;
-	if (!i->has_exit)
-		inst_set_phase_quiet(i, PH_FAILED, "Error", "the shim exited without an exit record");
-	else if (i->oom_killed)
-		inst_set_phase_quiet(i, PH_EXITED, "OOMKilled", "exit code %d", i->exit_code);
-	else if (i->exit_code == 0)
-		inst_set_phase_quiet(i, PH_EXITED, "Completed", NULL);
-	else if (i->killed_after_grace && i->exit_code == 128 + SIGKILL)
-		inst_set_phase_quiet(i, PH_EXITED, "Error", "Killed after grace period (exit code %d)", i->exit_code);
-	else
-		inst_set_phase_quiet(i, PH_EXITED, "Error", "exit code %d", i->exit_code);
-	if (i->evict_msg)
-		inst_set_phase_quiet(i, PH_FAILED, "Evicted", "%s", i->evict_msg);
 	log_info("exited code=%d oom=%d id=%s", i->has_exit ? i->exit_code : -1, i->oom_killed, i->id);
-	agent_after_exit(i->a, i);
+	lc_event(i, LC_EV_EXITED); /* the reason, then removal, replacement or the restart policy */
 }
 
 static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data)
@@ -452,50 +338,28 @@ static void kill_fired(struct loop *l, void *data)
 
 	(void)l;
 	i->kill_timer = NULL;
-	log_notice("grace period over, sending SIGKILL id=%s", i->id);
-	i->killed_after_grace = true;
+	lc_event(i, LC_EV_GRACE_EXPIRED);
+}
+
+void inst_signal_stop(struct instance *i)
+{
+	send_signal(i, SIGTERM);
+	i->kill_timer = loop_timer_add(i->a->loop, inst_stop_grace_ms(i), kill_fired, i);
+}
+
+void inst_signal_kill(struct instance *i)
+{
+	if (i->kill_timer) {
+		loop_timer_cancel(i->a->loop, i->kill_timer);
+		i->kill_timer = NULL;
+	}
 	send_signal(i, SIGKILL);
 }
 
-void inst_stop(struct instance *i)
+void inst_cut_grace(struct instance *i)
 {
-	if (i->restart_timer) {
-		loop_timer_cancel(i->a->loop, i->restart_timer);
-		i->restart_timer = NULL;
-	}
-	if (i->phase == PH_PULLING) {
-		/* nothing runs yet: stop waiting for the image now (the pull is killed if nobody else
-		 * waits for it), so a removal or a replacement takes effect at once */
-		if (i->next_spec && i->spec && strcmp(i->next_spec->image, i->spec->image) == 0)
-			agent_image_forget(i->a, i); /* the new revision joins the same pull */
-		else
-			agent_image_cancel(i->a, i);
-		i->phase = PH_EXITED;
-		agent_after_exit(i->a, i);
-		return;
-	}
-	if (i->phase == PH_CREATING)
-		return; /* sync_ok sees removing/next_spec and acts then */
-	if (i->phase != PH_RUNNING && i->phase != PH_STOPPING) {
-		agent_after_exit(i->a, i);
-		return;
-	}
-	if (i->phase == PH_STOPPING) {
-		if (i->force_stop && i->kill_timer) { /* a forced removal cuts a grace period short */
-			loop_timer_cancel(i->a->loop, i->kill_timer);
-			i->kill_timer = NULL;
-			send_signal(i, SIGKILL);
-		}
-		return;
-	}
-	inst_set_phase(i, PH_STOPPING, "", NULL);
-	if (i->force_stop) {
-		log_notice("forced stop, sending SIGKILL id=%s", i->id);
-		send_signal(i, SIGKILL);
-		return;
-	}
-	send_signal(i, SIGTERM);
-	i->kill_timer = loop_timer_add(i->a->loop, inst_stop_grace_ms(i), kill_fired, i);
+	if (i->kill_timer) /* none: SIGKILL was sent already */
+		inst_signal_kill(i);
 }
 
 /* The spec's grace period, cut to the operator's --max-stop-grace. */

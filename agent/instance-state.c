@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/lifecycle.h"
 #include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -17,7 +18,7 @@
 static json_t *record_json(const struct instance *i)
 {
 	return json_pack("{s:O, s:O?, s:s, s:s?, s:s, s:s, s:s?, s:i, s:b, s:i, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:b, s:s?, s:s?}",
+			 " s:I, s:b, s:b, s:I, s:s?, s:s?}",
 			 "spec", i->spec->raw, "next_spec", i->next_spec ? i->next_spec->raw : NULL, "source",
 			 source_name(i->source), "source_ref", i->source_ref, "phase",
 			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message, "restarts",
@@ -25,7 +26,8 @@ static json_t *record_json(const struct instance *i)
 			 "image_digest", i->image_digest, "started_at", (json_int_t)i->started_at, "finished_at",
 			 (json_int_t)i->finished_at, "backoff_ms", (json_int_t)i->backoff_ms, "pid", (json_int_t)i->pid,
 			 "shim_pid", (json_int_t)i->shim_pid, "shim_start", (json_int_t)i->shim_start, "removing",
-			 i->removing, "ip", i->ip, "netns_path", i->netns_path);
+			 i->removing, "force_stop", i->force_stop, "next_try_at", (json_int_t)i->next_try_at, "ip", i->ip,
+			 "netns_path", i->netns_path);
 }
 
 int inst_save(const struct instance *i)
@@ -73,18 +75,22 @@ static enum inst_phase phase_from(const char *s)
 	return PH_PENDING;
 }
 
-static int load_fields(struct instance *i, json_t *doc)
+/* next_spec's ownership passes to i, also on failure. */
+static int load_fields(struct instance *i, json_t *doc, struct spec *next_spec)
 {
 	const char *phase = NULL, *reason = NULL, *message = NULL, *digest = NULL;
-	json_int_t started = 0, finished = 0, backoff = 0, pid = 0, shim_pid = 0, shim_start = 0;
-	int has_exit = 0, oom = 0, removing = 0;
+	json_int_t started = 0, finished = 0, backoff = 0, pid = 0, shim_pid = 0, shim_start = 0, next_try = 0;
+	int has_exit = 0, oom = 0, removing = 0, force = 0;
 	json_error_t jerr;
 
-	if (json_unpack_ex(doc, &jerr, 0, "{s?s, s?i, s?b, s?i, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?b}", "phase",
-			   &phase, "restarts", &i->restarts, "has_exit", &has_exit, "exit_code", &i->exit_code,
+	if (json_unpack_ex(doc, &jerr, 0, "{s?s, s?i, s?b, s?i, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?b, s?I}",
+			   "phase", &phase, "restarts", &i->restarts, "has_exit", &has_exit, "exit_code", &i->exit_code,
 			   "oom_killed", &oom, "started_at", &started, "finished_at", &finished, "backoff_ms", &backoff,
-			   "pid", &pid, "shim_pid", &shim_pid, "shim_start", &shim_start, "removing", &removing) < 0)
+			   "pid", &pid, "shim_pid", &shim_pid, "shim_start", &shim_start, "removing", &removing,
+			   "force_stop", &force, "next_try_at", &next_try) < 0) {
+		spec_free(next_spec);
 		return -EINVAL;
+	}
 	/* optional strings are stored as null when empty */
 	reason = json_string_value(json_object_get(doc, "reason"));
 	message = json_string_value(json_object_get(doc, "message"));
@@ -93,16 +99,12 @@ static int load_fields(struct instance *i, json_t *doc)
 		i->ip = strdup(json_string_value(json_object_get(doc, "ip")));
 	if (json_is_string(json_object_get(doc, "netns_path")))
 		i->netns_path = strdup(json_string_value(json_object_get(doc, "netns_path")));
-	i->phase = phase_from(phase);
-	snprintf(i->reason, sizeof(i->reason), "%s", reason ? reason : "");
-	i->message = message && *message ? strdup(message) : NULL;
+	lc_restore(i, phase_from(phase), reason, message, removing, force, next_spec, backoff, next_try);
 	i->image_digest = digest ? strdup(digest) : NULL;
 	i->has_exit = has_exit;
 	i->oom_killed = oom;
-	i->removing = removing;
 	i->started_at = started;
 	i->finished_at = finished;
-	i->backoff_ms = backoff;
 	i->pid = (pid_t)pid;
 	i->shim_pid = (pid_t)shim_pid;
 	i->shim_start = (unsigned long long)shim_start;
@@ -114,7 +116,7 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int dfd = -1;
 	struct instance *i = NULL;
-	struct spec *spec = NULL;
+	struct spec *spec = NULL, *next_spec = NULL;
 	json_error_t jerr;
 	json_t *doc, *next;
 	enum inst_source source;
@@ -143,9 +145,9 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	}
 	i->spec = TAKE_PTR(spec);
 	next = json_object_get(doc, "next_spec");
-	if (json_is_object(next) && spec_parse(next, &i->next_spec, NULL) < 0)
-		i->next_spec = NULL;
-	if (load_fields(i, doc) < 0) {
+	if (json_is_object(next) && spec_parse(next, &next_spec, NULL) < 0)
+		next_spec = NULL;
+	if (load_fields(i, doc, TAKE_PTR(next_spec)) < 0) {
 		r = err_set(err, EINVAL, "'%s': malformed status fields", name);
 		i = inst_free(i);
 	}

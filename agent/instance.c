@@ -17,7 +17,7 @@ struct instance *inst_new(struct agent *a, const char *id, enum inst_source src,
 	i->source = src;
 	i->source_ref = ref ? strdup(ref) : NULL;
 	i->sync_fd = i->shim_pidfd = i->ctr_pidfd = -1;
-	i->phase = PH_PENDING;
+	/* phase PH_PENDING (0) from calloc: the lifecycle takes it from here */
 	if (!i->id || (ref && !i->source_ref))
 		return inst_free(i);
 	return i;

@@ -28,6 +28,8 @@ struct instance {
 	struct agent *a;
 	char *id;
 	struct spec *spec;      /* NULL for a spec file that did not parse */
+	/* phase, reason, message, next_spec, removing, force_stop, backoff_ms and next_try_at are
+	 * written by the lifecycle only (agent/lifecycle.c) */
 	struct spec *next_spec; /* a higher revision waiting for the old one to stop */
 	enum inst_source source;
 	char *source_ref; /* the assignments file, for SRC_DIR */
@@ -49,11 +51,10 @@ struct instance {
 	char *netns_path; /* bridge mode: the agent-owned namespace runc joins */
 	int64_t started_at; /* ns since the epoch; 0: null */
 	int64_t finished_at;
-	int64_t backoff_ms;     /* next restart delay */
+	int64_t backoff_ms;     /* the delay of the last restart tried (or due); doubles as one is tried */
 	int64_t running_since;  /* monotonic ns, for the back-off reset */
 	int64_t start_begun;    /* monotonic ns when the last start began, for the start-latency log */
 	int64_t next_try_at;    /* ns since the epoch of the scheduled restart; 0: none */
-	bool unpublished;        /* set quietly; agent_after_exit() publishes it */
 	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
 	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
 	char *evict_msg;        /* evicted (agent/coloc.c): ends failed/Evicted with this message, no restart */
@@ -74,21 +75,16 @@ struct instance {
 struct instance *inst_new(struct agent *a, const char *id, enum inst_source src, const char *ref);
 struct instance *inst_free(struct instance *i);
 
-/* Lifecycle (instance-run.c). */
-void inst_start(struct instance *i);
-void inst_stop(struct instance *i); /* SIGTERM, stop_grace_ms, SIGKILL; the exit event does the rest */
+/* The mechanics of a start and a stop (instance-run.c); the decisions are the lifecycle's
+ * (agent/lifecycle.h: lc_event() and friends). */
+void inst_start(struct instance *i); /* LC_ACT_START: asks for the image, reports what it got */
 int64_t inst_stop_grace_ms(const struct instance *i);
 void inst_cleanup(struct instance *i); /* runc delete, unmount, bundle and cgroup removed */
 bool inst_is_active(const struct instance *i); /* a shim or container may be alive */
-void inst_watch_shim(struct instance *i);
+/* Watches the shim's pidfd; -ESRCH when it cannot, after handling that as an exit (i may be gone). */
+int inst_watch_shim(struct instance *i);
+/* Reaps a shim that is gone (exit record, runtime leftovers), then LC_EV_EXITED. May free i. */
 void inst_handle_exit(struct instance *i);
-/* The restart policy with back-off, after an exit or a failed start. */
-void inst_apply_policy(struct instance *i);
-void inst_set_phase(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* The same without publishing: agent_after_exit() publishes the outcome once. */
-void inst_set_phase_quiet(struct instance *i, enum inst_phase p, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 /* Shows (msg) or clears (NULL) a broken edit of the instance's spec file; publishes on a change. */
 void inst_set_spec_error(struct instance *i, const char *msg);
 

@@ -12,6 +12,7 @@
 
 #include "agent/admission.h"
 #include "agent/agent.h"
+#include "agent/lifecycle.h"
 #include "agent/source-dir.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -128,11 +129,14 @@ static void show_invalid(struct dir_source *d, const char *name, const char *tex
 	if (i->source != SRC_DIR)
 		return;
 	(void)map_set(d, name, id);
-	const char *reason = e && e->errnum == ENOSPC ? ADMISSION_REASON : "InvalidSpec";
-	if (e && e->field && *e->field)
-		inst_set_phase(i, PH_FAILED, reason, "%s: %s (field '%s')", name, err_msg(e), e->field);
-	else
-		inst_set_phase(i, PH_FAILED, reason, "%s: %s", name, err_msg(e));
+	struct lc_input in = {.ev = LC_EV_INVALID_SPEC,
+			      .reason = e && e->errnum == ENOSPC ? ADMISSION_REASON : "InvalidSpec"};
+	_cleanup_free_ char *msg = NULL;
+	if (e && e->field && *e->field ? asprintf(&msg, "%s: %s (field '%s')", name, err_msg(e), e->field) < 0
+				       : asprintf(&msg, "%s: %s", name, err_msg(e)) < 0)
+		msg = NULL;
+	in.msg = msg ? msg : name;
+	lc_run(i, &in);
 }
 
 static void remove_file(struct dir_source *d, const char *name)
