@@ -25,6 +25,7 @@ struct image_pending;
 struct source_set;
 struct cp_source;
 struct etcd_source;
+struct coloc;
 
 struct agent {
 	struct agent_config *cfg;
@@ -50,6 +51,7 @@ struct agent {
 	struct cp_source *cp;        /* --control-plane: pull and status reporting */
 	struct etcd_source *etcd;    /* --etcd: watched assignments, statuses under a lease */
 	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */
+	struct coloc *coloc;               /* colocation controller (agent/coloc.h) */
 	struct net_ctx *net;               /* bridge networking, set up at first use */
 	char *net_dir;                     /* STATE_DIR/net: leases and published ports */
 	uint64_t event_seq;

@@ -260,6 +260,8 @@ void inst_start(struct instance *i)
 
 	if (!i->spec)
 		return;
+	free(i->evict_msg); /* a start after an eviction (a new revision) is a fresh run */
+	i->evict_msg = NULL;
 	i->start_begun = time_mono_ns();
 	r = agent_image_request(i->a, i, &img, &e);
 	if (r < 0) {

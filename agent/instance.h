@@ -56,6 +56,7 @@ struct instance {
 	int64_t next_try_at;    /* ns since the epoch of the scheduled restart; 0: none */
 	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
 	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
+	char *evict_msg;        /* evicted (agent/coloc.c): ends failed/Evicted with this message, no restart */
 
 	int sync_fd;
 	char sync_buf[1024];

@@ -70,6 +70,7 @@ static const struct row table[PH_FAILED + 1][_LC_EV_MAX] = {
 		[LC_EV_STOP]          = {K_PLAIN, PH_STOPPING, 0, {A(PUBLISH), A(STOP)}},
 		[LC_EV_LIVENESS_FAILED] = {K_PLAIN, PH_STOPPING, 0, {A(PUBLISH), A(STOP)}},
 		[LC_EV_ADOPT]         = {K_PLAIN, SAME, F_CHAIN_STOP, {0}},
+		[LC_EV_EVICT]         = {K_PLAIN, PH_STOPPING, 0, {A(PUBLISH), A(KILL)}},
 	},
 	[PH_STOPPING] = {
 		[LC_EV_REPLACE]       = {K_PLAIN, SAME, 0, {A(PERSIST)}},
@@ -111,7 +112,7 @@ static const char *const event_names[_LC_EV_MAX] = {
 	[LC_EV_IMAGE_FAILED] = "image-failed", [LC_EV_START_OK] = "start-ok",
 	[LC_EV_START_FAILED] = "start-failed", [LC_EV_EXITED] = "exited", [LC_EV_STOP] = "stop",
 	[LC_EV_GRACE_EXPIRED] = "grace-expired", [LC_EV_RESTART_TIMER] = "restart-timer",
-	[LC_EV_LIVENESS_FAILED] = "liveness-failed", [LC_EV_ADOPT] = "adopt",
+	[LC_EV_LIVENESS_FAILED] = "liveness-failed", [LC_EV_ADOPT] = "adopt", [LC_EV_EVICT] = "evict",
 };
 
 static const char *const action_names[_LC_ACT_MAX] = {
@@ -179,8 +180,8 @@ static bool policy_delay(struct instance *i, const struct lc_input *in, int64_t 
 	bool failed =
 	    !i->has_exit || i->exit_code != 0 || i->oom_killed || strcmp(i->reason, "LivenessFailed") == 0;
 
-	if (lc_has_intent(i) || !i->spec)
-		return false;
+	if (lc_has_intent(i) || !i->spec || i->evict_msg)
+		return false; /* an evicted instance stays down: its place is the node's */
 	if (i->spec->restart == SPEC_RESTART_NEVER ||
 	    (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
 		return false;
@@ -239,7 +240,9 @@ static void settle(struct instance *i, const struct lc_input *in, struct lc_resu
 
 static void set_exit_phase(struct instance *i)
 {
-	if (!i->has_exit)
+	if (i->evict_msg)
+		set_phase(i, PH_FAILED, "Evicted", "%s", i->evict_msg);
+	else if (!i->has_exit)
 		set_phase(i, PH_FAILED, "Error", "the shim exited without an exit record");
 	else if (i->oom_killed)
 		set_phase(i, PH_EXITED, "OOMKilled", "exit code %d", i->exit_code);
@@ -362,6 +365,8 @@ static void plain(struct instance *i, const struct lc_input *in, const struct ro
 	if (row->next != SAME) {
 		if (in->ev == LC_EV_INVALID_SPEC)
 			set_phase(i, (enum inst_phase)row->next, in->reason, "%s", in->msg ? in->msg : "");
+		else if (in->ev == LC_EV_EVICT)
+			set_phase(i, (enum inst_phase)row->next, "Evicted", "%s", in->msg ? in->msg : "evicted");
 		else if (in->ev == LC_EV_LIVENESS_FAILED)
 			set_phase(i, (enum inst_phase)row->next, "LivenessFailed", "%s",
 				  in->msg ? in->msg : "liveness probe failed");

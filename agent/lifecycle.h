@@ -27,6 +27,7 @@ enum lc_event {
 	LC_EV_RESTART_TIMER,   /* the restart back-off ran out */
 	LC_EV_LIVENESS_FAILED, /* the liveness probe failed (msg): stop, then the restart policy */
 	LC_EV_ADOPT, /* a restarted agent found this record; for an active phase, its shim is alive */
+	LC_EV_EVICT, /* node memory pressure (agent/coloc.c, i->evict_msg set): SIGKILL, then failed/Evicted */
 	_LC_EV_MAX,
 };
 

@@ -21,6 +21,7 @@
 #include "agent/agent.h"
 #include "agent/api.h"
 #include "agent/cgroot.h"
+#include "agent/coloc.h"
 #include "agent/events.h"
 #include "agent/history.h"
 #include "agent/image-jobs.h"
@@ -192,6 +193,8 @@ static int setup(struct agent *a)
 	r = loop_new(&a->loop);
 	if (r < 0)
 		return r;
+	if ((r = coloc_setup(a, &e)) < 0)
+		return log_err_errno(r, "colocation: %s", err_msg(e));
 	return agent_trash_setup(a);
 }
 
@@ -220,7 +223,8 @@ static int check_start(struct agent *a, struct err **err)
 	if (a->cfg->default_memory > 0 && a->cfg->default_memory < 4 * 1024 * 1024)
 		return err_field(err, "default-memory", EINVAL, "--default-memory must be 0 (none) or at least 4Mi");
 	if ((r = node_res_parse(a->cfg->system_reserved, &reserved, err)) < 0 || (r = api_tcp_check(a->cfg, err)) < 0 ||
-	    (r = cp_config_check(a->cfg, err)) < 0 || (r = etcd_config_check(a->cfg, err)) < 0)
+	    (r = cp_config_check(a->cfg, err)) < 0 || (r = etcd_config_check(a->cfg, err)) < 0 ||
+	    (r = coloc_config_check(a->cfg, err)) < 0)
 		return r;
 	if ((r = resolve_programs(a, err)) < 0 || (r = set_paths(a)) < 0)
 		return r;
@@ -315,6 +319,7 @@ int main(int argc, char **argv)
 		inst_free(i); /* memory only: the containers stay */
 	}
 	events_close();
+	coloc_free(a.coloc);
 	loop_free(a.loop);
 	img_resolve_cache_clear();
 	free(a.image_tool);

@@ -73,6 +73,22 @@ struct cg_usage {
 };
 /* Reads the usage of the context's root cgroup (all instances, both tiers). */
 int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err);
+/* Colocation (cg-coloc.c). The batch tier's CPU quota in millicores (< 0: no cap): v1
+ * cpu.cfs_quota_us over a 100 ms period, v2 cpu.max. Its memory: v1 memory.limit_in_bytes,
+ * v2 memory.high (throttle and reclaim, no kill). */
+int cg_set_batch_cpu(const struct cg_ctx *c, int64_t quota_millis, struct err **err);
+int cg_set_batch_memory(const struct cg_ctx *c, int64_t bytes, struct err **err);
+/* The batch quota as the kernel has it, millicores; -1: none. */
+int64_t cg_batch_cpu_quota(const struct cg_ctx *c);
+/* Cumulative counters of a tier; -1 where unknown. wait: also how long its tasks waited for a CPU
+ * (v2: PSI cpu.pressure "some" total; v1: the run-queue delay in the schedstats of its tasks). */
+struct cg_tier_sample {
+	int64_t cpu_ns, memory_bytes, throttled_ns, wait_ns;
+	bool wait_is_psi; /* wait_ns is time some task waited (v2), not a sum over tasks (v1) */
+};
+void cg_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool wait, struct cg_tier_sample *ret);
+/* An instance cgroup's working set (usage minus inactive file pages); -1 unknown. */
+int64_t cg_instance_memory(const struct cg_ctx *c, const char *path);
 /* Removes root/online, root/batch and root when empty (tests, uninstall). */
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err);
 
