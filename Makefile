@@ -29,7 +29,7 @@ VERSION_FLAG := -DDROVER_VERSION='"$(VERSION)"'
 
 COMMON_SRC := $(wildcard common/*.c)
 LIB_SRC := $(COMMON_SRC) $(filter-out image/img-tool.c,$(wildcard image/*.c)) \
-	$(wildcard runtime/*.c cgroups/*.c net/*.c api/*.c etcd/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
+	$(wildcard runtime/*.c cgroups/*.c net/*.c http/*.c etcd/*.c spec/*.c) $(filter-out agent/main.c,$(wildcard agent/*.c))
 # The digest and archive half of image/ runs in drover-image, never inside droverd: the agent
 # stays small (no libcrypto, libarchive and their dependencies mapped) and its loop never unpacks.
 IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img-store.c image/img-unpack.c \
@@ -38,7 +38,7 @@ IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
 # libcurl is not linked: agent/httpc.c loads it (dlopen) only when a control plane is configured.
 AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
-SHIM_SRC := $(wildcard runtime/shim/*.c) common/crash.c common/err.c common/fs.c common/timeutil.c common/log.c
+SHIM_SRC := $(wildcard runtime/shim/*.c) common/crash.c common/err.c common/fs.c common/timeutil.c common/log.c common/spawn.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -149,13 +149,14 @@ check:
 lint: $(BUILD)/compile_commands.json
 	cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
 		--suppress=missingIncludeSystem --suppress=memleak --suppress=resourceLeak \
-		-I. -D_GNU_SOURCE common image runtime cgroups net api etcd agent cli
+		-I. -D_GNU_SOURCE common image runtime cgroups net http etcd spec agent cli
 	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
 	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
-		common image runtime cgroups net api agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
+		common image runtime cgroups net http spec agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
 	@if grep -rnE '(->|\.)(phase|removing|force_stop|next_spec|next_try_at)\s*=[^=]|\bi->(message|backoff_ms)\s*=[^=]|->reason\[|\(i->reason,' \
 		--include='*.c' agent | grep -v '^agent/lifecycle\.c:'; then \
 		echo "lint: only agent/lifecycle.c writes an instance's phase, reason and intent" >&2; exit 1; fi
+	@tests/include-cycles.py agent runtime runtime/shim image net cgroups http spec etcd common cli
 
 # compile_commands.json without bear: one entry per source, the flags we build with.
 $(BUILD)/compile_commands.json: Makefile

@@ -8,21 +8,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 #include "common/err.h"
 
 struct agent;
 
 #define ADMISSION_REASON "InsufficientResources"
 
+/* Online requests are checked against allocatable; batch requests against what is reclaimable
+ * from online (agent/coloc-policy.h), when the colocation controller has measured it (batch_known),
+ * else against allocatable minus every request, as for online. */
 struct admission_node {
 	int64_t memory_allocatable; /* bytes */
 	int64_t max_instances;      /* 0: no cap */
+	int64_t cpu_allocatable;    /* millicores; 0: CPU requests are not checked */
+	bool batch_known;
+	int64_t batch_memory;       /* reclaimable bytes for batch */
+	int64_t batch_cpu;          /* reclaimable millicores for batch */
 };
 
 struct admission_usage {
-	int64_t memory;   /* bytes asked for by the instances already admitted */
+	int64_t memory;   /* bytes asked for by the online instances already admitted */
 	size_t instances; /* instances holding resources */
+	int64_t cpu;      /* millicores asked for by online instances */
+	int64_t batch_memory, batch_cpu; /* the same for batch instances */
 };
 
 /* Capacity minus the reservation, never below 0. */

@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/history.h"
+#include "agent/instance.h"
 #include "agent/lifecycle.h"
 #include "common/cleanup.h"
 #include "common/fs.h"

@@ -4,17 +4,28 @@
 #include <stdint.h>
 
 #include "agent/config.h"
-#include "agent/instance.h"
 #include "agent/loop.h"
 #include "cgroups/cg.h"
 #include "image/img.h"
 #include "runtime/rt.h"
 
+/* Who created an instance (agent/source.h has names; etcd adds one here). Here, not in instance.h,
+ * so that agent.h includes no unit that includes it back (tests/include-cycles.py). */
+enum inst_source { SRC_DIR, SRC_API, SRC_CP, SRC_ETCD };
+/* "dir", "api", "control-plane", ...; source_desc: "the assignments dir", ... for messages (source.c).
+ * source_parse: -EINVAL for an unknown name. */
+const char *source_name(enum inst_source s);
+const char *source_desc(enum inst_source s);
+int source_parse(const char *name, enum inst_source *ret);
+
 struct api;
+struct instance;
+struct spec;
 struct image_pending;
 struct source_set;
 struct cp_source;
 struct etcd_source;
+struct coloc;
 
 struct agent {
 	struct agent_config *cfg;
@@ -41,6 +52,7 @@ struct agent {
 	struct cp_source *cp;        /* --control-plane: pull and status reporting */
 	struct etcd_source *etcd;    /* --etcd: watched assignments, statuses under a lease */
 	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */
+	struct coloc *coloc;               /* colocation controller (agent/coloc.h) */
 	struct net_ctx *net;               /* bridge networking, set up at first use */
 	char *net_dir;                     /* STATE_DIR/net: leases and published ports */
 	uint64_t event_seq;
@@ -92,3 +104,6 @@ int agent_trash_rootfs(struct agent *a, const char *bundle_dir, const char *id, 
 
 /* Status change hook: persist + notify waiters. */
 void agent_status_changed(struct agent *a, struct instance *i);
+/* Wakes log followers and event long-polls (api.c; declared here so the agent's parts below the API
+ * can call it without including it). NULL-safe. */
+void api_wake(struct api *api);

@@ -14,6 +14,7 @@
 
 #include "agent/api-internal.h"
 #include "agent/events.h"
+#include "agent/instance.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"

@@ -7,6 +7,7 @@
 
 #include "agent/api-internal.h"
 #include "agent/image-jobs.h"
+#include "agent/instance.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "image/img-internal.h"

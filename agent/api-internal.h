@@ -2,7 +2,7 @@
 #include <stdbool.h>
 
 #include "agent/agent.h"
-#include "api/http.h"
+#include "http/http.h"
 
 struct follower;
 struct pull_stream;

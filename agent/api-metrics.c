@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include "agent/api-internal.h"
+#include "agent/coloc.h"
 #include "agent/events.h"
+#include "agent/instance.h"
 #include "common/timeutil.h"
 
 static long long resident_bytes(void)
@@ -69,6 +71,7 @@ enum MHD_Result api_metrics(struct api *api, struct http_req *req)
 	fprintf(m, "# HELP drover_events_total Status changes published.\n"
 		   "# TYPE drover_events_total counter\ndrover_events_total %llu\n",
 		(unsigned long long)events_last_seq());
+	coloc_metrics(a->coloc, m);
 	if (fclose(m) != 0) {
 		free(text);
 		return MHD_NO;

@@ -10,6 +10,8 @@
 
 #include "agent/api-internal.h"
 #include "agent/api.h"
+#include "agent/coloc.h"
+#include "agent/instance.h"
 #include "agent/node-resources.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -213,13 +215,14 @@ json_t *api_node_json(struct agent *a)
 	node_res_sub(&cap, &reserved, &alloc);
 	pressure = pressure_json(&sig);
 	time_fmt_rfc3339(time_now_ns() - up_ns, started, sizeof(started));
-	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s}}", "name",
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s}}", "name",
 			 a->node_name,
 			 "version", DROVER_VERSION, "started_at", started, "uptime_seconds",
-			 (json_int_t)(up_ns / 1000000000LL), "cgroup_version", a->cg && cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1",
+			 (json_int_t)(up_ns / 1000000000LL), "cgroup_version", cg_version_name(a->cg ? cg_ctx_version(a->cg) : CG_V1),
 			 "capacity", res_json(&cap), "system_reserved", res_json(&reserved), "allocatable",
 			 res_json(&alloc), "allocated", allocated_json(a), "usage", usage_json(a, &sig), "pressure",
 			 pressure, "conditions", conditions_json(&sig), "instances", instances_json(a),
+			 "colocation", coloc_status_json(a->coloc),
 			 /* droverctl exec runs the runtime itself, on the agent's host */
 			 "runtime", "path", a->runtime_path, "root", a->runc_root);
 }

@@ -10,6 +10,7 @@
 #include "agent/api.h"
 #include "agent/events.h"
 #include "agent/history.h"
+#include "agent/instance.h"
 #include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/log.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "net/net.h"
@@ -88,6 +88,11 @@ static const struct key keys[] = {
 	/* container security (issue 7) */
 	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),
 	K("allow-setuid-files", KEY_BOOL, allow_setuid_files, NULL, "keep setuid/setgid/sticky bits in spec files' modes"),
+	/* colocation (issue 12) */
+	K("batch-cpu-target", KEY_INT, batch_cpu_target, "100", "static cap on batch CPU: PERCENT x allocatable - online - system usage (100: none; batch is cut under online CPU pressure either way)"),
+	K("batch-cpu-min", KEY_STR, batch_cpu_min, "100m", "batch CPU quota never goes below this"),
+	K("eviction-hard", KEY_STR, eviction_hard, "memory.available<100Mi", "evict (batch first) below this: memory.available<SIZE or <N%, or none"),
+	K("eviction-batch-memory", KEY_STR, eviction_batch_memory, "80%", "batch tier memory limit: PERCENT of what online leaves, or a SIZE"),
 };
 #undef K
 

@@ -72,6 +72,11 @@ struct agent_config {
 	bool allow_setuid_files;
 	bool allow_host_access;                  /* instances may reach the node and 169.254.0.0/16 */
 	struct net_portset reserved_host_ports; /* host ports no instance may publish */
+	/* colocation (issue 12, agent/coloc.h) */
+	int64_t batch_cpu_target;
+	char *batch_cpu_min;
+	char *eviction_hard;
+	char *eviction_batch_memory;
 	bool cleanup; /* --cleanup: tear down what the agent made on the host, then exit */
 };
 

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/events.h"
+#include "agent/instance.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"

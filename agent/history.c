@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/history.h"
+#include "agent/instance.h"
 #include "agent/loop.h"
 #include "agent/source.h"
 #include "common/cleanup.h"

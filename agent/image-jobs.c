@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/api.h"
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "common/cleanup.h"

@@ -25,6 +25,3 @@ void inst_cut_grace(struct instance *i);
 void inst_image_ready(struct instance *i, const struct img_image *img, const struct err *e);
 /* Reads the shim's BUNDLE/exit.json into has_exit, exit_code, oom_killed and finished_at. */
 void inst_read_exit_record(struct instance *i);
-/* "uid[:gid]" numbers, or names looked up in the rootfs's /etc/passwd and /etc/group. */
-int user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
-		 size_t *ret_n_gids, struct err **err);

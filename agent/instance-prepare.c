@@ -127,8 +127,8 @@ static int files_and_user(const struct instance *i, const struct img_image *img,
 		if (r < 0)
 			return r;
 	}
-	r = user_resolve(rootfs, s->user ? s->user : img->config.user, &u->uid, &u->gid, &u->gids, &u->n_gids,
-			 err);
+	r = rt_user_resolve(rootfs, s->user ? s->user : img->config.user, &u->uid, &u->gid, &u->gids, &u->n_gids,
+			    err);
 	if (r < 0)
 		return r;
 	return rt_files_chown(fd, files, s->n_files, u->uid, u->gid, flags, err);

@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/spawn.h"
 #include "common/timeutil.h"
 
 void inst_set_spec_error(struct instance *i, const char *msg)
@@ -182,7 +183,8 @@ static void on_sync(struct loop *l, int fd, uint32_t events, void *data)
 		return;
 	}
 	if (n <= 0 || i->sync_len == sizeof(i->sync_buf) - 1)
-		start_failed(i, LC_EV_START_FAILED, "the shim exited before reporting a start; see runc.log in the bundle");
+		start_failed(i, LC_EV_START_FAILED,
+			     "the shim exited before reporting a start (its errors are in the agent's log)");
 }
 
 /* BUNDLE/shim.lock, locked: the shim gets it as its stdin and keeps it open for its whole life, so a
@@ -227,14 +229,17 @@ static int spawn_shim(struct instance *i, struct err **err)
 		return lock;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set(err, errno, "pipe");
-	struct proc_opts o = {.stdin_fd = lock, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .keep_fd = p[1],
-			      .new_session = true};
-	r = proc_spawn(a->shim_path, argv, &o, &pid, err);
+	struct spawn_opts o = {.stdin_fd = lock, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .keep_fd = p[1],
+			       .new_session = true, .name = "drover-shim"};
+	r = spawn_exec(a->shim_path, argv, &o, &pid, err);
 	close(p[1]);
 	crash_point("spawn"); /* test hook: the agent dies before the shim has reported */
 	if (r < 0) {
+		/* the instance's message is the chain alone: name the errno here ("...: No such file...") */
+		_cleanup_free_ char *msg = strdup(err_msg(*err));
+
 		close(p[0]);
-		return r;
+		return err_set(err, -r, "%s: %s", msg ? msg : "spawn drover-shim", strerror(-r));
 	}
 	i->sync_fd = p[0];
 	i->sync_len = 0;
@@ -304,6 +309,8 @@ void inst_start(struct instance *i)
 
 	if (!i->spec)
 		return;
+	free(i->evict_msg); /* a start after an eviction (a new revision) is a fresh run */
+	i->evict_msg = NULL;
 	i->start_begun = time_mono_ns();
 	r = agent_image_request(i->a, i, &img, &e);
 	if (r < 0) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/instance.h"
 #include "agent/lifecycle.h"
 #include "agent/source.h"
 #include "common/cleanup.h"

@@ -1,7 +1,7 @@
 /* The instance status document (DESIGN.md "The instance status"). */
 #include "agent/agent.h"
 #include "agent/image-jobs.h"
-#include "agent/source.h"
+#include "agent/instance.h"
 #include "common/timeutil.h"
 
 static const char *const phase_names[] = {

@@ -52,6 +52,7 @@ struct instance *inst_free(struct instance *i)
 	free(i->source_ref);
 	free(i->message);
 	free(i->spec_error);
+	free(i->evict_msg);
 	free(i->image_digest);
 	free(i->ip);
 	free(i->netns_path);

@@ -6,10 +6,10 @@
 
 #include <jansson.h>
 
+#include "agent/agent.h"
 #include "agent/probe.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 
-struct agent;
 struct loop_timer;
 struct start_wait;
 
@@ -23,8 +23,6 @@ enum inst_phase {
 	PH_FAILED,
 };
 
-/* Who created an instance (agent/source.h has names; etcd adds one here). */
-enum inst_source { SRC_DIR, SRC_API, SRC_CP, SRC_ETCD };
 
 struct instance {
 	struct agent *a;
@@ -59,6 +57,7 @@ struct instance {
 	int64_t next_try_at;    /* ns since the epoch of the scheduled restart; 0: none */
 	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
 	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
+	char *evict_msg;        /* evicted (agent/coloc.c): ends failed/Evicted with this message, no restart */
 
 	int sync_fd;
 	char sync_buf[1024];

@@ -75,6 +75,7 @@ static const struct row table[PH_FAILED + 1][_LC_EV_MAX] = {
 		[LC_EV_STOP]          = {K_PLAIN, PH_STOPPING, 0, {A(PUBLISH), A(STOP)}},
 		[LC_EV_LIVENESS_FAILED] = {K_PLAIN, PH_STOPPING, 0, {A(PUBLISH), A(STOP)}},
 		[LC_EV_ADOPT]         = {K_PLAIN, SAME, F_CHAIN_STOP, {0}},
+		[LC_EV_EVICT]         = {K_PLAIN, PH_STOPPING, 0, {A(PUBLISH), A(KILL)}},
 		[LC_EV_SHIM_LOST]     = {K_PLAIN, PH_RUNNING, F_KEEP_REASON, {A(PUBLISH)}},
 	},
 	[PH_STOPPING] = {
@@ -119,7 +120,7 @@ static const char *const event_names[_LC_EV_MAX] = {
 	[LC_EV_IMAGE_FAILED] = "image-failed", [LC_EV_START_OK] = "start-ok",
 	[LC_EV_START_FAILED] = "start-failed", [LC_EV_EXITED] = "exited", [LC_EV_STOP] = "stop",
 	[LC_EV_GRACE_EXPIRED] = "grace-expired", [LC_EV_RESTART_TIMER] = "restart-timer",
-	[LC_EV_LIVENESS_FAILED] = "liveness-failed", [LC_EV_ADOPT] = "adopt",
+	[LC_EV_LIVENESS_FAILED] = "liveness-failed", [LC_EV_ADOPT] = "adopt", [LC_EV_EVICT] = "evict",
 	[LC_EV_START_LOST] = "start-lost", [LC_EV_SHIM_LOST] = "shim-lost",
 };
 
@@ -188,15 +189,15 @@ static bool policy_delay(struct instance *i, const struct lc_input *in, int64_t 
 	bool failed =
 	    !i->has_exit || i->exit_code != 0 || i->oom_killed || strcmp(i->reason, "LivenessFailed") == 0;
 
-	if (lc_has_intent(i) || !i->spec)
-		return false;
+	if (lc_has_intent(i) || !i->spec || i->evict_msg)
+		return false; /* an evicted instance stays down: its place is the node's */
 	if (i->spec->restart == SPEC_RESTART_NEVER ||
 	    (i->spec->restart == SPEC_RESTART_ON_FAILURE && !failed))
 		return false;
-	if (i->running_since && in->mono_ns - i->running_since >= LC_BACKOFF_RESET_NS)
+	/* the spec's restart_backoff (defaults: 1 s doubling to 5 min, reset after 10 min running) */
+	if (i->running_since && in->mono_ns - i->running_since >= i->spec->backoff.reset_after_ms * 1000000LL)
 		i->backoff_ms = 0;
-	if (!i->backoff_ms)
-		i->backoff_ms = LC_BACKOFF_START_MS;
+	i->backoff_ms = spec_backoff_delay(&i->spec->backoff, i->backoff_ms);
 	*ret_delay = i->backoff_ms;
 	return true;
 }
@@ -248,7 +249,9 @@ static void settle(struct instance *i, const struct lc_input *in, struct lc_resu
 
 static void set_exit_phase(struct instance *i, const char *msg)
 {
-	if (!i->has_exit && msg)
+	if (i->evict_msg)
+		set_phase(i, PH_FAILED, "Evicted", "%s", i->evict_msg);
+	else if (!i->has_exit && msg)
 		set_phase(i, PH_EXITED, "Error", "%s", msg); /* the container ended, its code is unknown */
 	else if (!i->has_exit)
 		set_phase(i, PH_FAILED, "Error", "the shim exited without an exit record");
@@ -340,7 +343,7 @@ static bool effect(struct instance *i, const struct lc_input *in, struct lc_resu
 	case LC_EV_RESTART_TIMER:
 		/* a restart is tried now: the next one waits twice as long */
 		i->next_try_at = 0;
-		i->backoff_ms = i->backoff_ms * 2 > LC_BACKOFF_MAX_MS ? LC_BACKOFF_MAX_MS : i->backoff_ms * 2;
+		i->backoff_ms = spec_backoff_grow(i->spec ? &i->spec->backoff : NULL, i->backoff_ms);
 		return true;
 	default:
 		return true;
@@ -378,6 +381,8 @@ static void plain(struct instance *i, const struct lc_input *in, const struct ro
 	} else if (row->next != SAME) {
 		if (in->ev == LC_EV_INVALID_SPEC)
 			set_phase(i, (enum inst_phase)row->next, in->reason, "%s", in->msg ? in->msg : "");
+		else if (in->ev == LC_EV_EVICT)
+			set_phase(i, (enum inst_phase)row->next, "Evicted", "%s", in->msg ? in->msg : "evicted");
 		else if (in->ev == LC_EV_LIVENESS_FAILED)
 			set_phase(i, (enum inst_phase)row->next, "LivenessFailed", "%s",
 				  in->msg ? in->msg : "liveness probe failed");

@@ -28,6 +28,7 @@ enum lc_event {
 	LC_EV_RESTART_TIMER,   /* the restart back-off ran out */
 	LC_EV_LIVENESS_FAILED, /* the liveness probe failed (msg): stop, then the restart policy */
 	LC_EV_ADOPT, /* a restarted agent found this record; for an active phase, its shim is alive */
+	LC_EV_EVICT, /* node memory pressure (agent/coloc.c, i->evict_msg set): SIGKILL, then failed/Evicted */
 	LC_EV_START_LOST, /* adoption in phase creating: the last agent died before its shim ran (no failure) */
 	LC_EV_SHIM_LOST,  /* the shim was killed, its container runs on, watched through its pidfd (msg) */
 	_LC_EV_MAX,
@@ -76,9 +77,10 @@ struct lc_result {
 	enum lc_event chain; /* _LC_EV_MAX, or an event to feed once the actions are done */
 };
 
-#define LC_BACKOFF_START_MS 1000
-#define LC_BACKOFF_MAX_MS (300 * 1000)
-#define LC_BACKOFF_RESET_NS (600LL * 1000000000LL)
+/* the restart back-off of a spec without restart_backoff (spec.h) */
+#define LC_BACKOFF_START_MS SPEC_BACKOFF_INITIAL_MS
+#define LC_BACKOFF_MAX_MS SPEC_BACKOFF_MAX_MS
+#define LC_BACKOFF_RESET_NS (SPEC_BACKOFF_RESET_AFTER_MS * 1000000LL)
 
 /* The transition: applies the table's row for (i->phase, in->ev) to i and fills *ret. An illegal
  * event changes nothing, is logged at error level and returns -EINVAL (ret->legal false). */

@@ -3,7 +3,7 @@
  * spec sets none, clamped to what the kernel and runc accept; and its oom_score_adj by class. */
 #include <stdint.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 /* CFS: the period every quota is a share of, and the kernel's smallest quota. */
 #define LIMITS_CPU_PERIOD_US 100000

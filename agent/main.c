@@ -21,9 +21,11 @@
 #include "agent/agent.h"
 #include "agent/api.h"
 #include "agent/cgroot.h"
+#include "agent/coloc.h"
 #include "agent/events.h"
 #include "agent/history.h"
 #include "agent/image-jobs.h"
+#include "agent/instance.h"
 #include "agent/node-resources.h"
 #include "agent/probe.h"
 #include "agent/runtime-check.h"
@@ -191,6 +193,8 @@ static int setup(struct agent *a)
 	r = loop_new(&a->loop);
 	if (r < 0)
 		return r;
+	if ((r = coloc_setup(a, &e)) < 0)
+		return log_err_errno(r, "colocation: %s", err_msg(e));
 	return agent_trash_setup(a);
 }
 
@@ -219,7 +223,8 @@ static int check_start(struct agent *a, struct err **err)
 	if (a->cfg->default_memory > 0 && a->cfg->default_memory < 4 * 1024 * 1024)
 		return err_field(err, "default-memory", EINVAL, "--default-memory must be 0 (none) or at least 4Mi");
 	if ((r = node_res_parse(a->cfg->system_reserved, &reserved, err)) < 0 || (r = api_tcp_check(a->cfg, err)) < 0 ||
-	    (r = cp_config_check(a->cfg, err)) < 0 || (r = etcd_config_check(a->cfg, err)) < 0)
+	    (r = cp_config_check(a->cfg, err)) < 0 || (r = etcd_config_check(a->cfg, err)) < 0 ||
+	    (r = coloc_config_check(a->cfg, err)) < 0)
 		return r;
 	if ((r = resolve_programs(a, err)) < 0 || (r = set_paths(a)) < 0)
 		return r;
@@ -254,7 +259,7 @@ static int serve(struct agent *a)
 		return r < 0 ? r : -ENOMEM;
 	}
 	log_info("serving on '%s' node=%s runtime=%s cgroup=%s", sock, a->node_name, a->runtime_path,
-		 cg_ctx_version(a->cg) == CG_V2 ? "v2" : "v1");
+		 cg_version_name(cg_ctx_version(a->cg)));
 	(void)sd_notify(0, "READY=1\nSTATUS=serving"); /* only now: the API answers */
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0)
 		(void)loop_timer_add(a->loop, (int64_t)(wd_usec / 2000), watchdog_ping, &wd_usec);
@@ -314,6 +319,7 @@ int main(int argc, char **argv)
 		inst_free(i); /* memory only: the containers stay */
 	}
 	events_close();
+	coloc_free(a.coloc);
 	loop_free(a.loop);
 	img_resolve_cache_clear();
 	free(a.image_tool);

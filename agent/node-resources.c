@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "agent/node-resources.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 #include "common/cleanup.h"
 
 static int parse_pair(const char *key, const char *val, struct node_res *r, struct err **err)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/instance.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/proc.h"

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "agent/agent.h"
+#include "agent/instance.h"
 #include "agent/lifecycle.h"
 #include "common/log.h"
 #include "common/timeutil.h"

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 struct instance;
 struct loop_timer;

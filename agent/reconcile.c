@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "agent/events.h"
 #include "agent/history.h"
+#include "agent/instance.h"
 #include "agent/lifecycle.h"
 #include "agent/source.h"
 #include "common/cleanup.h"

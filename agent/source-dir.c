@@ -12,6 +12,7 @@
 
 #include "agent/admission.h"
 #include "agent/agent.h"
+#include "agent/instance.h"
 #include "agent/lifecycle.h"
 #include "agent/source-dir.h"
 #include "common/cleanup.h"

@@ -18,6 +18,7 @@
 #include "agent/api.h"
 #include "agent/events.h"
 #include "agent/httpc.h"
+#include "agent/instance.h"
 #include "agent/source-etcd.h"
 #include "agent/source.h"
 #include "common/cleanup.h"

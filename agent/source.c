@@ -9,6 +9,7 @@
 
 #include "agent/admission.h"
 #include "agent/agent.h"
+#include "agent/instance.h"
 #include "agent/source.h"
 #include "common/cleanup.h"
 #include "common/fs.h"

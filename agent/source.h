@@ -9,15 +9,12 @@
 
 #include <jansson.h>
 
-#include "agent/instance.h"
+#include "agent/agent.h"
 #include "common/err.h"
 
 struct agent;
 
-/* "dir", "api", "control-plane"; source_desc: "the assignments dir", ... for messages. */
-const char *source_name(enum inst_source s);
-const char *source_desc(enum inst_source s);
-int source_parse(const char *name, enum inst_source *ret);
+/* source_name(), source_desc() and source_parse() are declared in agent/agent.h. */
 
 /* ---- the set diff (pure; tests/unit/test_source.c) ---- */
 enum set_op {

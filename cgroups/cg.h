@@ -25,6 +25,18 @@ struct cg_ctx;
  * cgroup2 -> CG_V2; a tmpfs holding v1 controller hierarchies (v1 or hybrid) -> CG_V1;
  * anything else -> -ENOMEDIUM. */
 int cg_detect(const char *mount, enum cg_version *ret, struct err **err);
+/* "v1" or "v2". */
+const char *cg_version_name(enum cg_version v);
+/* The path of the hierarchy that matters for ver in a /proc/PID/cgroup text: v2's "0::" line, v1's
+ * memory hierarchy (a line may list several controllers). Modifies text; caller frees *ret.
+ * -ENOENT when no line matches. */
+int cg_self_path(char *text, enum cg_version ver, char **ret);
+/* The root for cg_ctx_new: explicit_root if set; when delegated (the calling process runs as a
+ * systemd unit with Delegate=yes), the process's own cgroup unless that is "/" (on v2 the process
+ * then moves into a leaf "agent" below it: a v2 cgroup whose children have controllers may hold no
+ * process); otherwise "/drover". Caller frees *ret. */
+int cg_root_choose(const char *mount, enum cg_version ver, const char *explicit_root, bool delegated,
+		   char **ret, struct err **err);
 /* Creates root ("/drover" style, relative to the mount) and root/online, root/batch in every
  * hierarchy used (v1: cpu, cpuacct, memory, pids, ...; v2: enables +cpu +memory +pids in
  * subtree_control down to root/online and root/batch). Sets batch to the lowest CPU weight.
@@ -61,6 +73,22 @@ struct cg_usage {
 };
 /* Reads the usage of the context's root cgroup (all instances, both tiers). */
 int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err);
+/* Colocation (cg-coloc.c). The batch tier's CPU quota in millicores (< 0: no cap): v1
+ * cpu.cfs_quota_us over a 100 ms period, v2 cpu.max. Its memory: v1 memory.limit_in_bytes,
+ * v2 memory.high (throttle and reclaim, no kill). */
+int cg_set_batch_cpu(const struct cg_ctx *c, int64_t quota_millis, struct err **err);
+int cg_set_batch_memory(const struct cg_ctx *c, int64_t bytes, struct err **err);
+/* The batch quota as the kernel has it, millicores; -1: none. */
+int64_t cg_batch_cpu_quota(const struct cg_ctx *c);
+/* Cumulative counters of a tier; -1 where unknown. wait: also how long its tasks waited for a CPU
+ * (v2: PSI cpu.pressure "some" total; v1: the run-queue delay in the schedstats of its tasks). */
+struct cg_tier_sample {
+	int64_t cpu_ns, memory_bytes, throttled_ns, wait_ns;
+	bool wait_is_psi; /* wait_ns is time some task waited (v2), not a sum over tasks (v1) */
+};
+void cg_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool wait, struct cg_tier_sample *ret);
+/* An instance cgroup's working set (usage minus inactive file pages); -1 unknown. */
+int64_t cg_instance_memory(const struct cg_ctx *c, const char *path);
 /* Removes root/online, root/batch and root when empty (tests, uninstall). */
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err);
 

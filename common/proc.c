@@ -14,70 +14,21 @@
 
 #include "cleanup.h"
 #include "proc.h"
+#include "spawn.h"
 #include "timeutil.h"
 
 #define STDERR_CAP 8192
 #define STDOUT_CAP (64 * 1024)
 
-static char *const default_env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-
-/* Runs in the child between fork and execve: async-signal-safe calls only. */
-static void __attribute__((noreturn))
-child_exec(const char *path, char *const argv[], const struct proc_opts *o, pid_t parent)
-{
-	sigset_t all;
-	int devnull, fds[3];
-
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
-	if (o->die_with_parent) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-	}
-	if (o->new_session)
-		setsid();
-	devnull = open("/dev/null", O_RDWR);
-	fds[0] = o->stdin_fd >= 0 ? o->stdin_fd : devnull;
-	fds[1] = o->stdout_fd >= 0 ? o->stdout_fd : devnull;
-	fds[2] = o->stderr_fd >= 0 ? o->stderr_fd : devnull;
-	/* move sources above 3 first so dup2 never clobbers one we still need */
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0 && fds[i] < 4)
-			fds[i] = fcntl(fds[i], F_DUPFD, 10);
-	int keep = o->keep_fd;
-	if (keep >= 0 && keep < 4 && keep != 3)
-		keep = fcntl(keep, F_DUPFD, 10);
-	for (int i = 0; i < 3; i++)
-		if (fds[i] < 0 || dup2(fds[i], i) < 0)
-			_exit(127);
-	if (keep >= 0 && keep != 3 && dup2(keep, 3) < 0)
-		_exit(127);
-	if (keep == 3)
-		fcntl(3, F_SETFD, 0);
-	syscall(SYS_close_range, keep >= 0 ? 4U : 3U, ~0U, 0);
-	execve(path, argv, o->envp ? o->envp : default_env);
-	_exit(127);
-}
-
 int proc_spawn(const char *path, char *const argv[], const struct proc_opts *opts, pid_t *ret_pid,
 	       struct err **err)
 {
-	static const struct proc_opts none = {-1, -1, -1, -1, false, false, NULL};
-	const struct proc_opts *o = opts ? opts : &none;
-	pid_t parent = getpid();
-	pid_t pid;
+	struct spawn_opts so = {-1, -1, -1, -1, false, false, NULL, NULL};
 
-	pid = fork();
-	if (pid < 0)
-		return err_set(err, errno, "fork for '%s'", path);
-	if (pid == 0)
-		child_exec(path, argv, o, parent);
-	*ret_pid = pid;
-	return 0;
+	if (opts)
+		so = (struct spawn_opts){opts->stdin_fd, opts->stdout_fd, opts->stderr_fd, opts->keep_fd,
+					 opts->new_session, opts->die_with_parent, opts->envp, NULL};
+	return spawn_exec(path, argv, &so, ret_pid, err);
 }
 
 static int read_capped(int fd, char **ret)

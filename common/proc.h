@@ -16,7 +16,8 @@ struct proc_opts {
 	char *const *envp;    /* NULL: an empty environment plus PATH */
 };
 
-/* Starts path with argv; the child resets signals and closes every other fd. */
+/* spawn_exec (common/spawn.h) with these options: the child resets signals and closes every other fd;
+ * a program that cannot be exec'd is an error here ("cannot exec 'PATH'", errno of execve). */
 int proc_spawn(const char *path, char *const argv[], const struct proc_opts *opts, pid_t *ret_pid,
 	       struct err **err);
 /* Spawns and waits; ret_status gets the waitpid status. Stderr (capped) goes to ret_stderr if set. */

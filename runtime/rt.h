@@ -74,6 +74,11 @@ int rt_files_write(int rootfs_dirfd, const struct rt_file *files, size_t n, int 
 int rt_files_chown(int rootfs_dirfd, const struct rt_file *files, size_t n, uid_t uid, gid_t gid, int flags,
 		   struct err **err);
 
+/* "uid[:gid]" numbers, or names looked up in ROOTFS/etc/passwd and ROOTFS/etc/group (never the
+ * host's; every path step stays inside the rootfs). */
+int rt_user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
+		    size_t *ret_n_gids, struct err **err);
+
 /* runc driver: each call execs `runtime --root runtime_root --log-format json ...` and chains runc's
  * message on failure ("runc kill 'web-0': exit 1: container not running"). The error's errnum is
  * ENOENT when the runtime does not know the container, ESRCH when it is not running, else EIO. */

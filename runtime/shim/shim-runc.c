@@ -206,9 +206,9 @@ static int run_runc(const struct shim_args *a, const char *cmd, char *const *cmd
 		argv[n++] = *cmd_argv;
 	argv[n] = NULL;
 	from = file_size(a->runc_log);
-	r = shim_spawn(a->runtime, argv, fds[0], fds[1], fds[2], &pid);
+	r = shim_spawn(a->runtime, argv, fds[0], fds[1], fds[2], &pid, err);
 	if (r < 0)
-		return err_set(err, -r, "spawn '%s' %s", a->runtime, cmd);
+		return err_wrap(err, "runc %s", cmd);
 	r = shim_wait_deadline(pid, a->runtime_timeout_ms, &status);
 	if (r == -ETIMEDOUT)
 		return err_set(err, EPROTO, "runtime '%s' %s did not finish within %llu ms: killed", a->runtime, cmd,

@@ -1,4 +1,4 @@
-/* Minimal process spawning for the shim: fork + execve with an argv array, never a shell. */
+/* Process spawning for the shim: common/spawn.c with the shim's environment, and waiting. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,89 +10,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/spawn.h"
 #include "common/timeutil.h"
 #include "runtime/shim/shim.h"
 
-/* Places fd on target for the child; the copy must survive execve. Async-signal-safe. */
-static int child_fd(int fd, int target)
-{
-	if (fd == target) {
-		int fl = fcntl(fd, F_GETFD);
-		return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
-	}
-	return dup2(fd, target) < 0 ? -1 : 0;
-}
-
-/* Fallback for kernels without close_range: closes 3.. except keep. */
-static void child_close_slow(int keep)
-{
-	for (int fd = 3; fd < 4096; fd++)
-		if (fd != keep)
-			(void)close(fd); /* EBADF is expected for most */
-}
-
-/* Runs in the forked child: only async-signal-safe calls until execve. If execve fails, its errno goes
- * to the parent through report_fd (close-on-exec, so a successful exec just closes it). */
-static void __attribute__((noreturn))
-child_exec(const char *path, char *const *argv, const int fds[3], int report_fd)
+int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err, pid_t *ret_pid,
+	       struct err **err)
 {
 	static char *const envp[] = {SHIM_ENV_PATH, NULL};
-	struct sigaction sa = {.sa_handler = SIG_DFL};
-	sigset_t all;
-	int e;
-
-	/* The shim ignores some signals and blocks SIGCHLD; neither may leak into runc or the container. */
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL); /* EINVAL for SIGKILL/SIGSTOP and the RT gaps is fine */
-	sigemptyset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, NULL);
 	/* If the shim dies mid-command, runc create/start/delete dies with it. */
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (child_fd(fds[0], STDIN_FILENO) < 0 || child_fd(fds[1], STDOUT_FILENO) < 0 ||
-	    child_fd(fds[2], STDERR_FILENO) < 0)
-		goto fail;
-	if (report_fd < 3) /* never: fds 0-2 are always open in the shim */
-		goto fail;
-	/* report_fd stays open across close_range; it is close-on-exec anyway */
-	if ((report_fd > 3 && close_range(3, (unsigned)report_fd - 1, 0) < 0) ||
-	    close_range((unsigned)report_fd + 1, ~0U, 0) < 0)
-		child_close_slow(report_fd);
-	execve(path, argv, envp);
-fail:
-	e = errno;
-	(void)!write(report_fd, &e, sizeof(e)); /* nothing more to do if the parent cannot hear it */
-	_exit(127);
-}
+	const struct spawn_opts o = {.stdin_fd = fd_in, .stdout_fd = fd_out, .stderr_fd = fd_err, .keep_fd = -1,
+				     .die_with_parent = true, .envp = envp};
 
-int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err, pid_t *ret_pid)
-{
-	const int fds[3] = {fd_in, fd_out, fd_err};
-	int report[2], e = 0, status;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(report, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		e = errno;
-		(void)close(report[0]); /* unused pipe ends */
-		(void)close(report[1]);
-		return -e;
-	}
-	if (pid == 0)
-		child_exec(path, argv, fds, report[1]);
-	(void)close(report[1]); /* the child's copy is the only writer now */
-	do
-		n = read(report[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	(void)close(report[0]);
-	if (n == (ssize_t)sizeof(e)) {
-		(void)shim_wait(pid, &status); /* it exits 127 at once */
-		return -(e > 0 ? e : EIO);
-	}
-	*ret_pid = pid;
-	return 0;
+	return spawn_exec(path, argv, &o, ret_pid, err);
 }
 
 int shim_wait(pid_t pid, int *ret_status)

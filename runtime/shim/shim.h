@@ -32,8 +32,10 @@ struct shim_args {
 int shim_args_parse(int argc, char *const *argv, struct shim_args *ret, struct err **err);
 void shim_args_done(struct shim_args *a);
 
-/* shim-spawn.c: fork + execve with an argv array; the child gets fds 0-2 and nothing else. */
-int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err, pid_t *ret_pid);
+/* shim-spawn.c: spawn_exec with the shim's PATH; the child gets fds 0-2 and nothing else, dies with
+ * the shim, and a program that cannot be exec'd is an error here ("cannot exec 'PATH'"). */
+int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int fd_err, pid_t *ret_pid,
+	       struct err **err);
 /* Blocks until pid exits; returns its wait status. */
 int shim_wait(pid_t pid, int *ret_status);
 /* The same with a deadline: a child still running after timeout_ms is killed (SIGKILL), reaped, and

@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "agent/events.h"
 #include "agent/image-jobs.h"
+#include "agent/instance.h"
 #include "tests/fuzz/fuzz.h"
 
 /* called for each instance agent_apply creates */

@@ -1,5 +1,5 @@
 /* The whole instance spec, as the API and the assignments dir hand it over: JSON text -> spec. */
-#include "agent/spec-internal.h"
+#include "spec/spec-internal.h"
 #include "image/img.h"
 #include "tests/fuzz/fuzz.h"
 

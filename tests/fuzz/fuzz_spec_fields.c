@@ -1,7 +1,7 @@
 /* The spec's value parsers one at a time: CPU and byte quantities, and the resources, network
  * (ports), health (probe durations) and files sections. The first byte picks the parser, the rest
  * is its input (a string for the quantities and paths, JSON for the sections). */
-#include "agent/spec-internal.h"
+#include "spec/spec-internal.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

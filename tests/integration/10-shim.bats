@@ -4,7 +4,7 @@
 # SC2153: SHIM, RUNC, ROOT, ... come from shim-helpers.bash.
 # shellcheck disable=SC2016,SC2153
 
-load shim-helpers
+load helpers
 
 setup() {
 	shim_setup
@@ -125,7 +125,7 @@ teardown() {
 	make_bundle true
 	shim_run start_shim --foreground --runtime /nonexistent/runc
 	[ "$status" -eq 1 ]
-	[ "$(cat "$TMP/sync")" = "error spawn '/nonexistent/runc' run: No such file or directory" ]
+	[ "$(cat "$TMP/sync")" = "error runc run: cannot exec '/nonexistent/runc': No such file or directory" ]
 }
 
 @test "shim: the log is capped and rotated to FILE.1" {

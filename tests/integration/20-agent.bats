@@ -116,6 +116,54 @@ teardown() {
 	[ "$(status_of done .reason)" = Completed ]
 }
 
+@test "restart_backoff in the spec sets the restart delays: 200 ms, then 400 ms at most" {
+	put_file quick '.command = ["sh", "-c", "exit 1"] | .restart_backoff = {initial_ms: 200, max_ms: 400, reset_after_ms: 60000}'
+	wait_for 30 sh -c "[ \$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/quick | jq .restarts) -ge 4 ]"
+	grep -q "restarting in 200 ms (policy always) id=quick" "$AGENT_LOG"
+	[ "$(grep -c "restarting in 400 ms (policy always) id=quick" "$AGENT_LOG")" -ge 3 ]
+	[ "$(grep -o "restarting in [0-9]* ms (policy always) id=quick" "$AGENT_LOG" | grep -vcE "in (200|400) ms")" = 0 ]
+	# the gaps from each exit to the next start, from the events' nanosecond times. An event's
+	# time is taken after its state file is written, so each gap is the delay give or take that
+	# write: at least half the delay each, and 4 of them far below the 15 s (1+2+4+8) of the
+	# default back-off (1.4 s here; a loaded machine adds latency, hence the margin)
+	curl -sf --unix-socket "$SOCK" "http://localhost/v1/events?after=0" |
+		jq -r '.events[] | select(.id == "quick") | "\(.phase) \(.time)"' >"$T/ev"
+	gaps=()
+	while read -r ph t; do
+		ns=$(date -d "$t" +%s%N)
+		if [ "$ph" = exited ]; then
+			ex=$ns
+		elif [ -n "${ex:-}" ]; then
+			gaps+=($(((ns - ex) / 1000000)))
+			ex=""
+		fi
+	done <"$T/ev"
+	echo "gaps (ms): ${gaps[*]}" >&2
+	[ "${#gaps[@]}" -ge 4 ]
+	[ "${gaps[0]}" -ge 100 ]
+	[ "${gaps[1]}" -ge 200 ] && [ "${gaps[2]}" -ge 200 ] && [ "${gaps[3]}" -ge 200 ]
+	[ $((gaps[0] + gaps[1] + gaps[2] + gaps[3])) -lt 6000 ]
+}
+
+@test "restart_backoff.reset_after_ms: runs longer than that start the back-off over" {
+	put_file steady '.command = ["sh", "-c", "sleep 0.6; exit 1"] | .restart_backoff = {initial_ms: 200, max_ms: 3000, reset_after_ms: 300}'
+	wait_for 30 sh -c "[ \$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/steady | jq .restarts) -ge 3 ]"
+	[ "$(grep -c "restarting in 200 ms (policy always) id=steady" "$AGENT_LOG")" -ge 3 ]
+	[ "$(grep -o "restarting in [0-9]* ms (policy always) id=steady" "$AGENT_LOG" | grep -vc "in 200 ms")" = 0 ]
+}
+
+@test "a bad restart_backoff is refused with the field named and changes nothing" {
+	drv_run api PUT /v1/instances/bo1 "$(spec bo1 '.command = ["sleep", "1000"] | .restart_backoff = {initial_ms: 500, max_ms: 400}')"
+	[ "${lines[-1]}" = "HTTP 422" ]
+	[[ "$output" == *'"field": "restart_backoff.initial_ms"'* || "$output" == *'"field":"restart_backoff.initial_ms"'* ]]
+	[[ "$output" == *"must not exceed max_ms (400)"* ]]
+	drv_run api PUT /v1/instances/bo1 "$(spec bo1 '.command = ["sleep", "1000"] | .restart_backoff = {initial_ms: 0}')"
+	[ "${lines[-1]}" = "HTTP 422" ]
+	[[ "$output" == *"between 100 and 3600000"* ]]
+	drv_run api GET /v1/instances/bo1
+	[ "${lines[-1]}" = "HTTP 404" ]
+}
+
 @test "a higher revision replaces the instance; same revision is a no-op; lower is refused" {
 	put_file rev '.command = ["sleep", "1000"] | .revision = 1'
 	wait_for 10 phase_is rev running
@@ -387,4 +435,39 @@ teardown() {
 	[ "$(status_of badimg .reason)" = ImagePullFailed ]
 	[[ "$(status_of badimg .message)" == *"$layer"* ]]
 	[ -z "$(ls "$STATE/images/layers" 2>/dev/null | grep -v '^\.')" ]
+}
+
+@test "a drover-shim that cannot be exec'd fails the start with the exec error" {
+	stop_agent
+	mkdir -p "$T/bin"
+	cp "$SHIM" "$T/bin/drover-shim"
+	start_agent --shim "$T/bin/drover-shim"
+	# gone after the agent checked it at start (an upgrade half done, a mistaken cleanup)
+	rm "$T/bin/drover-shim"
+	put_file noshim '.command = ["sleep", "1000"] | .restart = "never"'
+	wait_for 10 phase_is noshim failed
+	[ "$(status_of noshim .reason)" = StartFailed ]
+	[ "$(status_of noshim .message)" = "cannot exec drover-shim at $T/bin/drover-shim: No such file or directory" ]
+	grep -q "cannot exec drover-shim at $T/bin/drover-shim: No such file or directory" "$AGENT_LOG"
+	# not a program at all
+	printf '\001\002 not a program\n' >"$T/bin/drover-shim"
+	chmod 0755 "$T/bin/drover-shim"
+	put_file junkshim '.command = ["sleep", "1000"] | .restart = "never"'
+	wait_for 10 phase_is junkshim failed
+	[ "$(status_of junkshim .message)" = "cannot exec drover-shim at $T/bin/drover-shim: Exec format error" ]
+	# nothing was started for either
+	[ -z "$(ls "$RUN/runc" 2>/dev/null)" ]
+}
+
+@test "a droverd copied without a drover-shim next to it refuses to start and says so" {
+	stop_agent
+	mkdir -p "$T/bin"
+	cp "$DROVERD" "$DROVER_IMAGE" "$T/bin/"
+	drv_run timeout 10 "$T/bin/droverd" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" \
+		--assignments-dir "$ASSIGN" --cgroup-root "$CGROOT" --bridge "$NET_BR" --subnet "$NET_SUBNET" \
+		--nft-table "$NFT_TABLE"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[[ "$output" == *"drover-shim not found next to droverd (use --shim)"* ]]
+	[ ! -S "$SOCK" ]
 }

@@ -78,7 +78,7 @@ logs_of() {
 }
 
 @test "a default container cannot create namespaces: unshare, setns, clone flags and AF_VSOCK fail" {
-	[ -x "$CLONE_NS" ] || skip "build $CLONE_NS first (make $CLONE_NS)"
+	requires clone_ns
 	put_file ns "$(printf '%s' '.image = "oci:'"$BATS_FILE_TMPDIR"'/tools-image:latest" | .restart = "never" |
 		.command = ["sh", "-c", "busybox unshare -U true; echo unshare-U=$?; busybox unshare -n true; echo unshare-n=$?;
 			busybox nsenter -t 1 -n true; echo nsenter=$?;
@@ -99,7 +99,7 @@ logs_of() {
 }
 
 @test "the same attempts in bridge mode fail too, and the host's answer is EPERM, not a crash" {
-	[ -x "$CLONE_NS" ] || skip "build $CLONE_NS first (make $CLONE_NS)"
+	requires clone_ns
 	put_file nsb "$(printf '%s' '.image = "oci:'"$BATS_FILE_TMPDIR"'/tools-image:latest" | .restart = "never" |
 		.network = {"mode": "bridge"} | .command = ["clone-ns", "user+net", "none"]')"
 	wait_for 20 phase_is nsb exited

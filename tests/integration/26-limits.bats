@@ -60,6 +60,10 @@ poller_stop() {
 	fi
 }
 
+batch_limit_reported() {
+	[ "$(api GET /v1/node | head -n -1 | jq .colocation.batch_memory_limit_bytes)" != null ]
+}
+
 gone() { # gone ID: the API no longer knows the instance
 	! curl -sf --unix-socket "$SOCK" "http://localhost/v1/instances/$1" >/dev/null
 }
@@ -81,9 +85,14 @@ gone() { # gone ID: the API no longer knows the instance
 	threads=$(cat /proc/sys/kernel/threads-max)
 	[ "$threads" -lt "$pid_max" ] && pid_max=$threads
 	for tier in online batch; do
-		[ "$(cat "/sys/fs/cgroup/memory$CGROOT/$tier/memory.limit_in_bytes")" = "$want_mem" ]
 		[ "$(cat "/sys/fs/cgroup/pids$CGROOT/$tier/pids.max")" = $((pid_max / 10 * 9)) ]
 	done
+	[ "$(cat "/sys/fs/cgroup/memory$CGROOT/online/memory.limit_in_bytes")" = "$want_mem" ]
+	# batch: the colocation controller's limit (--eviction-batch-memory of what online leaves), inside it
+	wait_for 5 batch_limit_reported
+	batch_mem=$(cat "/sys/fs/cgroup/memory$CGROOT/batch/memory.limit_in_bytes")
+	[ "$batch_mem" -le "$want_mem" ]
+	[ "$batch_mem" = "$(api GET /v1/node | head -n -1 | jq .colocation.batch_memory_limit_bytes)" ]
 	keep_check
 }
 

@@ -7,8 +7,7 @@
 # @test runs in its own subshell on purpose (teardown runs in it too).
 # shellcheck disable=SC2153,SC2034,SC2030,SC2031
 
-load net-helpers
-load links
+load helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
@@ -47,7 +46,8 @@ teardown() {
 
 @test "net: runc joins the agent-owned netns by path" {
 	local runc
-	runc=$(command -v runc) || skip "needs runc"
+	requires runc
+	runc=$RUNC
 	attach web
 	local b="$NT_DIR/bundle" id="nt$$-$RANDOM"
 	mkdir -p "$b/rootfs/bin"
@@ -331,7 +331,7 @@ teardown() {
 
 @test "net: frames from any port of the bridge to 127.0.0.0/8 are dropped before routing" {
 	local raw="$REPO_ROOT/${DROVER_BUILD:-build}/tests/raw-send"
-	[ -x "$raw" ] || skip "build $raw first"
+	requires raw_send
 	nh reclaim >/dev/null
 	[ "$(cat "/proc/sys/net/ipv4/conf/$NT_BR/route_localnet")" = 0 ]
 	[ "$(cat "/proc/sys/net/ipv6/conf/$NT_BR/accept_ra")" = 0 ]

@@ -2,7 +2,7 @@
 # drover-image against a real registry: Debian's docker-registry on free 127.0.0.1 ports, images
 # built from busybox-static by demo/build-image.sh and pushed with skopeo.
 
-load image-helpers
+load helpers
 
 # A multi-platform OCI layout in $1: an index listing an arm64 image first and this host's amd64
 # image second (each with a marker file /arch naming its platform), tagged "multi".
@@ -60,7 +60,7 @@ teardown_file() {
 }
 
 setup() {
-	requires_image_tools
+	requires drover_image skopeo registry
 	STORE="$BATS_TEST_TMPDIR/store"
 	TEST_PROCS=()
 }
@@ -116,7 +116,7 @@ test_proc() {
 }
 
 @test "a multi-platform index picks this host's platform" {
-	[ "$(uname -m)" = x86_64 ] || skip "the index lists amd64 and arm64"
+	requires x86_64 # the index lists amd64 and arm64
 	img_run "$DROVER_IMAGE" resolve "$STORE" "$REG/multi:1"
 	[ "$status" -eq 0 ]
 	[ "$(cat "$(echo "$output" | jq -r '.layer_dirs[1]')/arch")" = amd64 ]
@@ -143,7 +143,7 @@ test_proc() {
 }
 
 @test "basic auth against an htpasswd registry: right and wrong password, auth file mode" {
-	command -v htpasswd >/dev/null || skip "needs apache2-utils"
+	requires htpasswd
 	local port
 	port=$(free_port)
 	htpasswd -Bbc "$BATS_TEST_TMPDIR/htpasswd" alice s3cret 2>/dev/null
@@ -172,7 +172,7 @@ test_proc() {
 }
 
 @test "bearer token flow against the token-server fixture" {
-	python3 -c 'import cryptography' 2>/dev/null || skip "needs python3-cryptography"
+	requires python_cryptography
 	local port tport d="$BATS_TEST_TMPDIR"
 	port=$(free_port)
 	tport=$(free_port)
@@ -199,7 +199,7 @@ test_proc() {
 }
 
 @test "a token with header bytes in it is refused before it reaches a header" {
-	python3 -c 'import cryptography' 2>/dev/null || skip "needs python3-cryptography"
+	requires python_cryptography
 	local port tport d="$BATS_TEST_TMPDIR"
 	port=$(free_port)
 	tport=$(free_port)
@@ -434,7 +434,7 @@ no_layers_left() {
 }
 
 @test "decompression bombs stop at --image-max-unpacked and --image-max-entries, nothing is left" {
-	command -v zstd >/dev/null || skip "needs zstd"
+	requires zstd
 	local d="$BATS_TEST_TMPDIR"
 	# one 256 MiB file of zeros (zstd makes it a few KiB), and 16 files of 4 MiB
 	python3 "$FIXTURES/oci-layout.py" bomb --size $((256 << 20)) | zstd -q -3 >"$d/one.zst"
@@ -573,7 +573,7 @@ no_layers_left() {
 }
 
 @test "registry credentials scoped to a repository prefix, and recorded with the image" {
-	command -v htpasswd >/dev/null || skip "needs apache2-utils"
+	requires htpasswd
 	local port d="$BATS_TEST_TMPDIR"
 	port=$(free_port)
 	skopeo copy -q --dest-tls-verify=false oci:"$IMG_TMP/l1":1 "docker://$REG/team/app:1" >&2

@@ -4,7 +4,6 @@
 # image endpoints behind `droverctl image`.
 
 load helpers
-load image-helpers
 
 setup_file() {
 	image_setup_file
@@ -208,7 +207,7 @@ pull_fails() {
 }
 
 @test "hostile layouts through the agent: a bomb, a lying diff_id, a path outside the root, a FIFO" {
-	command -v zstd >/dev/null || skip "needs zstd"
+	requires zstd
 	local lay="$T/lay" m blob
 	mkdir -p "$lay"
 	stop_agent

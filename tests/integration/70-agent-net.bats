@@ -5,8 +5,6 @@
 # namespaces, veths and bridge the test made.
 
 load helpers
-load client-host
-load links
 
 setup_file() {
 	image_setup_file
@@ -17,9 +15,7 @@ setup() {
 	CLIENT_NS=""
 	CLIENT_VETH=""
 	BG_PIDS=()
-	for t in nsenter unshare socat nft; do
-		command -v "$t" >/dev/null || skip "needs $t"
-	done
+	requires nsenter unshare socat nft
 }
 
 teardown() {

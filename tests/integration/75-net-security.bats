@@ -9,7 +9,6 @@
 # shellcheck disable=SC2154
 
 load helpers
-load client-host
 bats_require_minimum_version 1.5.0
 
 RAW_SEND="$REPO_ROOT/${DROVER_BUILD:-build}/tests/raw-send"
@@ -24,11 +23,7 @@ setup() {
 	CLIENT_NS=""
 	CLIENT_VETH=""
 	RT_TABLE=""
-	local t
-	for t in nsenter unshare socat nft ip; do
-		command -v "$t" >/dev/null || skip "needs $t"
-	done
-	[ -x "$RAW_SEND" ] || skip "build $RAW_SEND first (make integration)"
+	requires nsenter unshare socat nft ip raw_send
 }
 
 teardown() {

@@ -9,7 +9,6 @@
 
 load helpers
 bats_require_minimum_version 1.5.0
-load links
 
 setup_file() {
 	image_setup_file
@@ -307,7 +306,7 @@ EOF
 }
 
 @test "a plain-HTTP registry off loopback is named as such, with the flag that allows it" {
-	command -v unshare >/dev/null || skip "needs unshare"
+	requires unshare
 	mkdir -p "$T/www/v2"
 	echo '{}' >"$T/www/v2/index.html"
 	# a namespace of our own with a non-loopback address on its lo: the registry and the client

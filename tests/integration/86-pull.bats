@@ -2,7 +2,6 @@
 # Pull: droverd --control-plane long-polls the fixture for its desired set and reports status.
 
 load helpers
-load cp-helpers
 
 setup_file() {
 	image_setup_file

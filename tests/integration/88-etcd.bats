@@ -3,8 +3,6 @@
 # and writes statuses to PREFIX/status/NODE[/ID] under a lease it keeps alive.
 
 load helpers
-load cp-helpers
-load etcd-helpers
 
 setup_file() {
 	image_setup_file

@@ -9,8 +9,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
-	[ "$(id -u)" -eq 0 ] || skip "needs root"
-	command -v dpkg-deb >/dev/null && command -v apt-get >/dev/null || skip "needs dpkg-deb and apt-get"
+	requires root dpkg-deb apt-get
 	if dpkg-query -W -f='${Status}' drover 2>/dev/null | grep -q "install ok installed"; then
 		skip "a drover package is installed on this host already"
 	fi

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "api/http.h"
+#include "http/http.h"
 
 static bool eq(const char *given, const char *want)
 {

@@ -152,6 +152,7 @@ static const struct row_case rows[] = {
 	{PH_RUNNING, LC_EV_STOP, S_REMOVING, PH_STOPPING, "publish,stop", "", false},
 	{PH_RUNNING, LC_EV_STOP, S_REMOVING | S_FORCE, PH_STOPPING, "publish,kill", "", false},
 	{PH_RUNNING, LC_EV_LIVENESS_FAILED, S_NONE, PH_STOPPING, "publish,stop", "LivenessFailed", false},
+	{PH_RUNNING, LC_EV_EVICT, S_NONE, PH_STOPPING, "publish,kill", "Evicted", false},
 	{PH_RUNNING, LC_EV_ADOPT, S_NONE, PH_RUNNING, "", "", false},
 	{PH_RUNNING, LC_EV_ADOPT, S_REMOVING, PH_RUNNING, "", "", true},
 

@@ -11,7 +11,7 @@
 
 #include "agent/admission.h"
 #include "agent/limits.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 static struct spec *parse(const char *text, struct err **e)
 {

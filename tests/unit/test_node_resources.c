@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "agent/node-resources.h"
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 #define MI (1024LL * 1024)
 

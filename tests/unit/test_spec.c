@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 static struct spec *parse_ok(const char *text)
 {
@@ -85,7 +85,78 @@ static void test_defaults(void **state)
 	assert_int_equal(s->net, SPEC_NET_BRIDGE);
 	assert_int_equal(s->restart, SPEC_RESTART_ALWAYS);
 	assert_int_equal(s->stop_grace_ms, 10000);
+	assert_int_equal(s->backoff.initial_ms, 1000);
+	assert_int_equal(s->backoff.max_ms, 300000);
+	assert_int_equal(s->backoff.reset_after_ms, 600000);
 	spec_free(s);
+}
+
+static void test_restart_backoff(void **state)
+{
+	(void)state;
+	struct spec *s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\","
+				  "\"restart_backoff\":{\"initial_ms\":200,\"max_ms\":400,\"reset_after_ms\":5000}}");
+	int64_t cur = 0;
+
+	assert_int_equal(s->backoff.initial_ms, 200);
+	assert_int_equal(s->backoff.max_ms, 400);
+	assert_int_equal(s->backoff.reset_after_ms, 5000);
+	/* the delays of successive restarts: 200, 400, 400 */
+	cur = spec_backoff_delay(&s->backoff, cur);
+	assert_int_equal(cur, 200);
+	cur = spec_backoff_delay(&s->backoff, spec_backoff_grow(&s->backoff, cur));
+	assert_int_equal(cur, 400);
+	cur = spec_backoff_delay(&s->backoff, spec_backoff_grow(&s->backoff, cur));
+	assert_int_equal(cur, 400);
+	assert_int_equal(spec_backoff_delay(&s->backoff, 0), 200); /* a reset starts over */
+	/* left by an earlier revision with a larger cap: cut to this one's */
+	assert_int_equal(spec_backoff_delay(&s->backoff, 300000), 400);
+	assert_int_equal(spec_backoff_grow(&s->backoff, 300000), 400);
+	spec_free(s);
+	/* absent fields keep their defaults */
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"restart_backoff\":{\"initial_ms\":250}}");
+	assert_int_equal(s->backoff.initial_ms, 250);
+	assert_int_equal(s->backoff.max_ms, 300000);
+	assert_int_equal(s->backoff.reset_after_ms, 600000);
+	spec_free(s);
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"restart_backoff\":{}}");
+	assert_int_equal(s->backoff.initial_ms, 1000);
+	spec_free(s);
+	/* the defaults double from 1 s and stop at 5 min */
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\"}");
+	cur = 0;
+	for (int64_t want = 1000; want < 300000; want *= 2) {
+		cur = spec_backoff_delay(&s->backoff, cur);
+		assert_int_equal(cur, want);
+		cur = spec_backoff_grow(&s->backoff, cur);
+	}
+	assert_int_equal(spec_backoff_delay(&s->backoff, cur), 300000);
+	assert_int_equal(spec_backoff_grow(&s->backoff, 300000), 300000);
+	assert_int_equal(spec_backoff_grow(NULL, 256000), 300000); /* no spec: the defaults */
+	spec_free(s);
+}
+
+static void test_restart_backoff_errors(void **state)
+{
+	(void)state;
+	const char *pre = "{\"id\":\"a\",\"image\":\"x\",\"restart_backoff\":";
+	char buf[256];
+#define BO(body) (snprintf(buf, sizeof(buf), "%s%s}", pre, body), buf)
+	expect_error(BO("5"), "restart_backoff", "must be an object");
+	expect_error(BO("{\"initial\":5}"), "restart_backoff.initial", "unknown");
+	expect_error(BO("{\"initial_ms\":0}"), "restart_backoff.initial_ms", "between 100 and 3600000");
+	expect_error(BO("{\"initial_ms\":-200}"), "restart_backoff.initial_ms", "between");
+	expect_error(BO("{\"initial_ms\":\"1s\"}"), "restart_backoff.initial_ms", "integer");
+	expect_error(BO("{\"initial_ms\":1.5}"), "restart_backoff.initial_ms", "integer");
+	expect_error(BO("{\"max_ms\":3600001}"), "restart_backoff.max_ms", "between");
+	expect_error(BO("{\"max_ms\":99}"), "restart_backoff.max_ms", "between");
+	expect_error(BO("{\"reset_after_ms\":0}"), "restart_backoff.reset_after_ms", "between 100 and 86400000");
+	expect_error(BO("{\"reset_after_ms\":86400001}"), "restart_backoff.reset_after_ms", "between");
+	expect_error(BO("{\"initial_ms\":500,\"max_ms\":400}"), "restart_backoff.initial_ms",
+		     "(500) must not exceed max_ms (400)");
+	/* a larger initial_ms than the default cap needs max_ms too */
+	expect_error(BO("{\"initial_ms\":400000}"), "restart_backoff.initial_ms", "max_ms (300000, the default)");
+#undef BO
 }
 
 static void test_errors(void **state)
@@ -344,7 +415,8 @@ int main(void)
 		cmocka_unit_test(test_errors),	    cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_quantities), cmocka_unit_test(test_id_and_paths),
 		cmocka_unit_test(test_workdir),	    cmocka_unit_test(test_health),
-		cmocka_unit_test(test_health_errors),
+		cmocka_unit_test(test_health_errors), cmocka_unit_test(test_restart_backoff),
+		cmocka_unit_test(test_restart_backoff_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

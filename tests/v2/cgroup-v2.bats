@@ -10,12 +10,24 @@ setup_file() {
 }
 
 setup() {
-	[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || skip "needs a cgroup v2 host"
+	requires cgroups_v2
 	drv_setup
-	start_agent
+	v2_start_agent
+}
+
+# The guest's /tmp, where the tests keep the agent's state and image store, is a 1 GiB tmpfs:
+# below the 1 GiB that --image-min-free keeps free by default.
+v2_start_agent() {
+	start_agent --image-min-free 64Mi "$@"
 }
 
 teardown() {
+	# the console is all a guest leaves behind: a failed test shows what the agent saw
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${T:-}" ]; then
+		curl -sf --unix-socket "$SOCK" http://localhost/v1/instances |
+			jq -c '.[] | {id, phase, reason, message}' >&2 || true
+		tail -25 "$AGENT_LOG" >&2
+	fi
 	drv_teardown
 }
 
@@ -36,14 +48,14 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 		[[ "$(cat "/sys/fs/cgroup$CGROOT/$tier/pids.max")" =~ ^[0-9]+$ ]]
 	done
 	put_file dflt '.command = ["sleep", "1000"]'
-	wait_for 30 phase_is dflt running
+	wait_for 90 phase_is dflt running
 	[ "$(v2_knob dflt memory.max)" = 536870912 ]
 	[ "$(v2_knob dflt pids.max)" = 1024 ]
 }
 
 @test "v2: memory, pids and cpu limits are in the container's cgroup files" {
 	put_file lim '.command = ["sleep", "1000"] | .resources = {memory: "64Mi", pids: 32, cpu: "250m"}'
-	wait_for 30 phase_is lim running
+	wait_for 90 phase_is lim running
 	[ "$(v2_knob lim memory.max)" = 67108864 ]
 	[ "$(v2_knob lim pids.max)" = 32 ]
 	[ "$(v2_knob lim cpu.max)" = "25000 100000" ]
@@ -53,7 +65,7 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 
 @test "v2: batch instances go under the batch tier with the lowest CPU weight" {
 	put_file bat '.command = ["sleep", "1000"] | .qos = "batch"'
-	wait_for 30 phase_is bat running
+	wait_for 90 phase_is bat running
 	[ -d "/sys/fs/cgroup$CGROOT/batch/bat" ]
 	# cpu.idle (5.15+) makes the tier SCHED_IDLE, below any weight; without it, weight 1
 	if [ -e "/sys/fs/cgroup$CGROOT/batch/cpu.idle" ]; then
@@ -68,30 +80,30 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 
 @test "v2: a container that allocates past its memory limit ends OOMKilled" {
 	put_file hog '.command = ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr \"\\000\" a); echo ${#x}"] | .resources = {memory: "16Mi"} | .restart = "never"'
-	wait_for 60 phase_is hog exited
+	wait_for 90 phase_is hog exited
 	[ "$(status_of hog .reason)" = OOMKilled ]
 	[ "$(status_of hog .oom_killed)" = true ]
 }
 
 @test "v2: kill -9 of droverd, then a restart, adopts the container untouched" {
 	put_file a1 '.command = ["sleep", "1000"] | .resources = {memory: "32Mi"}'
-	wait_for 30 phase_is a1 running
+	wait_for 90 phase_is a1 running
 	pa=$(status_of a1 .pid)
 	kill9_agent
-	start_agent
+	v2_start_agent
 	[ "$(status_of a1 .phase)" = running ]
 	[ "$(status_of a1 .pid)" = "$pa" ]
 	[ "$(status_of a1 .restarts)" = 0 ]
 	[ "$(v2_knob a1 memory.max)" = 33554432 ]
 	kill -9 "$pa"
-	wait_for 30 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/a1 | jq .restarts)\" = 1 ]"
+	wait_for 90 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/a1 | jq .restarts)\" = 1 ]"
 }
 
 @test "v2: removing the spec removes the container's cgroup" {
 	put_file rm1 '.command = ["sleep", "1000"]'
-	wait_for 30 phase_is rm1 running
+	wait_for 90 phase_is rm1 running
 	[ -d "/sys/fs/cgroup$CGROOT/online/rm1" ]
 	rm "$ASSIGN/rm1.json"
-	wait_for 30 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/rm1"
+	wait_for 90 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/rm1"
 	[ ! -d "/sys/fs/cgroup$CGROOT/online/rm1" ]
 }

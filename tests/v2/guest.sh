@@ -3,6 +3,7 @@
 # bats file, its output framed by markers for the host to pick up. Powers the guest off.
 REPO=$1
 BUILD=$2
+FILTER=${3:-}
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -24,11 +25,15 @@ ip link set lo up
 hostname drover-v2
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 cd "$REPO" || exit 1
+# read once what every test runs, so no test pays for the first read over virtiofs (droverd gives
+# the runtime 5 s to say its version)
+for b in runc bash jq curl ip nft; do "$b" --version; done >/dev/null 2>&1
+"$REPO/$BUILD/droverd" --help >/dev/null 2>&1
 {
 	echo "=== v2 begin"
 	echo "# kernel $(uname -r), $(stat -fc %T /sys/fs/cgroup) on /sys/fs/cgroup, controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 	# each TAP line reaches the console as it happens, so a slow or stuck guest shows how far it got
-	DROVER_BUILD=$BUILD bats --tap tests/v2/cgroup-v2.bats 2>&1 | tee /tmp/tap
+	DROVER_BUILD=$BUILD DROVER_AGENT_START_S=120 bats --tap --timing ${FILTER:+-f "$FILTER"} tests/v2/cgroup-v2.bats 2>&1 | tee /tmp/tap
 	pass=$(grep -E '^ok ' /tmp/tap | grep -vc '# skip')
 	fail=$(( $(grep -cE '^not ok ' /tmp/tap) + $(grep -E '^ok ' /tmp/tap | grep -c '# skip') ))
 	echo "v2: $pass passed, $fail failed"

@@ -6,6 +6,10 @@
 # Prints the guest's TAP lines and "v2: N passed, N failed".
 #
 #   tests/v2/run.sh [BUILD_DIR]     (root; needs qemu-system-x86 and linux-image-cloud-amd64)
+#
+# DROVER_V2_FILTER=REGEX runs only the tests whose names match (bats -f; no spaces: the
+# command line carries it). DROVER_V2_GUEST_CMD runs another command in the guest instead of tests/v2/guest.sh (to debug
+# the harness; it must print the markers and the summary line as guest.sh does).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
@@ -54,9 +58,11 @@ chmod 0755 "$work/initrd/init"
 (cd "$work/initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz" || fail "cpio"
 
 # What the guest runs once its root is the overlay: passed on the kernel command line.
-guest_cmd="$REPO/tests/v2/guest.sh $REPO $BUILD"
+guest_cmd=${DROVER_V2_GUEST_CMD:-"$REPO/tests/v2/guest.sh $REPO $BUILD ${DROVER_V2_FILTER:-}"}
 
-"$virtiofsd" --socket-path="$work/vfs.sock" -o source=/ -o cache=none -o sandbox=chroot \
+# cache=always: the guest keeps what it read in its page cache. With cache=none every exec read
+# its binary and libraries from the host again, a few seconds each under TCG.
+"$virtiofsd" --socket-path="$work/vfs.sock" -o source=/ -o cache=always -o sandbox=chroot \
 	>"$work/virtiofsd.log" 2>&1 &
 vfs_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/vfs.sock" ] && break; sleep 0.1; done

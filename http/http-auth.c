@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/http.h"
+#include "http/http.h"
 
 size_t http_body_cap(const char *method, const char *url)
 {

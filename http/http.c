@@ -10,8 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "api/http-internal.h"
-#include "api/http.h"
+#include "http/http-internal.h"
+#include "http/http.h"
 #include "common/cleanup.h"
 
 int http_listen_unix(const char *path, int *ret_fd, struct err **err)

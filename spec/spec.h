@@ -17,6 +17,21 @@ enum spec_qos { SPEC_QOS_ONLINE, SPEC_QOS_BATCH };
 enum spec_net { SPEC_NET_BRIDGE, SPEC_NET_HOST, SPEC_NET_NONE };
 enum spec_restart { SPEC_RESTART_ALWAYS, SPEC_RESTART_ON_FAILURE, SPEC_RESTART_NEVER };
 
+/* restart_backoff (an extension): the first restart delay, doubled per restart up to max_ms,
+ * back to initial_ms after reset_after_ms of running. Absent fields get these defaults. */
+#define SPEC_BACKOFF_INITIAL_MS 1000
+#define SPEC_BACKOFF_MAX_MS (300 * 1000)
+#define SPEC_BACKOFF_RESET_AFTER_MS (600 * 1000)
+#define SPEC_BACKOFF_MIN_MS 100                       /* no field below: a crash loop is not a busy loop */
+#define SPEC_BACKOFF_CEIL_MS (3600 * 1000)            /* initial_ms and max_ms: at most an hour */
+#define SPEC_BACKOFF_RESET_CEIL_MS (24 * 3600 * 1000) /* reset_after_ms: at most a day */
+
+struct spec_backoff {
+	int64_t initial_ms;
+	int64_t max_ms;
+	int64_t reset_after_ms;
+};
+
 struct spec_file {
 	char *path;
 	char *content;
@@ -69,6 +84,7 @@ struct spec {
 	bool has_health;
 	struct spec_probe probes[_SPEC_PROBE_ROLE_MAX];
 	enum spec_restart restart;
+	struct spec_backoff backoff;
 	int64_t stop_grace_ms;
 	json_t *raw; /* the document as given, kept for state files and inspect */
 };
@@ -86,6 +102,13 @@ int spec_check_supported(const struct spec *s, struct err **err);
 /* Kubernetes-style quantities. cpu: "500m", "0.5", 2 -> millicores. bytes: "128Mi", "1G", 1e3. */
 int quantity_parse_cpu(const char *s, int64_t *ret_millis);
 int quantity_parse_bytes(const char *s, int64_t *ret_bytes);
+
+void spec_backoff_defaults(struct spec_backoff *b);
+/* The delay of the restart due now, given the current one (0: none yet, or reset): initial_ms, or
+ * cur_ms cut to max_ms (it may come from an earlier revision with a larger cap). */
+int64_t spec_backoff_delay(const struct spec_backoff *b, int64_t cur_ms);
+/* The delay after cur_ms once a restart was tried: doubled, at most max_ms (b NULL: defaults). */
+int64_t spec_backoff_grow(const struct spec_backoff *b, int64_t cur_ms);
 
 const char *spec_qos_name(enum spec_qos q);
 const char *spec_restart_name(enum spec_restart r);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/spec-internal.h"
+#include "spec/spec-internal.h"
 #include "common/cleanup.h"
 #include "image/img.h"
 #include "runtime/rt.h"
@@ -191,7 +191,7 @@ static int parse_env(json_t *v, struct spec *s, struct err **err)
 static const char *const top_keys[] = {"id",	  "app",     "revision", "image",   "command",
 				       "env",	  "workdir", "user",     "files",   "resources",
 				       "qos",	  "network", "health",   "restart", "stop_grace_ms",
-				       "labels", NULL};
+				       "labels", "restart_backoff", NULL};
 
 static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 {
@@ -293,6 +293,9 @@ static int parse_policy(json_t *doc, struct spec *s, struct err **err)
 			return err_field(err, "restart", EINVAL,
 					 "'restart' must be \"always\", \"on-failure\" or \"never\"");
 	}
+	r = spec_parse_backoff(json_object_get(doc, "restart_backoff"), s, err);
+	if (r < 0)
+		return r;
 	v = json_object_get(doc, "stop_grace_ms");
 	if (v && (r = spec_get_int(v, "stop_grace_ms", 0, 3600 * 1000, &s->stop_grace_ms, err)) < 0)
 		return r;
@@ -322,6 +325,7 @@ int spec_parse(json_t *doc, struct spec **ret, struct err **err)
 		return err_set(err, ENOMEM, "out of memory");
 	s->cpu_millis = s->memory = s->pids = -1;
 	s->stop_grace_ms = 10000;
+	spec_backoff_defaults(&s->backoff);
 	s->net = SPEC_NET_BRIDGE;
 	s->raw = json_incref(doc);
 	r = spec_check_keys(doc, NULL, top_keys, err);

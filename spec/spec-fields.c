@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/spec-internal.h"
+#include "spec/spec-internal.h"
 #include "common/cleanup.h"
 
 bool spec_path_safe(const char *p)

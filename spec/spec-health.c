@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/spec-internal.h"
+#include "spec/spec-internal.h"
 #include "common/cleanup.h"
 
 #define PROBE_MAX_THRESHOLD 1000

@@ -1,5 +1,5 @@
 #pragma once
-/* api/ internals shared by http.c and http-tls.c. */
+/* http/ internals shared by http.c and http-tls.c. */
 #include <stdbool.h>
 
 #include <microhttpd.h>

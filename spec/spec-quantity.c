@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "agent/spec.h"
+#include "spec/spec.h"
 
 /* Splits "123.45Mi" into an integer scaled by 10^frac_digits and a suffix. */
 static int split_decimal(const char *s, int64_t *ret_int, int64_t *ret_frac, int *ret_frac_digits,

@@ -11,9 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agent/instance-internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "runtime/rt.h"
 
 #define DB_MAX (4 * 1024 * 1024)
 
@@ -177,8 +177,8 @@ static int extra_groups(const char *rootfs, const char *uname, gid_t primary, gi
 	return 0;
 }
 
-int user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
-		 size_t *ret_n_gids, struct err **err)
+int rt_user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t *ret_gid, gid_t **ret_gids,
+		    size_t *ret_n_gids, struct err **err)
 {
 	_cleanup_free_ char *u = NULL, *db = NULL, *line = NULL, *uname = NULL;
 	char *group;

@@ -16,8 +16,8 @@
 
 #include <gnutls/gnutls.h>
 
-#include "api/http-internal.h"
-#include "api/http.h"
+#include "http/http-internal.h"
+#include "http/http.h"
 #include "common/cleanup.h"
 
 static gnutls_session_t session_of(struct MHD_Connection *conn)

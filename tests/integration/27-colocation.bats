@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# Colocation on real cgroups v1: admission of online against allocatable and of batch against what
+# online leaves; batch's CPU quota cut under online CPU pressure and given back; batch evicted
+# first when node memory runs short; oom_score_adj by class. The machine is shared with other
+# test runs, so waits are generous while the measured times are printed and bounded.
+
+load helpers
+
+setup_file() {
+	image_setup_file
+}
+
+setup() {
+	drv_setup
+}
+
+teardown() {
+	drv_teardown
+}
+
+node() { # node [jq filter]
+	api GET /v1/node | head -n -1 | jq -r "${1:-.}"
+}
+
+batch_quota() {
+	cat "/sys/fs/cgroup/cpu$CGROOT/batch/cpu.cfs_quota_us"
+}
+
+quota_cut() {
+	[ "$(batch_quota)" != -1 ]
+}
+
+quota_free() {
+	[ "$(batch_quota)" = -1 ]
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+@test "admission: online fits allocatable, batch fits what is reclaimable; refusals name the resource and the numbers" {
+	ncpu=$(nproc)
+	start_agent --system-reserved cpu=500m,memory=512Mi --eviction-batch-memory 256Mi
+	# online cpu: allocatable is the CPUs minus 500m
+	alloc=$((ncpu * 1000 - 500))
+	drv_run api PUT /v1/instances/on1 "$(spec on1 ".command = [\"sleep\",\"1000\"] | .resources = {cpu: \"$((alloc - 200))m\"}")"
+	[[ "$output" == *"HTTP 201"* ]]
+	drv_run api PUT /v1/instances/on2 "$(spec on2 '.command = ["sleep","1000"] | .resources = {cpu: "300m"}')"
+	[[ "$output" == *"HTTP 422"* ]]
+	[ "$(echo "${lines[0]}" | jq -r .field)" = resources.cpu ]
+	[[ "$(echo "${lines[0]}" | jq -r .error)" == *"insufficient cpu: 'resources.cpu' asks for 300m, but only 200m of the node's ${alloc}m allocatable are free ($((alloc - 200))m allocated)"* ]]
+	# the same through the assignments dir: failed, InsufficientResources
+	put_file on3 '.command = ["sleep","1000"] | .resources = {cpu: "300m"}'
+	wait_for 5 phase_is on3 failed
+	[ "$(status_of on3 .reason)" = InsufficientResources ]
+	[[ "$(status_of on3 .message)" == *"insufficient cpu"*300m* ]]
+	# batch memory: 256Mi reclaimable (--eviction-batch-memory as a size), online does not count
+	wait_for 5 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/node | jq .colocation.reclaimable.memory.bytes)\" = 268435456 ]"
+	drv_run api PUT /v1/instances/b1 "$(spec b1 '.command = ["sleep","1000"] | .qos = "batch" | .resources = {memory: "200Mi"}')"
+	[[ "$output" == *"HTTP 201"* ]]
+	drv_run api PUT /v1/instances/b2 "$(spec b2 '.command = ["sleep","1000"] | .qos = "batch" | .resources = {memory: "100Mi"}')"
+	[[ "$output" == *"HTTP 422"* ]]
+	[ "$(echo "${lines[0]}" | jq -r .field)" = resources.memory ]
+	[[ "$(echo "${lines[0]}" | jq -r .error)" == *"insufficient memory for batch: 'resources.memory' asks for 104857600 bytes, but only 58720256 of the node's 268435456 reclaimable bytes are free (209715200 allocated to batch)"* ]]
+	# an online instance with the same request still fits allocatable
+	drv_run api PUT /v1/instances/on4 "$(spec on4 '.command = ["sleep","1000"] | .resources = {memory: "100Mi"}')"
+	[[ "$output" == *"HTTP 201"* ]]
+	wait_for 10 phase_is b1 running
+	wait_for 10 phase_is on4 running
+}
+
+@test "batch CPU quota is cut under online CPU pressure within 2 s and given back within 3 s" {
+	start_agent
+	put_file hog '.command = ["sh", "-c", "while :; do :; done"] | .qos = "batch"'
+	wait_for 10 phase_is hog running
+	sleep 1
+	quota_free # batch alone: no cap
+	# four busy loops in online on this 2-CPU node: its tasks wait for CPUs
+	put_file busy '.command = ["sh", "-c", "for i in 1 2 3 4; do (while :; do :; done) & done; exec sleep 1000"]'
+	wait_for 10 phase_is busy running
+	t0=$(now_ms)
+	wait_for 10 quota_cut
+	cut_ms=$(($(now_ms) - t0))
+	echo "cut after ${cut_ms} ms to $(batch_quota) us" >&3
+	[ "$cut_ms" -le 2000 ]
+	[ "$(node .colocation.batch_cpu_quota_millis)" != null ]
+	[ "$(node .colocation.pressure.online_cpu_under_pressure)" = true ]
+	# droverctl node shows the same: quota, reclaimable capacity with its inputs, pressure
+	drv_run ctl node
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"colocation.batch_cpu_quota_millis"* ]]
+	[[ "$output" == *"colocation.reclaimable.cpu.online_usage_millis"* ]]
+	[[ "$output" == *"colocation.reclaimable.memory.formula"* ]]
+	[[ "$output" == *"colocation.pressure.online_cpu_percent"* ]]
+	# down to --batch-cpu-min (100m = 10000 us of 100000) while the pressure lasts
+	wait_for 5 sh -c "[ \"\$(cat /sys/fs/cgroup/cpu$CGROOT/batch/cpu.cfs_quota_us)\" = 10000 ]"
+	grep -q "batch cpu quota .*online CPU pressure" "$AGENT_LOG"
+	# the busy loops end (the instance's shell sleeps on): the quota is lifted
+	main=$(status_of busy .pid)
+	for p in $(cat "$(cg_file busy cpu tasks)"); do
+		[ "$p" = "$main" ] || kill -9 "$p" 2>/dev/null || true
+	done
+	t0=$(now_ms)
+	wait_for 10 quota_free
+	back_ms=$(($(now_ms) - t0))
+	echo "given back after ${back_ms} ms" >&3
+	[ "$back_ms" -le 3000 ]
+	[ "$(node .colocation.batch_cpu_quota_millis)" = null ]
+	[ "$(api GET /metrics | grep -c '^drover_batch_cpu_quota_changes_total [1-9]')" = 1 ]
+	[ "$(status_of hog)" = running ]
+}
+
+@test "below the eviction threshold a batch instance is evicted (Evicted, numbers in the message); online beside it is untouched" {
+	avail=$(($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) * 1024))
+	thr=$((avail - 100 * 1024 * 1024))
+	start_agent --eviction-hard "memory.available<$thr" --default-memory 1Gi
+	put_file on '.command = ["sleep", "1000"] | .resources = {memory: "64Mi"}'
+	wait_for 10 phase_is on running
+	on_pid=$(status_of on .pid)
+	# about 200 MB of anonymous memory held by a shell variable
+	put_file hungry '.command = ["sh", "-c", "x=$(seq 1 25000000); exec sleep 1000"] | .qos = "batch"'
+	wait_for 10 phase_is hungry running
+	usage=$(cg_file hungry memory memory.usage_in_bytes batch)
+	# from the moment its usage passes the margin (and then some), eviction takes at most 2 s
+	wait_for 60 sh -c "[ \"\$(cat $usage 2>/dev/null || echo 999999999999)\" -gt $((150 * 1024 * 1024)) ]"
+	t0=$(now_ms)
+	wait_for 10 phase_is hungry failed
+	ev_ms=$(($(now_ms) - t0))
+	echo "evicted after ${ev_ms} ms" >&3
+	[ "$ev_ms" -le 2000 ]
+	[ "$(status_of hungry .reason)" = Evicted ]
+	msg=$(status_of hungry .message)
+	[[ "$msg" == *"batch, largest usage over request"*"threshold $thr bytes"* ]]
+	[[ "$msg" == *"it used "[0-9]*" bytes, request 0 bytes"* ]]
+	grep -q "evicting id=hungry qos=batch" "$AGENT_LOG"
+	# no restart: it stays failed; online runs on with the same process
+	sleep 2
+	[ "$(status_of hungry)" = failed ]
+	[ "$(status_of on)" = running ]
+	[ "$(status_of on .pid)" = "$on_pid" ]
+	[ "$(node .colocation.eviction.evictions_total)" = 1 ]
+	api GET /metrics | grep -q '^drover_evictions_total 1$'
+}
+
+@test "oom_score_adj per class is visible in /proc: batch 1000, online below batch" {
+	start_agent
+	put_file gua '.command = ["sleep", "1000"] | .resources = {memory: "64Mi"}'
+	put_file bat '.command = ["sleep", "1000"] | .qos = "batch"'
+	put_file onl '.command = ["sleep", "1000"]'
+	wait_for 10 phase_is gua running
+	wait_for 10 phase_is bat running
+	wait_for 10 phase_is onl running
+	# online with a request: -500, or 0 when the agent lacks CAP_SYS_RESOURCE (bit 24)
+	capeff=$(awk '/^CapEff:/ {print $2}' "/proc/$AGENT_PID/status")
+	want=0
+	(((0x$capeff >> 24) & 1)) && want=-500
+	[ "$(cat "/proc/$(status_of bat .pid)/oom_score_adj")" = 1000 ]
+	[ "$(cat "/proc/$(status_of gua .pid)/oom_score_adj")" = "$want" ]
+	[ "$(cat "/proc/$(status_of onl .pid)/oom_score_adj")" = 100 ]
+}
+
+@test "bad colocation flags are refused at start with one line" {
+	for f in "--eviction-hard memory.free<1Gi" "--batch-cpu-target 0" "--batch-cpu-min 1m" "--eviction-batch-memory 0%"; do
+		# shellcheck disable=SC2086
+		run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
+			--cgroup-root "$CGROOT" $f
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"${f%% *}"* ]]
+		[ "${#lines[@]}" -eq 1 ]
+		[ ! -e "$STATE" ]
+	done
+}
