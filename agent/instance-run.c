@@ -14,6 +14,7 @@
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "agent/lifecycle.h"
+#include "agent/probe.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
