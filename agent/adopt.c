@@ -14,6 +14,7 @@
 #include "agent/agent.h"
 #include "agent/history.h"
 #include "agent/instance.h"
+#include "agent/probe.h"
 #include "agent/lifecycle.h"
 #include "common/cleanup.h"
 #include "common/fs.h"

@@ -9,6 +9,7 @@
 #include "agent/coloc.h"
 #include "agent/events.h"
 #include "agent/instance.h"
+#include "agent/probe.h"
 #include "common/timeutil.h"
 
 static long long resident_bytes(void)

@@ -15,6 +15,7 @@
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "agent/lifecycle.h"
+#include "agent/probe.h"
 #include "common/cleanup.h"
 #include "common/crash.h"
 #include "common/fs.h"

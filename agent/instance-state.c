@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/instance.h"
+#include "agent/probe.h"
 #include "agent/lifecycle.h"
 #include "agent/source.h"
 #include "common/cleanup.h"

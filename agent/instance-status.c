@@ -2,6 +2,7 @@
 #include "agent/agent.h"
 #include "agent/image-jobs.h"
 #include "agent/instance.h"
+#include "agent/probe.h"
 #include "common/timeutil.h"
 
 static const char *const phase_names[] = {

@@ -18,10 +18,19 @@ struct instance *inst_new(struct agent *a, const char *id, enum inst_source src,
 	i->source_ref = ref ? strdup(ref) : NULL;
 	i->sync_fd = i->shim_pidfd = i->ctr_pidfd = -1;
 	/* phase PH_PENDING (0) from calloc: the lifecycle takes it from here */
-	probe_init(i);
+	probe_states_init(i->probes, _SPEC_PROBE_ROLE_MAX, i);
 	if (!i->id || (ref && !i->source_ref))
 		return inst_free(i);
 	return i;
+}
+
+/* What else holds on to an instance (its probes) lets go here; set by the agent at start. A hook
+ * keeps the instance from depending on the probe engine, which depends on the instance. */
+static void (*free_hook)(struct instance *i);
+
+void inst_set_free_hook(void (*fn)(struct instance *i))
+{
+	free_hook = fn;
 }
 
 struct instance *inst_free(struct instance *i)
@@ -29,7 +38,8 @@ struct instance *inst_free(struct instance *i)
 	if (!i)
 		return NULL;
 	agent_image_forget(i->a, i);
-	probe_stop(i);
+	if (free_hook)
+		free_hook(i);
 	if (i->restart_timer)
 		loop_timer_cancel(i->a->loop, i->restart_timer);
 	if (i->kill_timer)

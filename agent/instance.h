@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
-#include "agent/probe.h"
+#include "agent/probe-logic.h"
 #include "spec/spec.h"
 
 struct loop_timer;
@@ -78,6 +78,8 @@ struct instance {
 
 struct instance *inst_new(struct agent *a, const char *id, enum inst_source src, const char *ref);
 struct instance *inst_free(struct instance *i);
+/* Called by inst_free() before it lets go (the agent sets probe_stop). */
+void inst_set_free_hook(void (*fn)(struct instance *i));
 
 /* The mechanics of a start and a stop (instance-run.c); the decisions are the lifecycle's
  * (agent/lifecycle.h: lc_event() and friends). */

@@ -11,6 +11,7 @@
 #include "agent/image-jobs.h"
 #include "agent/instance-internal.h"
 #include "agent/lifecycle.h"
+#include "agent/probe.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 

@@ -27,6 +27,7 @@
 #include "agent/image-jobs.h"
 #include "agent/instance.h"
 #include "agent/node-resources.h"
+#include "agent/lifecycle.h"
 #include "agent/probe.h"
 #include "agent/runtime-check.h"
 #include "agent/source-dir.h"
@@ -178,6 +179,8 @@ static int setup(struct agent *a)
 	int r;
 
 	a->started_mono = time_mono_ns();
+	probe_set_failed_handler(lc_liveness_failed);
+	inst_set_free_hook(probe_stop);
 	/* without CAP_SYS_RESOURCE no process may lower an oom_score_adj below 0 */
 	a->oom_adj_online = has_sys_resource() ? -500 : 0;
 	if ((r = agent_lock_all(a, AGENT_NFT_LOCK_DIR, &e)) < 0)

@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "agent/instance.h"
+#include "agent/probe.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/proc.h"

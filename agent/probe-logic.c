@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "agent/probe.h"
+#include "agent/probe-logic.h"
 
 int probe_count_add(struct probe_count *c, bool ok, int success_threshold, int failure_threshold)
 {
@@ -75,4 +75,13 @@ int probe_http_status(const char *buf, size_t len, int *ret_code)
 			return -EPROTO; /* the reason phrase is text */
 	*ret_code = (buf[k + 1] - '0') * 100 + (buf[k + 2] - '0') * 10 + (buf[k + 3] - '0');
 	return 1;
+}
+
+void probe_states_init(struct probe_state *ps, int n, struct instance *owner)
+{
+	for (int r = 0; r < n; r++) {
+		ps[r].i = owner;
+		ps[r].role = (enum spec_probe_role)r;
+		ps[r].fd = -1;
+	}
 }

@@ -18,6 +18,7 @@
 
 #include "agent/agent.h"
 #include "agent/instance.h"
+#include "agent/probe.h"
 
 #define SOCK_FLAGS (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)
 

@@ -11,7 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/instance.h"
-#include "agent/lifecycle.h"
+#include "agent/probe.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -49,15 +49,6 @@ static bool runnable(const struct instance *i, enum spec_probe_role role)
 	if (k != SPEC_PROBE_HTTP && k != SPEC_PROBE_TCP && k != SPEC_PROBE_EXEC)
 		return false;
 	return role == SPEC_PROBE_STARTUP ? !startup_done(i) : startup_done(i);
-}
-
-void probe_init(struct instance *i)
-{
-	for (int r = 0; r < _SPEC_PROBE_ROLE_MAX; r++) {
-		i->probes[r].i = i;
-		i->probes[r].role = (enum spec_probe_role)r;
-		i->probes[r].fd = -1;
-	}
 }
 
 void probe_reset(struct instance *i)
@@ -206,6 +197,16 @@ static void count_stats(enum spec_probe_kind k, bool ok, double secs)
 			stats.hist[k][b]++;
 }
 
+/* What a failed liveness or startup probe does: set by the agent at start (the lifecycle's
+ * lc_liveness_failed). A hook rather than a call keeps the probe engine out of the lifecycle's
+ * include graph (the lifecycle already depends on the instance, which embeds probe state). */
+static probe_failed_fn failed_handler;
+
+void probe_set_failed_handler(probe_failed_fn fn)
+{
+	failed_handler = fn;
+}
+
 static void verdict_changed(struct probe_state *ps)
 {
 	struct instance *i = ps->i;
@@ -216,7 +217,8 @@ static void verdict_changed(struct probe_state *ps)
 	log_info("%s probe %s: %s id=%s", role, pass ? "passing" : "failing", ps->message, i->id);
 	if (!pass && ps->role != SPEC_PROBE_READINESS) {
 		snprintf(why, sizeof(why), "%s probe failed %d times: %s", role, ps->count.failures, ps->message);
-		lc_liveness_failed(i, why); /* stop, then the restart policy with its back-off */
+		if (failed_handler)
+			failed_handler(i, why); /* stop, then the restart policy with its back-off */
 		return;
 	}
 	if (pass && ps->role == SPEC_PROBE_STARTUP) {

@@ -9,61 +9,16 @@
 
 #include <jansson.h>
 
+#include "agent/probe-logic.h"
 #include "spec/spec.h"
 
 struct instance;
-struct loop_timer;
 
-enum probe_verdict { PROBE_UNKNOWN, PROBE_PASS, PROBE_FAIL };
+/* Called when a liveness or startup probe fails past its threshold (the agent sets the lifecycle's
+ * lc_liveness_failed at start). */
+typedef void (*probe_failed_fn)(struct instance *i, const char *why);
+void probe_set_failed_handler(probe_failed_fn fn);
 
-/* Consecutive results and the verdict they give. */
-struct probe_count {
-	int successes; /* capped at the success threshold: no change (and no write) once it is met */
-	int failures;  /* capped at the failure threshold */
-	enum probe_verdict verdict;
-};
-
-/* Adds one result. Returns 1 when the verdict changed, 0 when only the counters changed, -1 when
- * nothing changed (both counters were already at their caps). */
-int probe_count_add(struct probe_count *c, bool ok, int success_threshold, int failure_threshold);
-
-/* HTTP response status line: 1 with *ret_code set when buf holds a complete and valid one
- * ("HTTP/1.1 200 OK\r\n"), 0 when more bytes are needed, -EPROTO when it is not HTTP. */
-int probe_http_status(const char *buf, size_t len, int *ret_code);
-/* 200-399 */
-bool probe_http_ok(int code);
-
-#define PROBE_MSG_MAX 160
-#define PROBE_HTTP_READ_MAX 1024 /* bytes read for the status line; the rest is never read */
-
-/* One probe of one instance: its counters, last result and what is in flight. */
-struct probe_state {
-	struct probe_count count;
-	bool has_last;
-	bool last_ok;
-	int64_t last_at;    /* ns since the epoch of the last result */
-	double last_ms;     /* its latency */
-	char message[PROBE_MSG_MAX];
-
-	/* in flight (not persisted) */
-	struct instance *i;
-	enum spec_probe_role role;
-	struct loop_timer *tick;     /* the next run */
-	struct loop_timer *deadline; /* the run in flight */
-	int64_t next_at;             /* monotonic ns of the next run */
-	int64_t began;               /* monotonic ns the run in flight began */
-	bool in_flight;
-	int fd;                      /* http, tcp */
-	bool connected;
-	size_t sent, got;
-	char addr[64];               /* "10.77.0.5:8080" */
-	char buf[PROBE_HTTP_READ_MAX];
-	pid_t pid;                   /* exec: the runtime's exec */
-	struct probe_state *next_exec;
-};
-
-/* Initialises the per-role state of a new instance. */
-void probe_init(struct instance *i);
 /* A new container run: verdicts and counters start over. */
 void probe_reset(struct instance *i);
 /* Schedules the configured probes of a running instance (startup first); adopted: its container
