@@ -23,6 +23,7 @@
 
 #include "agent/agent.h"
 #include "agent/lifecycle.h"
+#include "agent/probe.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
