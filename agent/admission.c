@@ -27,32 +27,34 @@ static int pool_check(const struct pool *p, struct err **err)
 
 	if (p->ask <= 0 || p->ask <= left)
 		return 0;
-	return err_field(err, p->field, ENOSPC,
-			 "insufficient %s%s: '%s' asks for %lld%s%s, but only %lld%s of the node's %lld%s %s%s are free "
-			 "(%lld%s allocated%s)",
-			 p->res, p->batch ? " for batch" : "", p->field, (long long)p->ask, m, bytes, (long long)left, m,
-			 (long long)p->total, m, p->kind, bytes, (long long)p->used, m, p->batch ? " to batch" : "");
+	return err_field(
+	    err, p->field, ENOSPC,
+	    "insufficient %s%s: '%s' asks for %lld%s%s, but only %lld%s of the node's %lld%s %s%s are free "
+	    "(%lld%s allocated%s)",
+	    p->res, p->batch ? " for batch" : "", p->field, (long long)p->ask, m, bytes, (long long)left, m,
+	    (long long)p->total, m, p->kind, bytes, (long long)p->used, m, p->batch ? " to batch" : "");
 }
 
 int admission_check(const struct admission_node *n, const struct admission_usage *used, const struct spec *s,
 		    bool new_instance, struct err **err)
 {
 	bool batch = s->qos == SPEC_QOS_BATCH;
-	struct pool mem = {"resources.memory", "memory", "allocatable", false, batch, s->memory,
+	struct pool mem = {"resources.memory",	  "memory",    "allocatable", false, batch, s->memory,
 			   n->memory_allocatable, used->memory};
-	struct pool cpu = {"resources.cpu", "cpu", "allocatable", true, batch, s->cpu_millis, n->cpu_allocatable,
-			   used->cpu};
+	struct pool cpu = {"resources.cpu", "cpu",	   "allocatable",      true,
+			   batch,	    s->cpu_millis, n->cpu_allocatable, used->cpu};
 	int r;
 
 	if (new_instance && n->max_instances > 0 && used->instances >= (size_t)n->max_instances)
-		return err_field(err, "", ENOSPC,
-				 "insufficient instances: the node already holds %zu of its %lld (--max-instances)",
-				 used->instances, (long long)n->max_instances);
+		return err_field(
+		    err, "", ENOSPC,
+		    "insufficient instances: the node already holds %zu of its %lld (--max-instances)",
+		    used->instances, (long long)n->max_instances);
 	if (batch && n->batch_known) { /* what online leaves: measured by the colocation controller */
-		mem = (struct pool){"resources.memory", "memory", "reclaimable", false, true, s->memory,
-				    n->batch_memory, used->batch_memory};
-		cpu = (struct pool){"resources.cpu", "cpu", "reclaimable", true, true, s->cpu_millis, n->batch_cpu,
-				    used->batch_cpu};
+		mem = (struct pool){"resources.memory", "memory",	 "reclaimable",	    false, true,
+				    s->memory,		n->batch_memory, used->batch_memory};
+		cpu = (struct pool){"resources.cpu", "cpu",	   "reclaimable",  true, true,
+				    s->cpu_millis,   n->batch_cpu, used->batch_cpu};
 	} else if (batch) { /* not measured yet: what every request leaves */
 		mem.used += used->batch_memory;
 		cpu.used += used->batch_cpu;

@@ -20,17 +20,17 @@ struct agent;
  * else against allocatable minus every request, as for online. */
 struct admission_node {
 	int64_t memory_allocatable; /* bytes */
-	int64_t max_instances;      /* 0: no cap */
+	int64_t max_instances;	    /* 0: no cap */
 	int64_t cpu_allocatable;    /* millicores; 0: CPU requests are not checked */
 	bool batch_known;
-	int64_t batch_memory;       /* reclaimable bytes for batch */
-	int64_t batch_cpu;          /* reclaimable millicores for batch */
+	int64_t batch_memory; /* reclaimable bytes for batch */
+	int64_t batch_cpu;    /* reclaimable millicores for batch */
 };
 
 struct admission_usage {
-	int64_t memory;   /* bytes asked for by the online instances already admitted */
-	size_t instances; /* instances holding resources */
-	int64_t cpu;      /* millicores asked for by online instances */
+	int64_t memory;			 /* bytes asked for by the online instances already admitted */
+	size_t instances;		 /* instances holding resources */
+	int64_t cpu;			 /* millicores asked for by online instances */
 	int64_t batch_memory, batch_cpu; /* the same for batch instances */
 };
 

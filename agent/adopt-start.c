@@ -132,13 +132,14 @@ static void recheck(struct instance *i)
 		return;
 	case START_RUNNING:
 		inst_start_wait_done(i);
-		log_info("adopted a start the last agent began pid=%d shim=%d id=%s", (int)i->pid, (int)i->shim_pid,
-			 i->id);
+		log_info("adopted a start the last agent began pid=%d shim=%d id=%s", (int)i->pid,
+			 (int)i->shim_pid, i->id);
 		inst_started(i, i->shim_pid, i->pid);
 		return;
 	case START_SHIM_GONE:
 		inst_start_wait_done(i);
-		log_notice("the shim of a start the last agent began is gone, reading its exit record id=%s", i->id);
+		log_notice("the shim of a start the last agent began is gone, reading its exit record id=%s",
+			   i->id);
 		inst_handle_exit(i);
 		return;
 	case START_NEVER_RAN:
@@ -177,7 +178,8 @@ static void wait_deadline(struct loop *l, void *data)
 static int start_waiting(struct instance *i)
 {
 	struct start_wait *w = calloc(1, sizeof(*w));
-	int64_t limit = (i->a->cfg->runtime_timeout_ms > 0 ? i->a->cfg->runtime_timeout_ms : 120000) * 2 + 10000;
+	int64_t limit =
+	    (i->a->cfg->runtime_timeout_ms > 0 ? i->a->cfg->runtime_timeout_ms : 120000) * 2 + 10000;
 
 	if (!w)
 		return -ENOMEM;
@@ -238,13 +240,14 @@ bool inst_watch_orphan(struct instance *i)
 		return false;
 	}
 	i->ctr_pidfd = fcntl(fd, F_DUPFD_CLOEXEC, 3); /* for signals; -1 falls back to the runtime */
-	i->shim_pidfd = fd; /* closed and unwatched with the rest */
+	i->shim_pidfd = fd;			      /* closed and unwatched with the rest */
 	i->shim_pid = 0;
 	log_warn("the shim died, its container runs on, watched through its pidfd pid=%d id=%s", (int)i->pid,
 		 i->id);
-	lc_event_msg(i, LC_EV_SHIM_LOST,
-		     "its shim was killed: the container runs on, its output is no longer logged and its exit code "
-		     "will be unknown");
+	lc_event_msg(
+	    i, LC_EV_SHIM_LOST,
+	    "its shim was killed: the container runs on, its output is no longer logged and its exit code "
+	    "will be unknown");
 	if (i->phase == PH_RUNNING && !lc_has_intent(i))
 		probe_start(i, true); /* the watch's reset stopped them; the container still runs */
 	return true;

@@ -81,13 +81,15 @@ static struct instance *unreadable(struct agent *a, const char *name, const stru
 		return NULL;
 	i->unreadable_record = true;
 	if (asprintf(&msg,
-		     "state record '%s/%s' is unreadable (%s): the instance was not adopted; PUT it again or DELETE it",
+		     "state record '%s/%s' is unreadable (%s): the instance was not adopted; PUT it again or "
+		     "DELETE it",
 		     a->instances_dir, name, err_msg(e)) < 0)
 		msg = NULL;
 	/* the transition only: its PUBLISH is left out, nothing is linked or loaded yet (a restarted
 	 * agent's clients read the placeholder from the status) */
-	if (lc_transition(i, &(struct lc_input){.ev = LC_EV_INVALID_SPEC, .reason = "Error", .msg = msg ? msg : name},
-			  &r) < 0) {
+	if (lc_transition(
+		i, &(struct lc_input){.ev = LC_EV_INVALID_SPEC, .reason = "Error", .msg = msg ? msg : name},
+		&r) < 0) {
 		inst_free(i);
 		return NULL;
 	}
@@ -127,7 +129,8 @@ int agent_adopt(struct agent *a)
 		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
 			continue; /* also skips "x.json.tmp.PID" left by a crash mid-write */
 		if (inst_load(a, de->d_name, &i, &e) < 0) {
-			log_err("cannot load state record '%s/%s': %s", a->instances_dir, de->d_name, err_msg(e));
+			log_err("cannot load state record '%s/%s': %s", a->instances_dir, de->d_name,
+				err_msg(e));
 			i = unreadable(a, de->d_name, e);
 			if (!i)
 				continue;

@@ -34,8 +34,8 @@ struct agent {
 	struct rt_runc runc;
 	char *runtime_path;
 	char *shim_path;
-	char *image_tool;  /* drover-image, next to droverd */
-	char *images_dir;  /* STATE_DIR/images: the layer store */
+	char *image_tool; /* drover-image, next to droverd */
+	char *images_dir; /* STATE_DIR/images: the layer store */
 	char *node_name;
 	char *instances_dir; /* STATE_DIR/instances: one record per instance */
 	char *bundles_dir;   /* STATE_DIR/bundles: bundle, rootfs, logs, exit record */
@@ -43,18 +43,18 @@ struct agent {
 	int oom_adj_online;
 	int64_t memory_allocatable; /* bytes: capacity minus --system-reserved (admission, tier limits) */
 	int64_t pids_allocatable;   /* the tiers' pids.max: 90% of the kernel's pid and thread limits */
-	struct trash *trash;        /* old writable layers and bundles, deleted by a child process */
+	struct trash *trash;	    /* old writable layers and bundles, deleted by a child process */
 	struct instance *instances;
 	struct api *api;
 	struct dir_source *dir;
-	struct source_set *api_set;  /* the API's instances: the pushed set plus per-instance PUTs */
-	bool api_set_unsaved;        /* its last save failed (e.g. ENOSPC): retried with the records */
-	struct cp_source *cp;        /* --control-plane: pull and status reporting */
-	struct etcd_source *etcd;    /* --etcd: watched assignments, statuses under a lease */
+	struct source_set *api_set;	  /* the API's instances: the pushed set plus per-instance PUTs */
+	bool api_set_unsaved;		  /* its last save failed (e.g. ENOSPC): retried with the records */
+	struct cp_source *cp;		  /* --control-plane: pull and status reporting */
+	struct etcd_source *etcd;	  /* --etcd: watched assignments, statuses under a lease */
 	struct image_pending *image_jobs; /* drover-image runs in flight, one per reference */
-	struct coloc *coloc;               /* colocation controller (agent/coloc.h) */
-	struct net_ctx *net;               /* bridge networking, set up at first use */
-	char *net_dir;                     /* STATE_DIR/net: leases and published ports */
+	struct coloc *coloc;		  /* colocation controller (agent/coloc.h) */
+	struct net_ctx *net;		  /* bridge networking, set up at first use */
+	char *net_dir;			  /* STATE_DIR/net: leases and published ports */
 	uint64_t event_seq;
 	int64_t started_mono;
 	int lock_fds[3]; /* state dir, run dir, nftables table (locks.c) */

@@ -13,8 +13,9 @@ static enum MHD_Result refuse_set(struct http_req *req, const struct set_check *
 {
 	const struct set_item *it = &c->items[c->first_refused];
 	const char *field = it->field ? it->field : "";
-	json_t *doc = json_pack("{s:s++, s:s, s:i, s:i}", "error", field, ": ", it->error ? it->error : "refused",
-				"field", field, "index", (int)c->first_refused, "refused", (int)c->n_refused);
+	json_t *doc =
+	    json_pack("{s:s++, s:s, s:i, s:i}", "error", field, ": ", it->error ? it->error : "refused",
+		      "field", field, "index", (int)c->first_refused, "refused", (int)c->n_refused);
 
 	log_notice("API: refused pushed set: %s: %s", field, it->error ? it->error : "");
 	return http_reply_json(req, http_status_for(-it->errnum), doc);
@@ -49,18 +50,22 @@ static enum MHD_Result put_set(struct api *api, struct http_req *req, json_t *do
 	json_error_t jerr;
 	struct set_check c;
 
-	if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s:I, s:o}", "revision", &rev, "instances", &instances) < 0)
-		return http_reply_error(req, 422, jerr.text[0] && strstr(jerr.text, "instances") ? "instances" : "revision",
-					"a set is {\"revision\": N, \"instances\": [spec, ...]}: %s", jerr.text);
+	if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s:I, s:o}", "revision", &rev, "instances", &instances) <
+	    0)
+		return http_reply_error(
+		    req, 422, jerr.text[0] && strstr(jerr.text, "instances") ? "instances" : "revision",
+		    "a set is {\"revision\": N, \"instances\": [spec, ...]}: %s", jerr.text);
 	if (rev < 0)
 		return http_reply_error(req, 422, "revision", "revision must not be negative");
 	if (rev < s->revision)
 		return http_reply_error(req, 409, "revision", "set revision %lld is older than the held %lld",
 					(long long)rev, (long long)s->revision);
 	if (rev == s->revision)
-		return http_reply_json(req, 200, json_pack("{s:I, s:s}", "revision", rev, "result", "unchanged"));
+		return http_reply_json(req, 200,
+				       json_pack("{s:I, s:s}", "revision", rev, "result", "unchanged"));
 	if (agent_set_check(api->a, SRC_API, instances, &c, &e) < 0)
-		return http_reply_error(req, http_status_for(-e->errnum), e->field ? e->field : "", "%s", err_msg(e));
+		return http_reply_error(req, http_status_for(-e->errnum), e->field ? e->field : "", "%s",
+					err_msg(e));
 	if (c.n_refused) {
 		enum MHD_Result ret = refuse_set(req, &c);
 		set_check_done(&c);
@@ -73,7 +78,8 @@ static enum MHD_Result put_set(struct api *api, struct http_req *req, json_t *do
 	}
 	sum = agent_set_sync(api->a, s, &c);
 	set_check_done(&c);
-	log_info("API: pushed set revision %lld held (%zu instances)", (long long)rev, json_array_size(instances));
+	log_info("API: pushed set revision %lld held (%zu instances)", (long long)rev,
+		 json_array_size(instances));
 	json_object_set_new(sum, "revision", json_integer(rev));
 	json_object_set_new(sum, "result", json_string("applied"));
 	return http_reply_json(req, 200, sum);
@@ -91,8 +97,8 @@ enum MHD_Result api_assignments(struct api *api, struct http_req *req)
 		return http_reply_error(req, 405, "", "%s %s is not supported", req->method, req->url);
 	doc = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
-		return http_reply_error(req, 400, "", "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-					jerr.text);
+		return http_reply_error(req, 400, "", "malformed JSON at line %d column %d: %s", jerr.line,
+					jerr.column, jerr.text);
 	ret = put_set(api, req, doc);
 	json_decref(doc);
 	return ret;

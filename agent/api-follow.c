@@ -383,11 +383,11 @@ static enum MHD_Result events_gone(struct http_req *req)
 {
 	uint64_t first = events_first_kept();
 
-	return http_reply_json(req, 410,
-			       json_pack("{s:s, s:s, s:I, s:I}", "error",
-					 "events after this sequence number are no longer kept: re-list the instances",
-					 "field", "after", "first", (json_int_t)first, "last",
-					 (json_int_t)events_last_seq()));
+	return http_reply_json(
+	    req, 410,
+	    json_pack("{s:s, s:s, s:I, s:I}", "error",
+		      "events after this sequence number are no longer kept: re-list the instances", "field",
+		      "after", "first", (json_int_t)first, "last", (json_int_t)events_last_seq()));
 }
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *ret)
@@ -401,7 +401,8 @@ static int parse_u64(const char *s, unsigned long long max, unsigned long long *
 	return errno || *end || *s == '-' || *ret > max ? -EINVAL : 0;
 }
 
-static enum MHD_Result events_wait(struct api *api, struct http_req *req, uint64_t after, unsigned long long wait)
+static enum MHD_Result events_wait(struct api *api, struct http_req *req, uint64_t after,
+				   unsigned long long wait)
 {
 	struct follower *f = calloc(1, sizeof(*f));
 
@@ -433,7 +434,7 @@ enum MHD_Result api_events(struct api *api, struct http_req *req)
 		return http_reply_error(req, 400, "wait", "'wait' must be seconds (0 to 3600)");
 	if (after > last)
 		after = 0; /* a number this agent never handed out (its state dir was wiped): start over */
-	if (f) { /* resumed by an event or by the wait running out: answer with what is there now */
+	if (f) {	   /* resumed by an event or by the wait running out: answer with what is there now */
 		unlink_follower(api, f);
 		if (f->timer)
 			loop_timer_cancel(api->a->loop, f->timer);

@@ -30,8 +30,8 @@ static json_t *image_json(const struct img_image *img)
 		const char *slash = strrchr(img->layer_dirs[k], '/');
 		json_array_append_new(layers, json_string(slash ? slash + 1 : img->layer_dirs[k]));
 	}
-	return json_pack("{s:s, s:s, s:o}", "digest", img->manifest_digest, "config_digest", img->config_digest,
-			 "layers", layers);
+	return json_pack("{s:s, s:s, s:o}", "digest", img->manifest_digest, "config_digest",
+			 img->config_digest, "layers", layers);
 }
 
 /* ids of the instances whose image has this digest */
@@ -57,7 +57,8 @@ static json_t *with_users(struct agent *a, const char *out)
 	}
 	for (k = 0; k < json_array_size(list); k++) {
 		img = json_array_get(list, k);
-		json_object_set_new(img, "used_by", users_of(a, json_string_value(json_object_get(img, "digest"))));
+		json_object_set_new(img, "used_by",
+				    users_of(a, json_string_value(json_object_get(img, "digest"))));
 	}
 	return list;
 }
@@ -150,8 +151,8 @@ static enum MHD_Result remove_image(struct api *api, struct http_req *req, const
 	if (!req->user)
 		for (struct instance *i = api->a->instances; i; i = i->next)
 			if (i->spec && strcmp(i->spec->image, ref) == 0)
-				return http_reply_error(req, 409, "ref", "image '%s' is in use by instance '%s'", ref,
-							i->id);
+				return http_reply_error(req, 409, "ref",
+							"image '%s' is in use by instance '%s'", ref, i->id);
 	return run(api, req, "rm", args);
 }
 
@@ -179,7 +180,8 @@ static enum MHD_Result prune(struct api *api, struct http_req *req)
 enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const char *ref);
 
 /* POST {"KEY": "value"}: runs drover-image CMD on the value. */
-static enum MHD_Result with_body_field(struct api *api, struct http_req *req, const char *cmd, const char *key)
+static enum MHD_Result with_body_field(struct api *api, struct http_req *req, const char *cmd,
+				       const char *key)
 {
 	json_t *doc = NULL;
 	enum MHD_Result res;
@@ -218,8 +220,8 @@ enum MHD_Result api_images(struct api *api, struct http_req *req)
 		return with_body_field(api, req, "resolve", "ref");
 	if (strcmp(req->url, "/v1/images/import") == 0 && strcmp(req->method, "POST") == 0)
 		return with_body_field(api, req, "import", "path");
-	if (strncmp(req->url, IMAGES_PREFIX, strlen(IMAGES_PREFIX)) == 0 && strcmp(req->method, "DELETE") == 0 &&
-	    req->url[strlen(IMAGES_PREFIX)])
+	if (strncmp(req->url, IMAGES_PREFIX, strlen(IMAGES_PREFIX)) == 0 &&
+	    strcmp(req->method, "DELETE") == 0 && req->url[strlen(IMAGES_PREFIX)])
 		return remove_image(api, req, req->url + strlen(IMAGES_PREFIX));
 	return http_reply_error(req, 404, "", "no endpoint %s %s", req->method, req->url);
 }

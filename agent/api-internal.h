@@ -17,9 +17,9 @@ struct api {
 	struct loop_timer *mhd_timer;
 	struct loop_timer *kick_timer;
 	struct follower *followers; /* suspended log streams and event long-polls */
-	int ifd;                    /* inotify on the bundle dirs of followed logs */
+	int ifd;		    /* inotify on the bundle dirs of followed logs */
 	struct pull_stream *pulls;  /* image pulls streaming their progress */
-	struct api_tcp *tcp;        /* the TLS listener (--listen), or NULL */
+	struct api_tcp *tcp;	    /* the TLS listener (--listen), or NULL */
 };
 
 /* Every route, for both listeners. */
@@ -34,8 +34,8 @@ enum MHD_Result api_pull_stream(struct api *api, struct http_req *req, const cha
 void api_pulls_wake(struct api *api);
 enum follow_wake {
 	WAKE_LOG_WRITE, /* log followers only */
-	WAKE_EVENT,     /* log followers and the event long-polls with something new to answer */
-	WAKE_EVERYONE,  /* shutting down */
+	WAKE_EVENT,	/* log followers and the event long-polls with something new to answer */
+	WAKE_EVERYONE,	/* shutting down */
 };
 void api_followers_wake(struct api *api, enum follow_wake why);
 void api_followers_free(struct api *api);

@@ -31,15 +31,18 @@ static void instance_metrics(FILE *m, struct agent *a)
 
 	for (struct instance *i = a->instances; i; i = i->next)
 		counts[i->phase]++;
-	fprintf(m, "# HELP drover_instances Instances on this node by phase.\n# TYPE drover_instances gauge\n");
+	fprintf(m,
+		"# HELP drover_instances Instances on this node by phase.\n# TYPE drover_instances gauge\n");
 	for (int p = PH_PENDING; p <= PH_FAILED; p++)
-		fprintf(m, "drover_instances{phase=\"%s\"} %d\n", inst_phase_name((enum inst_phase)p), counts[p]);
+		fprintf(m, "drover_instances{phase=\"%s\"} %d\n", inst_phase_name((enum inst_phase)p),
+			counts[p]);
 	fprintf(m, "# HELP drover_instance_restarts_total Restarts by the restart policy.\n"
 		   "# TYPE drover_instance_restarts_total counter\n");
 	for (struct instance *i = a->instances; i; i = i->next)
 		fprintf(m, "drover_instance_restarts_total{id=\"%s\"} %d\n", i->id, i->restarts);
-	fprintf(m, "# HELP drover_instance_start_seconds Time of the last start, from the request to running.\n"
-		   "# TYPE drover_instance_start_seconds gauge\n");
+	fprintf(m,
+		"# HELP drover_instance_start_seconds Time of the last start, from the request to running.\n"
+		"# TYPE drover_instance_start_seconds gauge\n");
 	for (struct instance *i = a->instances; i; i = i->next)
 		if (i->running_since > i->start_begun && i->start_begun)
 			fprintf(m, "drover_instance_start_seconds{id=\"%s\"} %.6f\n", i->id,
@@ -62,15 +65,18 @@ enum MHD_Result api_metrics(struct api *api, struct http_req *req)
 	if (!m)
 		return MHD_NO;
 	instance_metrics(m, a);
-	fprintf(m, "# HELP drover_agent_uptime_seconds Seconds since droverd started.\n"
-		   "# TYPE drover_agent_uptime_seconds gauge\ndrover_agent_uptime_seconds %.3f\n",
+	fprintf(m,
+		"# HELP drover_agent_uptime_seconds Seconds since droverd started.\n"
+		"# TYPE drover_agent_uptime_seconds gauge\ndrover_agent_uptime_seconds %.3f\n",
 		(double)(time_mono_ns() - a->started_mono) / 1e9);
-	fprintf(m, "# HELP drover_agent_resident_memory_bytes droverd's resident memory.\n"
-		   "# TYPE drover_agent_resident_memory_bytes gauge\ndrover_agent_resident_memory_bytes %lld\n",
+	fprintf(m,
+		"# HELP drover_agent_resident_memory_bytes droverd's resident memory.\n"
+		"# TYPE drover_agent_resident_memory_bytes gauge\ndrover_agent_resident_memory_bytes %lld\n",
 		resident_bytes());
 	probe_metrics(m);
-	fprintf(m, "# HELP drover_events_total Status changes published.\n"
-		   "# TYPE drover_events_total counter\ndrover_events_total %llu\n",
+	fprintf(m,
+		"# HELP drover_events_total Status changes published.\n"
+		"# TYPE drover_events_total counter\ndrover_events_total %llu\n",
 		(unsigned long long)events_last_seq());
 	coloc_metrics(a->coloc, m);
 	if (fclose(m) != 0) {

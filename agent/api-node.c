@@ -39,7 +39,8 @@ static int64_t meminfo_value(const char *key)
 	const char *p;
 	long long kb;
 
-	if (fs_read_file(AT_FDCWD, "/proc/meminfo", 64 * 1024, &text, NULL, NULL) < 0 || !(p = strstr(text, key)))
+	if (fs_read_file(AT_FDCWD, "/proc/meminfo", 64 * 1024, &text, NULL, NULL) < 0 ||
+	    !(p = strstr(text, key)))
 		return -1;
 	if (sscanf(p + strlen(key), " %lld kB", &kb) != 1) // NOLINT(cert-err34-c): checked, -1 on junk
 		return -1;
@@ -52,7 +53,8 @@ static int64_t tasks_in_use(void)
 	_cleanup_free_ char *text = NULL;
 	const char *slash;
 
-	if (fs_read_file(AT_FDCWD, "/proc/loadavg", 4096, &text, NULL, NULL) < 0 || !(slash = strchr(text, '/')))
+	if (fs_read_file(AT_FDCWD, "/proc/loadavg", 4096, &text, NULL, NULL) < 0 ||
+	    !(slash = strchr(text, '/')))
 		return -1;
 	return strtoll(slash + 1, NULL, 10);
 }
@@ -71,15 +73,22 @@ static json_t *int_or_null(int64_t v)
 
 static void capacity(struct agent *a, struct node_res *cap, struct node_signals *sig)
 {
-	int64_t pid_max = read_proc_int("/proc/sys/kernel/pid_max"), thr_max = read_proc_int("/proc/sys/kernel/threads-max");
+	int64_t pid_max = read_proc_int("/proc/sys/kernel/pid_max"),
+		thr_max = read_proc_int("/proc/sys/kernel/threads-max");
 	struct statvfs vfs;
 
 	cap->cpu_millis = (int64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
 	cap->memory_bytes = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
 	cap->pids = pid_max > 0 && (thr_max <= 0 || pid_max < thr_max) ? pid_max : thr_max;
-	*sig = (struct node_signals){.mem_total = cap->memory_bytes, .mem_available = meminfo_value("MemAvailable:"),
-				     .mem_full_avg10 = -1, .disk_total = -1, .disk_avail = -1, .inodes_total = -1,
-				     .inodes_free = -1, .pids_used = tasks_in_use(), .pids_max = cap->pids};
+	*sig = (struct node_signals){.mem_total = cap->memory_bytes,
+				     .mem_available = meminfo_value("MemAvailable:"),
+				     .mem_full_avg10 = -1,
+				     .disk_total = -1,
+				     .disk_avail = -1,
+				     .inodes_total = -1,
+				     .inodes_free = -1,
+				     .pids_used = tasks_in_use(),
+				     .pids_max = cap->pids};
 	if (statvfs(a->cfg->state_dir, &vfs) == 0) {
 		cap->storage_bytes = (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize;
 		sig->disk_total = cap->storage_bytes;
@@ -111,7 +120,8 @@ static json_t *allocated_json(struct agent *a)
 		n[q]++;
 	}
 	total = (struct node_res){by_qos[0].cpu_millis + by_qos[1].cpu_millis,
-				  by_qos[0].memory_bytes + by_qos[1].memory_bytes, by_qos[0].pids + by_qos[1].pids, 0};
+				  by_qos[0].memory_bytes + by_qos[1].memory_bytes,
+				  by_qos[0].pids + by_qos[1].pids, 0};
 	json_t *on = res_json(&by_qos[0]), *ba = res_json(&by_qos[1]), *to = res_json(&total);
 	json_object_set_new(on, "instances", json_integer(n[0]));
 	json_object_set_new(ba, "instances", json_integer(n[1]));
@@ -139,12 +149,12 @@ static json_t *usage_json(struct agent *a, const struct node_signals *sig)
 	struct cg_usage u;
 
 	(void)cg_root_usage(a->cg, &u, NULL); /* unknown fields stay -1 and show as null */
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "cpu_usage_nanoseconds", int_or_null(u.cpu_ns),
-			 "cpu_millis", cpu_rate(u.cpu_ns), "memory_bytes", int_or_null(u.memory_bytes),
-			 "memory_working_set_bytes", int_or_null(u.memory_working_set), "pids", int_or_null(u.pids),
-			 "node_memory_available_bytes", int_or_null(sig->mem_available),
-			 "ephemeral_storage_bytes",
-			 int_or_null(sig->disk_total >= 0 ? sig->disk_total - sig->disk_avail : -1));
+	return json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "cpu_usage_nanoseconds", int_or_null(u.cpu_ns),
+	    "cpu_millis", cpu_rate(u.cpu_ns), "memory_bytes", int_or_null(u.memory_bytes),
+	    "memory_working_set_bytes", int_or_null(u.memory_working_set), "pids", int_or_null(u.pids),
+	    "node_memory_available_bytes", int_or_null(sig->mem_available), "ephemeral_storage_bytes",
+	    int_or_null(sig->disk_total >= 0 ? sig->disk_total - sig->disk_avail : -1));
 }
 
 /* PSI, where the kernel has it: {"cpu": {...}, "memory": {...}, "io": {...}} or null. */
@@ -160,12 +170,14 @@ static json_t *pressure_json(struct node_signals *sig)
 		double some, full;
 
 		snprintf(path, sizeof(path), "/proc/pressure/%s", kinds[k]);
-		if (fs_read_file(AT_FDCWD, path, 4096, &text, NULL, NULL) < 0 || node_psi_parse(text, &some, &full) < 0)
+		if (fs_read_file(AT_FDCWD, path, 4096, &text, NULL, NULL) < 0 ||
+		    node_psi_parse(text, &some, &full) < 0)
 			continue;
 		any = true;
 		json_object_set_new(out, kinds[k],
-				    json_pack("{s:o, s:o}", "some_avg10", some >= 0 ? json_real(some) : json_null(),
-					      "full_avg10", full >= 0 ? json_real(full) : json_null()));
+				    json_pack("{s:o, s:o}", "some_avg10",
+					      some >= 0 ? json_real(some) : json_null(), "full_avg10",
+					      full >= 0 ? json_real(full) : json_null()));
 		if (k == 1)
 			sig->mem_full_avg10 = full;
 	}
@@ -184,8 +196,8 @@ static json_t *conditions_json(const struct node_signals *sig)
 	node_conditions(sig, c);
 	for (int k = 0; k < _NODE_COND_MAX; k++)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "type", c[k].type, "status",
-						     node_cond_status_name(c[k].status), "reason", c[k].reason,
-						     "message", c[k].message));
+						     node_cond_status_name(c[k].status), "reason",
+						     c[k].reason, "message", c[k].message));
 	return arr;
 }
 
@@ -215,16 +227,16 @@ json_t *api_node_json(struct agent *a)
 	node_res_sub(&cap, &reserved, &alloc);
 	pressure = pressure_json(&sig);
 	time_fmt_rfc3339(time_now_ns() - up_ns, started, sizeof(started));
-	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s}}", "name",
-			 a->node_name,
-			 "version", DROVER_VERSION, "started_at", started, "uptime_seconds",
-			 (json_int_t)(up_ns / 1000000000LL), "cgroup_version", cg_version_name(a->cg ? cg_ctx_version(a->cg) : CG_V1),
-			 "capacity", res_json(&cap), "system_reserved", res_json(&reserved), "allocatable",
-			 res_json(&alloc), "allocated", allocated_json(a), "usage", usage_json(a, &sig), "pressure",
-			 pressure, "conditions", conditions_json(&sig), "instances", instances_json(a),
-			 "colocation", coloc_status_json(a->coloc),
-			 /* droverctl exec runs the runtime itself, on the agent's host */
-			 "runtime", "path", a->runtime_path, "root", a->runc_root);
+	return json_pack(
+	    "{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:s, s:s}}", "name",
+	    a->node_name, "version", DROVER_VERSION, "started_at", started, "uptime_seconds",
+	    (json_int_t)(up_ns / 1000000000LL), "cgroup_version",
+	    cg_version_name(a->cg ? cg_ctx_version(a->cg) : CG_V1), "capacity", res_json(&cap),
+	    "system_reserved", res_json(&reserved), "allocatable", res_json(&alloc), "allocated",
+	    allocated_json(a), "usage", usage_json(a, &sig), "pressure", pressure, "conditions",
+	    conditions_json(&sig), "instances", instances_json(a), "colocation", coloc_status_json(a->coloc),
+	    /* droverctl exec runs the runtime itself, on the agent's host */
+	    "runtime", "path", a->runtime_path, "root", a->runc_root);
 }
 
 enum MHD_Result api_node(struct api *api, struct http_req *req)

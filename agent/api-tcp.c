@@ -31,7 +31,7 @@
 
 struct api_tcp {
 	char *cert, *key, *client_ca; /* PEM text, kept for the daemon's life */
-	char *token;                  /* NULL: no token required */
+	char *token;		      /* NULL: no token required */
 	size_t token_len, key_len;
 	struct http_tls tls;
 	struct MHD_Daemon *d;
@@ -75,13 +75,14 @@ static int check_token_fd(int fd, const char *path, struct err **err)
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, EINVAL, "--token-file '%s' is not a regular file", path);
 	if (st.st_mode & 077)
-		return err_set(err, EPERM,
-			       "--token-file '%s' has mode %04o: it must not be readable or writable by group or "
-			       "others (chmod 600 '%s')",
-			       path, (unsigned)(st.st_mode & 07777), path);
+		return err_set(
+		    err, EPERM,
+		    "--token-file '%s' has mode %04o: it must not be readable or writable by group or "
+		    "others (chmod 600 '%s')",
+		    path, (unsigned)(st.st_mode & 07777), path);
 	if (st.st_uid != geteuid())
-		return err_set(err, EPERM, "--token-file '%s' is owned by uid %u, not by droverd's uid %u", path,
-			       (unsigned)st.st_uid, (unsigned)geteuid());
+		return err_set(err, EPERM, "--token-file '%s' is owned by uid %u, not by droverd's uid %u",
+			       path, (unsigned)st.st_uid, (unsigned)geteuid());
 	return 0;
 }
 
@@ -102,25 +103,28 @@ static int read_token(struct api_tcp *t, const char *path, bool warn, struct err
 		len--;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)t->token[i] <= ' ' || t->token[i] == 0x7f)
-			return err_set(err, EINVAL, "--token-file '%s' must hold one token: no spaces, no lines", path);
+			return err_set(err, EINVAL,
+				       "--token-file '%s' must hold one token: no spaces, no lines", path);
 	if (len == 0)
 		return err_set(err, EINVAL, "--token-file '%s' is empty", path);
 	t->token[len] = '\0';
 	if (warn && len < TOKEN_SHORT)
-		log_warn("--token-file '%s' holds a token of %zu characters; use at least %d random ones", path, len,
-			 TOKEN_SHORT);
+		log_warn("--token-file '%s' holds a token of %zu characters; use at least %d random ones",
+			 path, len, TOKEN_SHORT);
 	return 0;
 }
 
 static int check_flags(const struct agent_config *c, struct err **err)
 {
 	if (!c->tls_cert || !c->tls_key)
-		return err_set(err, EINVAL,
-			       "--listen needs --tls-cert and --tls-key: the TCP API is only served over TLS");
+		return err_set(
+		    err, EINVAL,
+		    "--listen needs --tls-cert and --tls-key: the TCP API is only served over TLS");
 	if (!c->tls_client_ca && !c->token_file)
-		return err_set(err, EINVAL,
-			       "--listen needs --tls-client-ca (mutual TLS) or --token-file (bearer token), or both: "
-			       "the TCP API never serves unauthenticated callers");
+		return err_set(
+		    err, EINVAL,
+		    "--listen needs --tls-client-ca (mutual TLS) or --token-file (bearer token), or both: "
+		    "the TCP API never serves unauthenticated callers");
 	return 0;
 }
 
@@ -139,7 +143,8 @@ static int load(const struct agent_config *c, struct api_tcp *t, bool warn, stru
 	if ((r = read_pem("tls-cert", c->tls_cert, &t->cert, &len, err)) < 0 ||
 	    (r = read_pem("tls-key", c->tls_key, &t->key, &t->key_len, err)) < 0)
 		return r;
-	if (c->tls_client_ca && (r = read_pem("tls-client-ca", c->tls_client_ca, &t->client_ca, &len, err)) < 0)
+	if (c->tls_client_ca &&
+	    (r = read_pem("tls-client-ca", c->tls_client_ca, &t->client_ca, &len, err)) < 0)
 		return r;
 	if (c->token_file && (r = read_token(t, c->token_file, warn, err)) < 0)
 		return r;
@@ -153,7 +158,8 @@ int api_tcp_check(const struct agent_config *c, struct err **err)
 
 	if (!c->listen) {
 		if (c->tls_cert || c->tls_key || c->tls_client_ca || c->token_file)
-			log_warn("--tls-cert, --tls-key, --tls-client-ca and --token-file only apply with --listen, "
+			log_warn("--tls-cert, --tls-key, --tls-client-ca and --token-file only apply with "
+				 "--listen, "
 				 "ignoring");
 		return 0;
 	}
@@ -164,9 +170,11 @@ int api_tcp_check(const struct agent_config *c, struct err **err)
 
 static void client_addr(struct MHD_Connection *conn, char *buf, size_t size)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	socklen_t len = sa && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	socklen_t len =
+	    sa && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 
 	if (!sa || getnameinfo(sa, len, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
 		snprintf(buf, size, "?");
@@ -183,8 +191,8 @@ static void log_refusal(struct api_tcp *t, struct http_req *req, const char *why
 		return;
 	}
 	client_addr(req->conn, addr, sizeof(addr));
-	log_notice("API: refused %s %s from %s over TCP: %s (%u more refusals not logged)", req->method, req->url,
-		   addr, why, t->refused_quiet);
+	log_notice("API: refused %s %s from %s over TCP: %s (%u more refusals not logged)", req->method,
+		   req->url, addr, why, t->refused_quiet);
 	t->last_refusal_log = now;
 	t->refused_quiet = 0;
 }
@@ -222,9 +230,13 @@ static int start_daemon(struct api *api, struct api_tcp *t, struct err **err)
 	const char *addr = api->a->cfg->listen;
 	int r;
 
-	t->tls = (struct http_tls){.cert_pem = t->cert, .key_pem = t->key, .client_ca_pem = t->client_ca,
-				   .conn_limit = TCP_CONN_LIMIT, .per_ip_limit = TCP_PER_IP_LIMIT,
-				   .idle_timeout_s = (unsigned)api->a->cfg->api_idle_timeout, .conn_memory = TCP_CONN_MEMORY};
+	t->tls = (struct http_tls){.cert_pem = t->cert,
+				   .key_pem = t->key,
+				   .client_ca_pem = t->client_ca,
+				   .conn_limit = TCP_CONN_LIMIT,
+				   .per_ip_limit = TCP_PER_IP_LIMIT,
+				   .idle_timeout_s = (unsigned)api->a->cfg->api_idle_timeout,
+				   .conn_memory = TCP_CONN_MEMORY};
 	if ((r = http_listen_tcp(addr, &t->listen_fd, err)) < 0)
 		return r;
 	t->d = http_start_tls(t->listen_fd, &t->tls, gate, api_route, api, err);
@@ -235,7 +247,8 @@ static int start_daemon(struct api *api, struct api_tcp *t, struct err **err)
 		t->epfd = -1;
 		return err_set(err, EIO, "watch the TCP API's epoll fd");
 	}
-	log_info("serving the API on %s over TLS, authentication:%s%s", addr, t->client_ca ? " client certificate" : "",
+	log_info("serving the API on %s over TLS, authentication:%s%s", addr,
+		 t->client_ca ? " client certificate" : "",
 		 t->token ? (t->client_ca ? " and bearer token" : " bearer token") : "");
 	return 0;
 }

@@ -39,8 +39,8 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 
 	doc = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
-		return http_reply_error(req, 400, "", "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-					jerr.text);
+		return http_reply_error(req, 400, "", "malformed JSON at line %d column %d: %s", jerr.line,
+					jerr.column, jerr.text);
 	if (json_is_object(doc) && !json_object_get(doc, "id"))
 		json_object_set_new(doc, "id", json_string(id));
 	r = spec_parse(doc, &spec, &e);
@@ -58,7 +58,8 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 	r = agent_apply(api->a, spec, SRC_API, NULL, &res, &e);
 	/* the instance is part of the API's set, which a PUT /v1/assignments replaces as a whole */
 	if (r >= 0 && res != APPLY_UNCHANGED && source_set_put(api->a->api_set, raw, &e) < 0) {
-		log_err("API: cannot hold '%s' in the API's set: %s: %s, retrying", id, err_msg(e), strerror(e->errnum));
+		log_err("API: cannot hold '%s' in the API's set: %s: %s, retrying", id, err_msg(e),
+			strerror(e->errnum));
 		inst_save_retry_api_set(api->a);
 	}
 	json_decref(raw);
@@ -67,7 +68,9 @@ static enum MHD_Result put_instance(struct api *api, struct http_req *req, const
 	struct instance *i = agent_find(api->a, id);
 	json_t *out = i ? inst_status_json(i) : json_object();
 	json_object_set_new(out, "result",
-			    json_string(res == APPLY_CREATED ? "created" : res == APPLY_REPLACED ? "replaced" : "unchanged"));
+			    json_string(res == APPLY_CREATED	? "created"
+					: res == APPLY_REPLACED ? "replaced"
+								: "unchanged"));
 	return http_reply_json(req, res == APPLY_CREATED ? 201 : 200, out);
 }
 
@@ -80,11 +83,13 @@ static enum MHD_Result delete_instance(struct api *api, struct http_req *req, co
 	if (force && strcmp(force, "1") != 0 && strcmp(force, "true") != 0 && strcmp(force, "0") != 0 &&
 	    strcmp(force, "false") != 0)
 		return http_reply_error(req, 400, "force", "'force' must be 1 or 0, got '%s'", force);
-	r = agent_remove_opt(api->a, id, SRC_API, force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0), &e);
+	r = agent_remove_opt(api->a, id, SRC_API,
+			     force && (strcmp(force, "1") == 0 || strcmp(force, "true") == 0), &e);
 	if (r < 0)
 		return http_reply_error(req, http_status_for(r), "id", "%s", err_msg(e));
 	if (source_set_drop(api->a->api_set, id, &e) < 0) {
-		log_err("API: cannot drop '%s' from the API's set: %s: %s, retrying", id, err_msg(e), strerror(e->errnum));
+		log_err("API: cannot drop '%s' from the API's set: %s: %s, retrying", id, err_msg(e),
+			strerror(e->errnum));
 		inst_save_retry_api_set(api->a);
 	}
 	return http_reply_json(req, 202, json_pack("{s:s, s:s}", "id", id, "result", "removing"));

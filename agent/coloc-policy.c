@@ -11,8 +11,10 @@
 
 void coloc_state_init(struct coloc_state *st)
 {
-	*st = (struct coloc_state){.batch_cpu_quota = COLOC_UNLIMITED, .calm_needed = COLOC_CALM_TICKS,
-				   .since_raise = 1 << 20, .batch_memory_limit = -1};
+	*st = (struct coloc_state){.batch_cpu_quota = COLOC_UNLIMITED,
+				   .calm_needed = COLOC_CALM_TICKS,
+				   .since_raise = 1 << 20,
+				   .batch_memory_limit = -1};
 }
 
 static int64_t pos(int64_t v)
@@ -30,8 +32,9 @@ int64_t coloc_reclaimable_cpu(const struct coloc_config *cfg, const struct coloc
 
 int64_t coloc_reclaimable_memory(const struct coloc_config *cfg, const struct coloc_sample *s)
 {
-	int64_t online = pos(s->online_memory) > pos(s->online_memory_requests) ? pos(s->online_memory)
-										   : pos(s->online_memory_requests);
+	int64_t online = pos(s->online_memory) > pos(s->online_memory_requests)
+			     ? pos(s->online_memory)
+			     : pos(s->online_memory_requests);
 	int64_t left = pos(cfg->memory_allocatable - online);
 
 	if (cfg->batch_memory_bytes > 0)
@@ -49,7 +52,8 @@ static int64_t cpu_cut(const struct coloc_config *cfg, struct coloc_state *st, c
 	st->calm = 0;
 	if (want < cur && st->since_raise <= COLOC_RELAPSE_TICKS) {
 		/* pressure came back soon after a raise: wait longer before the next one */
-		st->calm_needed = st->calm_needed * 2 > COLOC_CALM_TICKS_MAX ? COLOC_CALM_TICKS_MAX : st->calm_needed * 2;
+		st->calm_needed =
+		    st->calm_needed * 2 > COLOC_CALM_TICKS_MAX ? COLOC_CALM_TICKS_MAX : st->calm_needed * 2;
 		st->since_raise = 1 << 20;
 	}
 	return want < cur ? want : cur;
@@ -104,7 +108,8 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 	if (d->batch_cpu_quota == st->batch_cpu_quota)
 		return;
 	snprintf(d->reason, sizeof(d->reason), "%s %.1f%%: online %.1f%% waiting, batch using %lldm", why,
-		 p >= COLOC_PRESSURE_HI ? COLOC_PRESSURE_HI : COLOC_PRESSURE_LO, p, (long long)s->batch_cpu_millis);
+		 p >= COLOC_PRESSURE_HI ? COLOC_PRESSURE_HI : COLOC_PRESSURE_LO, p,
+		 (long long)s->batch_cpu_millis);
 	d->quota_changed = true;
 	st->batch_cpu_quota = d->batch_cpu_quota;
 	st->quota_changes++;
@@ -124,10 +129,12 @@ static void memory_step(const struct coloc_config *cfg, struct coloc_state *st, 
 	d->memory_changed = true;
 	d->batch_memory_limit = want;
 	if (!d->quota_changed)
-		snprintf(d->reason, sizeof(d->reason),
-			 "reclaimable memory: allocatable %lld - online max(usage %lld, requests %lld), share %s",
-			 (long long)cfg->memory_allocatable, (long long)s->online_memory,
-			 (long long)s->online_memory_requests, cfg->batch_memory_bytes > 0 ? "fixed size" : "percent");
+		snprintf(
+		    d->reason, sizeof(d->reason),
+		    "reclaimable memory: allocatable %lld - online max(usage %lld, requests %lld), share %s",
+		    (long long)cfg->memory_allocatable, (long long)s->online_memory,
+		    (long long)s->online_memory_requests,
+		    cfg->batch_memory_bytes > 0 ? "fixed size" : "percent");
 	st->batch_memory_limit = want;
 }
 
@@ -175,19 +182,21 @@ static void evict_step(const struct coloc_config *cfg, struct coloc_state *st, c
 		return;
 	if (st->evicted_id[0]) {
 		/* cool-down: the last one's memory must be back before another goes */
-		if (still_running(s, st->evicted_id) || s->at_ms - st->evicted_at_ms < COLOC_EVICT_COOLDOWN_MS)
+		if (still_running(s, st->evicted_id) ||
+		    s->at_ms - st->evicted_at_ms < COLOC_EVICT_COOLDOWN_MS)
 			return;
 		st->evicted_id[0] = '\0';
 	}
 	v = coloc_pick_victim(s, &online);
 	if (!v)
 		return;
-	snprintf(d->evict_message, sizeof(d->evict_message),
-		 "evicted (%s): node memory available %lld bytes, threshold %lld bytes, memory PSI full %.1f%%; "
-		 "it used %lld bytes, request %lld bytes",
-		 online ? "online past its request, no batch left" : "batch, largest usage over request",
-		 (long long)s->mem_available, (long long)cfg->evict_available_bytes, s->mem_full_pct,
-		 (long long)v->memory_usage, (long long)pos(v->memory_request));
+	snprintf(
+	    d->evict_message, sizeof(d->evict_message),
+	    "evicted (%s): node memory available %lld bytes, threshold %lld bytes, memory PSI full %.1f%%; "
+	    "it used %lld bytes, request %lld bytes",
+	    online ? "online past its request, no batch left" : "batch, largest usage over request",
+	    (long long)s->mem_available, (long long)cfg->evict_available_bytes, s->mem_full_pct,
+	    (long long)v->memory_usage, (long long)pos(v->memory_request));
 	snprintf(st->evicted_id, sizeof(st->evicted_id), "%s", v->id);
 	st->evicted_at_ms = s->at_ms;
 	st->evictions++;
@@ -217,8 +226,10 @@ int coloc_parse_eviction_hard(const char *s, int64_t mem_total, int64_t *ret_byt
 		return 0;
 	}
 	if (strncmp(s, key, sizeof(key) - 1) != 0 || !s[sizeof(key) - 1])
-		return err_field(err, "eviction-hard", EINVAL,
-				 "--eviction-hard '%s': expected memory.available<SIZE or memory.available<N%% (or none)", s);
+		return err_field(
+		    err, "eviction-hard", EINVAL,
+		    "--eviction-hard '%s': expected memory.available<SIZE or memory.available<N%% (or none)",
+		    s);
 	v = s + sizeof(key) - 1;
 	if (v[strlen(v) - 1] == '%') {
 		char *end = NULL;
@@ -227,12 +238,14 @@ int coloc_parse_eviction_hard(const char *s, int64_t mem_total, int64_t *ret_byt
 		errno = 0;
 		pct = strtol(v, &end, 10);
 		if (errno || end == v || *end != '%' || end[1] || pct < 0 || pct > 100)
-			return err_field(err, "eviction-hard", EINVAL, "--eviction-hard '%s': the percent must be 0 to 100", s);
+			return err_field(err, "eviction-hard", EINVAL,
+					 "--eviction-hard '%s': the percent must be 0 to 100", s);
 		*ret_bytes = mem_total / 100 * pct;
 		return 0;
 	}
 	if (quantity_parse_bytes(v, &bytes) < 0)
-		return err_field(err, "eviction-hard", EINVAL, "--eviction-hard '%s': '%s' is not a size like 500Mi", s, v);
+		return err_field(err, "eviction-hard", EINVAL,
+				 "--eviction-hard '%s': '%s' is not a size like 500Mi", s, v);
 	*ret_bytes = bytes;
 	return 0;
 }
@@ -255,8 +268,10 @@ int coloc_parse_batch_memory(const char *s, int *ret_pct, int64_t *ret_bytes, st
 		return 0;
 	}
 	if (!n || quantity_parse_bytes(s, ret_bytes) < 0 || *ret_bytes <= 0)
-		return err_field(err, "eviction-batch-memory", EINVAL,
-				 "--eviction-batch-memory '%s': expected a percent like 80%% or a size like 4Gi", s ? s : "");
+		return err_field(
+		    err, "eviction-batch-memory", EINVAL,
+		    "--eviction-batch-memory '%s': expected a percent like 80%% or a size like 4Gi",
+		    s ? s : "");
 	*ret_pct = 0;
 	return 0;
 }

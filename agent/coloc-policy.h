@@ -39,47 +39,47 @@
 #define COLOC_MEM_FULL_PCT 10.0
 
 struct coloc_config {
-	int64_t cpu_allocatable_millis;    /* the node's CPUs minus --system-reserved cpu */
-	int64_t memory_allocatable;        /* bytes */
-	int batch_cpu_target_pct;          /* --batch-cpu-target: 100 = no static cap */
-	int64_t batch_cpu_min_millis;      /* --batch-cpu-min */
-	int64_t evict_available_bytes;     /* --eviction-hard memory.available<X, resolved; 0: off */
-	int batch_memory_pct;              /* --eviction-batch-memory as a percent ... */
-	int64_t batch_memory_bytes;        /* ... or as a size (then pct is 0) */
+	int64_t cpu_allocatable_millis; /* the node's CPUs minus --system-reserved cpu */
+	int64_t memory_allocatable;	/* bytes */
+	int batch_cpu_target_pct;	/* --batch-cpu-target: 100 = no static cap */
+	int64_t batch_cpu_min_millis;	/* --batch-cpu-min */
+	int64_t evict_available_bytes;	/* --eviction-hard memory.available<X, resolved; 0: off */
+	int batch_memory_pct;		/* --eviction-batch-memory as a percent ... */
+	int64_t batch_memory_bytes;	/* ... or as a size (then pct is 0) */
 };
 
 struct coloc_inst {
 	const char *id;
 	bool batch;
-	int64_t memory_usage;   /* bytes, -1 unknown */
+	int64_t memory_usage;	/* bytes, -1 unknown */
 	int64_t memory_request; /* resources.memory, 0: none */
 };
 
 /* One tick's view; rates are over the interval since the previous sample. -1: unknown. */
 struct coloc_sample {
-	int64_t at_ms;                /* monotonic */
-	int64_t online_cpu_millis;    /* CPU used by the online tier */
+	int64_t at_ms;		   /* monotonic */
+	int64_t online_cpu_millis; /* CPU used by the online tier */
 	int64_t batch_cpu_millis;
-	int64_t node_cpu_millis;      /* CPU used by everything on the node */
-	double online_cpu_pressure;   /* percent of the interval online tasks waited for a CPU */
-	double online_throttled_pct;  /* percent of the interval online was throttled by its own quotas */
-	int64_t online_memory;        /* bytes charged to the online tier */
+	int64_t node_cpu_millis;     /* CPU used by everything on the node */
+	double online_cpu_pressure;  /* percent of the interval online tasks waited for a CPU */
+	double online_throttled_pct; /* percent of the interval online was throttled by its own quotas */
+	int64_t online_memory;	     /* bytes charged to the online tier */
 	int64_t batch_memory;
 	int64_t online_memory_requests;
-	int64_t mem_available;        /* MemAvailable */
-	double mem_full_pct;          /* PSI memory "full" over the interval, percent; -1 unknown */
+	int64_t mem_available;	       /* MemAvailable */
+	double mem_full_pct;	       /* PSI memory "full" over the interval, percent; -1 unknown */
 	const struct coloc_inst *inst; /* running instances */
 	size_t n_inst;
 };
 
 /* What the controller keeps between ticks (zero it, then coloc_state_init). */
 struct coloc_state {
-	int64_t batch_cpu_quota;  /* millis or COLOC_UNLIMITED */
-	int calm;                 /* consecutive calm ticks */
+	int64_t batch_cpu_quota; /* millis or COLOC_UNLIMITED */
+	int calm;		 /* consecutive calm ticks */
 	int calm_needed;
-	int since_raise;          /* ticks since the last raise; large: none lately */
+	int since_raise; /* ticks since the last raise; large: none lately */
 	int64_t batch_memory_limit;
-	char evicted_id[128];     /* the last eviction, until it is gone */
+	char evicted_id[128]; /* the last eviction, until it is gone */
 	int64_t evicted_at_ms;
 	uint64_t quota_changes, evictions;
 	int64_t reclaimable_cpu, reclaimable_memory; /* the last tick's, for admission and reporting */
@@ -89,9 +89,9 @@ struct coloc_decision {
 	bool quota_changed;
 	int64_t batch_cpu_quota; /* millis or COLOC_UNLIMITED */
 	bool memory_changed;
-	int64_t batch_memory_limit; /* bytes */
+	int64_t batch_memory_limit;	/* bytes */
 	const struct coloc_inst *evict; /* NULL: none */
-	char reason[192];       /* why the quota or limit moved */
+	char reason[192];		/* why the quota or limit moved */
 	char evict_message[256];
 };
 

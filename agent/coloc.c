@@ -31,7 +31,7 @@ struct coloc {
 	/* the last tick's view, for reporting */
 	struct coloc_sample last;
 	bool have_last, wait_is_psi;
-	bool quota_refused; /* the last quota write failed (warned once) */
+	bool quota_refused;	       /* the last quota write failed (warned once) */
 	int64_t batch_mem_usage_limit; /* what was written, -1: none */
 };
 
@@ -50,8 +50,10 @@ static int64_t node_busy_ns(void)
 	long hz = sysconf(_SC_CLK_TCK);
 
 	if (fs_read_knob(AT_FDCWD, "/proc/stat", buf, sizeof(buf), NULL) <= 0 ||
-	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], // NOLINT(cert-err34-c)
-		   &v[6], &v[7]) != 8 || hz <= 0)
+	    // NOLINTNEXTLINE(cert-err34-c)
+	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+		   &v[5], &v[6], &v[7]) != 8 ||
+	    hz <= 0)
 		return -1;
 	return (int64_t)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * (1000000000LL / hz);
 }
@@ -74,8 +76,8 @@ static int64_t mem_full_total(void)
 	_cleanup_free_ char *text = NULL;
 	const char *p;
 
-	if (fs_read_file(AT_FDCWD, "/proc/pressure/memory", 4096, &text, NULL, NULL) < 0 || !(p = strstr(text, "full ")) ||
-	    !(p = strstr(p, "total=")))
+	if (fs_read_file(AT_FDCWD, "/proc/pressure/memory", 4096, &text, NULL, NULL) < 0 ||
+	    !(p = strstr(text, "full ")) || !(p = strstr(p, "total=")))
 		return -1;
 	return strtoll(p + 6, NULL, 10);
 }
@@ -107,14 +109,16 @@ static size_t instances(struct coloc *c, struct coloc_inst *out, bool read_memor
 
 		if (!runs(i) && !evicting(i))
 			continue;
-		out[n] = (struct coloc_inst){i->id, is_batch(i), -1, i->spec->memory > 0 ? i->spec->memory : 0};
+		out[n] =
+		    (struct coloc_inst){i->id, is_batch(i), -1, i->spec->memory > 0 ? i->spec->memory : 0};
 		if (evicting(i)) { /* usage -1: not a candidate */
 			n++;
 			continue;
 		}
 		if (!is_batch(i) && i->spec->memory > 0)
 			*ret_online_req += i->spec->memory;
-		if (read_memory && (path = cg_instance_path(c->a->cg, is_batch(i) ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id)))
+		if (read_memory &&
+		    (path = cg_instance_path(c->a->cg, is_batch(i) ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id)))
 			out[n].memory_usage = cg_instance_memory(c->a->cg, path);
 		n++;
 	}
@@ -128,16 +132,17 @@ static void sample(struct coloc *c, struct coloc_sample *s)
 
 	cg_tier_sample(c->a->cg, CG_QOS_ONLINE, true, &on);
 	cg_tier_sample(c->a->cg, CG_QOS_BATCH, false, &ba);
-	*s = (struct coloc_sample){.at_ms = now / 1000000,
-				   .online_cpu_millis = rate(on.cpu_ns, c->prev_on.cpu_ns, 1000, dt),
-				   .batch_cpu_millis = rate(ba.cpu_ns, c->prev_ba.cpu_ns, 1000, dt),
-				   .node_cpu_millis = rate(busy, c->prev_node_busy_ns, 1000, dt),
-				   .online_cpu_pressure = (double)rate(on.wait_ns, c->prev_on.wait_ns, 100000, dt) / 1000,
-				   .online_throttled_pct = (double)rate(on.throttled_ns, c->prev_on.throttled_ns, 100000, dt) / 1000,
-				   .online_memory = on.memory_bytes,
-				   .batch_memory = ba.memory_bytes,
-				   .mem_available = mem_available(),
-				   .mem_full_pct = (double)rate(full, c->prev_mem_full_us, 100000000, dt) / 1000};
+	*s = (struct coloc_sample){
+	    .at_ms = now / 1000000,
+	    .online_cpu_millis = rate(on.cpu_ns, c->prev_on.cpu_ns, 1000, dt),
+	    .batch_cpu_millis = rate(ba.cpu_ns, c->prev_ba.cpu_ns, 1000, dt),
+	    .node_cpu_millis = rate(busy, c->prev_node_busy_ns, 1000, dt),
+	    .online_cpu_pressure = (double)rate(on.wait_ns, c->prev_on.wait_ns, 100000, dt) / 1000,
+	    .online_throttled_pct = (double)rate(on.throttled_ns, c->prev_on.throttled_ns, 100000, dt) / 1000,
+	    .online_memory = on.memory_bytes,
+	    .batch_memory = ba.memory_bytes,
+	    .mem_available = mem_available(),
+	    .mem_full_pct = (double)rate(full, c->prev_mem_full_us, 100000000, dt) / 1000};
 	c->wait_is_psi = on.wait_is_psi;
 	c->prev_ns = now;
 	c->prev_on = on;
@@ -166,8 +171,8 @@ static void apply(struct coloc *c, const struct coloc_decision *d)
 	if (d->quota_changed && cg_set_batch_cpu(c->a->cg, d->batch_cpu_quota, &e) < 0) {
 		/* v1 refuses a tier quota below one of its instances' own: keep what the kernel has */
 		if (!c->quota_refused)
-			log_warn("batch cpu quota %lldm: %s, keeping the current one", (long long)d->batch_cpu_quota,
-				 err_msg(e));
+			log_warn("batch cpu quota %lldm: %s, keeping the current one",
+				 (long long)d->batch_cpu_quota, err_msg(e));
 		c->quota_refused = true;
 		c->st.batch_cpu_quota = cg_batch_cpu_quota(c->a->cg);
 	} else if (d->quota_changed) {
@@ -176,10 +181,11 @@ static void apply(struct coloc *c, const struct coloc_decision *d)
 	}
 	if (d->memory_changed) {
 		if (cg_set_batch_memory(c->a->cg, d->batch_memory_limit, &e2) < 0)
-			log_debug("batch memory limit %lld: %s, kept the old one", (long long)d->batch_memory_limit,
-				  err_msg(e2));
+			log_debug("batch memory limit %lld: %s, kept the old one",
+				  (long long)d->batch_memory_limit, err_msg(e2));
 		else
-			log_debug("batch memory limit %lld bytes: %s", (long long)d->batch_memory_limit, d->reason);
+			log_debug("batch memory limit %lld bytes: %s", (long long)d->batch_memory_limit,
+				  d->reason);
 		c->batch_mem_usage_limit = d->batch_memory_limit;
 	}
 }
@@ -211,9 +217,9 @@ static void tick(struct loop *l, void *data)
 	s.n_inst = 0;
 	c->last = s;
 	c->have_last = true;
-	c->timer = loop_timer_add(l, any_batch || c->st.batch_cpu_quota != COLOC_UNLIMITED ? COLOC_TICK_MS
-											       : COLOC_IDLE_TICK_MS,
-				  tick, c);
+	c->timer = loop_timer_add(
+	    l, any_batch || c->st.batch_cpu_quota != COLOC_UNLIMITED ? COLOC_TICK_MS : COLOC_IDLE_TICK_MS,
+	    tick, c);
 }
 
 static int config_of(const struct agent_config *k, struct coloc_config *cfg, struct err **err)
@@ -224,18 +230,23 @@ static int config_of(const struct agent_config *k, struct coloc_config *cfg, str
 	int r;
 
 	(void)node_res_parse(k->system_reserved, &reserved, NULL); /* checked at start */
-	*cfg = (struct coloc_config){.cpu_allocatable_millis = ncpu > reserved.cpu_millis ? ncpu - reserved.cpu_millis : 0,
+	*cfg = (struct coloc_config){.cpu_allocatable_millis =
+					 ncpu > reserved.cpu_millis ? ncpu - reserved.cpu_millis : 0,
 				     .batch_cpu_target_pct = (int)k->batch_cpu_target};
 	if (k->batch_cpu_target < 1 || k->batch_cpu_target > 100)
-		return err_field(err, "batch-cpu-target", EINVAL, "--batch-cpu-target %lld: expected a percent from 1 to 100",
+		return err_field(err, "batch-cpu-target", EINVAL,
+				 "--batch-cpu-target %lld: expected a percent from 1 to 100",
 				 (long long)k->batch_cpu_target);
-	if (quantity_parse_cpu(k->batch_cpu_min, &cfg->batch_cpu_min_millis) < 0 || cfg->batch_cpu_min_millis < 10)
-		return err_field(err, "batch-cpu-min", EINVAL, "--batch-cpu-min '%s': expected a CPU quantity of at least 10m",
+	if (quantity_parse_cpu(k->batch_cpu_min, &cfg->batch_cpu_min_millis) < 0 ||
+	    cfg->batch_cpu_min_millis < 10)
+		return err_field(err, "batch-cpu-min", EINVAL,
+				 "--batch-cpu-min '%s': expected a CPU quantity of at least 10m",
 				 k->batch_cpu_min);
 	r = coloc_parse_eviction_hard(k->eviction_hard, total, &cfg->evict_available_bytes, err);
 	if (r < 0)
 		return r;
-	return coloc_parse_batch_memory(k->eviction_batch_memory, &cfg->batch_memory_pct, &cfg->batch_memory_bytes, err);
+	return coloc_parse_batch_memory(k->eviction_batch_memory, &cfg->batch_memory_pct,
+					&cfg->batch_memory_bytes, err);
 }
 
 int coloc_config_check(const struct agent_config *k, struct err **err)
@@ -268,9 +279,10 @@ int coloc_setup(struct agent *a, struct err **err)
 	c->timer = loop_timer_add(a->loop, 0, tick, c);
 	if (!c->timer)
 		return err_set(err, ENOMEM, "out of memory");
-	log_info("colocation: batch cpu target %d%%, min %lldm, evict below %lld bytes available, batch memory %s",
-		 c->cfg.batch_cpu_target_pct, (long long)c->cfg.batch_cpu_min_millis,
-		 (long long)c->cfg.evict_available_bytes, a->cfg->eviction_batch_memory);
+	log_info(
+	    "colocation: batch cpu target %d%%, min %lldm, evict below %lld bytes available, batch memory %s",
+	    c->cfg.batch_cpu_target_pct, (long long)c->cfg.batch_cpu_min_millis,
+	    (long long)c->cfg.evict_available_bytes, a->cfg->eviction_batch_memory);
 	a->coloc = TAKE_PTR(c);
 	return 0;
 }
@@ -311,21 +323,24 @@ static json_t *reclaimable_json(const struct coloc *c)
 {
 	const struct coloc_sample *s = &c->last;
 	int64_t sys = s->node_cpu_millis >= 0 && s->online_cpu_millis >= 0 && s->batch_cpu_millis >= 0
-			      ? s->node_cpu_millis - s->online_cpu_millis - s->batch_cpu_millis
-			      : -1;
+			  ? s->node_cpu_millis - s->online_cpu_millis - s->batch_cpu_millis
+			  : -1;
 
-	return json_pack(
-		"{s:{s:I, s:s, s:I, s:i, s:o, s:o}, s:{s:I, s:s, s:I, s:o, s:I, s:i, s:o}}", "cpu", "millis",
-		(json_int_t)coloc_reclaimable_cpu(&c->cfg, s), "formula",
-		"allocatable x batch_cpu_target% - online usage - system usage", "allocatable_millis",
-		(json_int_t)c->cfg.cpu_allocatable_millis, "batch_cpu_target_percent", c->cfg.batch_cpu_target_pct,
-		"online_usage_millis", num(s->online_cpu_millis), "system_usage_millis", num(sys < 0 ? -1 : sys),
-		"memory", "bytes", (json_int_t)coloc_reclaimable_memory(&c->cfg, s), "formula",
-		c->cfg.batch_memory_bytes > 0 ? "min(eviction_batch_memory, allocatable - max(online usage, online requests))"
-					      : "eviction_batch_memory% x (allocatable - max(online usage, online requests))",
-		"allocatable_bytes", (json_int_t)c->cfg.memory_allocatable, "online_usage_bytes", num(s->online_memory),
-		"online_requests_bytes", (json_int_t)s->online_memory_requests, "eviction_batch_memory_percent",
-		c->cfg.batch_memory_pct, "eviction_batch_memory_bytes", num(c->cfg.batch_memory_bytes ? c->cfg.batch_memory_bytes : -1));
+	return json_pack("{s:{s:I, s:s, s:I, s:i, s:o, s:o}, s:{s:I, s:s, s:I, s:o, s:I, s:i, s:o}}", "cpu",
+			 "millis", (json_int_t)coloc_reclaimable_cpu(&c->cfg, s), "formula",
+			 "allocatable x batch_cpu_target% - online usage - system usage",
+			 "allocatable_millis", (json_int_t)c->cfg.cpu_allocatable_millis,
+			 "batch_cpu_target_percent", c->cfg.batch_cpu_target_pct, "online_usage_millis",
+			 num(s->online_cpu_millis), "system_usage_millis", num(sys < 0 ? -1 : sys), "memory",
+			 "bytes", (json_int_t)coloc_reclaimable_memory(&c->cfg, s), "formula",
+			 c->cfg.batch_memory_bytes > 0
+			     ? "min(eviction_batch_memory, allocatable - max(online usage, online requests))"
+			     : "eviction_batch_memory% x (allocatable - max(online usage, online requests))",
+			 "allocatable_bytes", (json_int_t)c->cfg.memory_allocatable, "online_usage_bytes",
+			 num(s->online_memory), "online_requests_bytes",
+			 (json_int_t)s->online_memory_requests, "eviction_batch_memory_percent",
+			 c->cfg.batch_memory_pct, "eviction_batch_memory_bytes",
+			 num(c->cfg.batch_memory_bytes ? c->cfg.batch_memory_bytes : -1));
 }
 
 json_t *coloc_status_json(const struct coloc *c)
@@ -335,27 +350,27 @@ json_t *coloc_status_json(const struct coloc *c)
 	if (!c)
 		return json_null();
 	s = &c->last;
-	return json_pack("{s:o, s:o, s:o, s:I, s:o, s:{s:o, s:o, s:s, s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:I, s:I}}",
-			 "reclaimable", reclaimable_json(c),
-			 "batch_cpu_quota_millis", num(c->st.batch_cpu_quota),
-			 "batch_memory_limit_bytes", num(c->batch_mem_usage_limit),
-			 "batch_cpu_min_millis", (json_int_t)c->cfg.batch_cpu_min_millis,
-			 "usage", json_pack("{s:o, s:o, s:o, s:o, s:o}", "online_cpu_millis", num(s->online_cpu_millis),
-					    "batch_cpu_millis", num(s->batch_cpu_millis), "node_cpu_millis",
-					    num(s->node_cpu_millis), "online_memory_bytes", num(s->online_memory),
-					    "batch_memory_bytes", num(s->batch_memory)),
-			 "pressure", "online_cpu_percent", pct(c->have_last ? s->online_cpu_pressure : -1),
-			 "online_throttled_percent", pct(c->have_last ? s->online_throttled_pct : -1),
-			 "online_cpu_source", c->wait_is_psi ? "psi cpu.pressure some" : "schedstat run delay (sum over tasks)",
-			 "online_cpu_under_pressure", json_boolean(s->online_cpu_pressure >= COLOC_PRESSURE_HI),
-			 "memory_full_percent", pct(s->mem_full_pct),
-			 "node_memory_available_bytes", num(s->mem_available),
-			 "eviction", "threshold_available_bytes", num(c->cfg.evict_available_bytes ? c->cfg.evict_available_bytes : -1),
-			 "under_pressure", json_boolean(c->cfg.evict_available_bytes > 0 && s->mem_available >= 0 &&
-							s->mem_available < c->cfg.evict_available_bytes),
-			 "last_evicted", c->st.evicted_id[0] ? json_string(c->st.evicted_id) : json_null(),
-			 "evictions_total", (json_int_t)c->st.evictions,
-			 "batch_cpu_quota_changes_total", (json_int_t)c->st.quota_changes);
+	return json_pack(
+	    "{s:o, s:o, s:o, s:I, s:o, s:{s:o, s:o, s:s, s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:I, s:I}}",
+	    "reclaimable", reclaimable_json(c), "batch_cpu_quota_millis", num(c->st.batch_cpu_quota),
+	    "batch_memory_limit_bytes", num(c->batch_mem_usage_limit), "batch_cpu_min_millis",
+	    (json_int_t)c->cfg.batch_cpu_min_millis, "usage",
+	    json_pack("{s:o, s:o, s:o, s:o, s:o}", "online_cpu_millis", num(s->online_cpu_millis),
+		      "batch_cpu_millis", num(s->batch_cpu_millis), "node_cpu_millis",
+		      num(s->node_cpu_millis), "online_memory_bytes", num(s->online_memory),
+		      "batch_memory_bytes", num(s->batch_memory)),
+	    "pressure", "online_cpu_percent", pct(c->have_last ? s->online_cpu_pressure : -1),
+	    "online_throttled_percent", pct(c->have_last ? s->online_throttled_pct : -1), "online_cpu_source",
+	    c->wait_is_psi ? "psi cpu.pressure some" : "schedstat run delay (sum over tasks)",
+	    "online_cpu_under_pressure", json_boolean(s->online_cpu_pressure >= COLOC_PRESSURE_HI),
+	    "memory_full_percent", pct(s->mem_full_pct), "node_memory_available_bytes", num(s->mem_available),
+	    "eviction", "threshold_available_bytes",
+	    num(c->cfg.evict_available_bytes ? c->cfg.evict_available_bytes : -1), "under_pressure",
+	    json_boolean(c->cfg.evict_available_bytes > 0 && s->mem_available >= 0 &&
+			 s->mem_available < c->cfg.evict_available_bytes),
+	    "last_evicted", c->st.evicted_id[0] ? json_string(c->st.evicted_id) : json_null(),
+	    "evictions_total", (json_int_t)c->st.evictions, "batch_cpu_quota_changes_total",
+	    (json_int_t)c->st.quota_changes);
 }
 
 void coloc_metrics(const struct coloc *c, FILE *m)
@@ -365,33 +380,45 @@ void coloc_metrics(const struct coloc *c, FILE *m)
 	if (!c)
 		return;
 	s = &c->last;
-	fprintf(m, "# HELP drover_batch_cpu_quota_millis The batch tier's CPU quota (-1: none).\n"
-		   "# TYPE drover_batch_cpu_quota_millis gauge\ndrover_batch_cpu_quota_millis %lld\n",
+	fprintf(m,
+		"# HELP drover_batch_cpu_quota_millis The batch tier's CPU quota (-1: none).\n"
+		"# TYPE drover_batch_cpu_quota_millis gauge\ndrover_batch_cpu_quota_millis %lld\n",
 		(long long)c->st.batch_cpu_quota);
-	fprintf(m, "# HELP drover_batch_cpu_quota_changes_total Batch CPU quota changes.\n"
-		   "# TYPE drover_batch_cpu_quota_changes_total counter\ndrover_batch_cpu_quota_changes_total %llu\n",
+	fprintf(m,
+		"# HELP drover_batch_cpu_quota_changes_total Batch CPU quota changes.\n"
+		"# TYPE drover_batch_cpu_quota_changes_total counter\ndrover_batch_cpu_quota_changes_total "
+		"%llu\n",
 		(unsigned long long)c->st.quota_changes);
-	fprintf(m, "# HELP drover_evictions_total Instances evicted under node memory pressure.\n"
-		   "# TYPE drover_evictions_total counter\ndrover_evictions_total %llu\n",
+	fprintf(m,
+		"# HELP drover_evictions_total Instances evicted under node memory pressure.\n"
+		"# TYPE drover_evictions_total counter\ndrover_evictions_total %llu\n",
 		(unsigned long long)c->st.evictions);
-	fprintf(m, "# HELP drover_batch_memory_limit_bytes The batch tier's memory limit (v1) or high (v2).\n"
-		   "# TYPE drover_batch_memory_limit_bytes gauge\ndrover_batch_memory_limit_bytes %lld\n",
+	fprintf(m,
+		"# HELP drover_batch_memory_limit_bytes The batch tier's memory limit (v1) or high (v2).\n"
+		"# TYPE drover_batch_memory_limit_bytes gauge\ndrover_batch_memory_limit_bytes %lld\n",
 		(long long)c->batch_mem_usage_limit);
-	fprintf(m, "# HELP drover_reclaimable_cpu_millis CPU batch may use (allocatable x target - online - system).\n"
-		   "# TYPE drover_reclaimable_cpu_millis gauge\ndrover_reclaimable_cpu_millis %lld\n",
+	fprintf(m,
+		"# HELP drover_reclaimable_cpu_millis CPU batch may use (allocatable x target - online - "
+		"system).\n"
+		"# TYPE drover_reclaimable_cpu_millis gauge\ndrover_reclaimable_cpu_millis %lld\n",
 		(long long)coloc_reclaimable_cpu(&c->cfg, s));
-	fprintf(m, "# HELP drover_reclaimable_memory_bytes Memory batch may use.\n"
-		   "# TYPE drover_reclaimable_memory_bytes gauge\ndrover_reclaimable_memory_bytes %lld\n",
+	fprintf(m,
+		"# HELP drover_reclaimable_memory_bytes Memory batch may use.\n"
+		"# TYPE drover_reclaimable_memory_bytes gauge\ndrover_reclaimable_memory_bytes %lld\n",
 		(long long)coloc_reclaimable_memory(&c->cfg, s));
-	fprintf(m, "# HELP drover_tier_cpu_millis CPU used by a tier over the last sample.\n"
-		   "# TYPE drover_tier_cpu_millis gauge\ndrover_tier_cpu_millis{qos=\"online\"} %lld\n"
-		   "drover_tier_cpu_millis{qos=\"batch\"} %lld\n",
+	fprintf(m,
+		"# HELP drover_tier_cpu_millis CPU used by a tier over the last sample.\n"
+		"# TYPE drover_tier_cpu_millis gauge\ndrover_tier_cpu_millis{qos=\"online\"} %lld\n"
+		"drover_tier_cpu_millis{qos=\"batch\"} %lld\n",
 		(long long)s->online_cpu_millis, (long long)s->batch_cpu_millis);
-	fprintf(m, "# HELP drover_tier_memory_bytes Memory charged to a tier.\n"
-		   "# TYPE drover_tier_memory_bytes gauge\ndrover_tier_memory_bytes{qos=\"online\"} %lld\n"
-		   "drover_tier_memory_bytes{qos=\"batch\"} %lld\n",
+	fprintf(m,
+		"# HELP drover_tier_memory_bytes Memory charged to a tier.\n"
+		"# TYPE drover_tier_memory_bytes gauge\ndrover_tier_memory_bytes{qos=\"online\"} %lld\n"
+		"drover_tier_memory_bytes{qos=\"batch\"} %lld\n",
 		(long long)s->online_memory, (long long)s->batch_memory);
-	fprintf(m, "# HELP drover_online_cpu_pressure_percent Share of the last sample online tasks waited for a CPU.\n"
-		   "# TYPE drover_online_cpu_pressure_percent gauge\ndrover_online_cpu_pressure_percent %.3f\n",
+	fprintf(m,
+		"# HELP drover_online_cpu_pressure_percent Share of the last sample online tasks waited for "
+		"a CPU.\n"
+		"# TYPE drover_online_cpu_pressure_percent gauge\ndrover_online_cpu_pressure_percent %.3f\n",
 		s->online_cpu_pressure);
 }

@@ -25,75 +25,114 @@ struct key {
 	const char *help;
 };
 
-#define K(n, kind, field, def, help) {n, kind, offsetof(struct agent_config, field), def, help}
+// clang-format off: one flag per line, a table to read across
+#define K(n, kind, field, def, help)                                                                         \
+	{                                                                                                    \
+		n, kind, offsetof(struct agent_config, field), def, help                                     \
+	}
 static const struct key keys[] = {
-	K("config", KEY_STR, config, "/etc/drover/droverd.conf", "config file (key = value lines)"),
-	K("assignments-dir", KEY_STR, assignments_dir, "/etc/drover/assignments.d", "static assignments (*.json)"),
-	K("state-dir", KEY_STR, state_dir, "/var/lib/drover", "persistent state"),
-	K("run-dir", KEY_STR, run_dir, "/run/drover", "runtime state: API socket, runtime root"),
-	K("cgroup-root", KEY_STR, cgroup_root, NULL, "cgroup parent (default: own delegated cgroup, else /drover)"),
-	K("cgroup-mount", KEY_STR, cgroup_mount, "/sys/fs/cgroup", "where cgroupfs is mounted"),
-	K("bridge", KEY_STR, bridge, "drover0", "bridge for bridge networking"),
-	K("subnet", KEY_STR, subnet, "10.77.0.0/24", "instance subnet"),
-	K("nft-table", KEY_STR, nft_table, "drover", "the nftables tables (ip and bridge) drover owns"),
-	K("reserved-host-ports", KEY_PORTS, reserved_host_ports, "22", "host ports no instance may publish, e.g. 22,2379-2380 (ports host processes hold are refused too)"),
-	K("allow-host-access", KEY_BOOL, allow_host_access, NULL, "let instances reach the node's own addresses and 169.254.0.0/16 (cloud metadata)"),
-	K("node-name", KEY_STR, node_name, NULL, "node name (default: hostname)"),
-	K("runtime", KEY_STR, runtime, "runc", "OCI runtime binary"),
-	K("runtime-timeout", KEY_DURATION, runtime_timeout_ms, "2m", "deadline of the runtime exec that starts a container (then it is killed and the start fails)"),
-	K("shim", KEY_STR, shim, NULL, "drover-shim binary (default: next to droverd)"),
-	K("log-level", KEY_STR, log_level, "info", "err, warning, notice, info or debug"),
-	K("listen", KEY_STR, listen, NULL, "also serve the API on ADDR:PORT over TLS (needs --tls-client-ca and/or --token-file)"),
-	K("tls-cert", KEY_STR, tls_cert, NULL, "TLS certificate for --listen"),
-	K("tls-key", KEY_STR, tls_key, NULL, "TLS key for --listen"),
-	K("tls-client-ca", KEY_STR, tls_client_ca, NULL, "CA that signs client certificates (mutual TLS)"),
-	K("token-file", KEY_STR, token_file, NULL, "bearer token for --listen (a regular file, mode 0600)"),
-	K("api-idle-timeout", KEY_INT, api_idle_timeout, "60", "seconds before an idle TCP API connection is closed (waiting long-polls and log follows are exempt)"),
-	K("system-reserved", KEY_STR, system_reserved, "memory=512Mi", "kept for the host: cpu=500m,memory=512Mi,pids=N,ephemeral-storage=SIZE"),
-	K("container-log-max", KEY_BYTES, log_max_bytes, "10Mi", "container log size before rotation"),
-	K("registry-auth", KEY_STR, registry_auth, "/etc/drover/auth.json", "registry credentials (Docker config.json 'auths'; mode 0600)"),
-	K("registry-ca", KEY_STR, registry_ca, NULL, "extra CA certificate for registries"),
-	K("insecure-registry", KEY_STR, insecure_registry, NULL, "HOST:PORT[,HOST:PORT...] reachable over plain HTTP"),
-	K("pull-parallel", KEY_INT, pull_parallel, "3", "layers downloaded in parallel"),
-	K("image-gc-high", KEY_INT, image_gc_high, "85", "image store disk use (percent) that starts garbage collection"),
-	K("image-gc-low", KEY_INT, image_gc_low, "80", "disk use (percent) garbage collection brings the store down to"),
-	K("default-pids", KEY_INT, default_pids, "1024", "pids limit of a spec without resources.pids (0: none)"),
-	K("default-memory", KEY_BYTES, default_memory, "512Mi", "memory limit of a spec without resources.memory (0: none)"),
-	K("max-instances", KEY_INT, max_instances, "250", "most instances the node holds (0: no cap; the /24 subnet has 253 addresses)"),
-	K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000", "longest stop grace in ms; a longer stop_grace_ms is cut to it (0: no cap)"),
-	K("image-layout-root", KEY_STR, image_layout_root, "/var/lib/drover/layouts", "directories oci: image layouts must be under (comma-separated)"),
-	K("image-pull-timeout", KEY_DURATION, image_pull_timeout_ms, "30m", "deadline of one image pull (then it is killed)"),
-	K("image-pull-low-speed", KEY_BYTES, image_pull_low_speed, "10Ki", "bytes/s a registry transfer must average ..."),
-	K("image-pull-low-speed-time", KEY_DURATION, image_pull_low_speed_time_ms, "60s", "... over this long, or it is aborted"),
-	K("image-max-size", KEY_BYTES, image_max_size, "20Gi", "declared (compressed) size of an image's layers"),
-	K("image-max-layer-size", KEY_BYTES, image_max_layer_size, "10Gi", "declared (compressed) size of one layer"),
-	K("image-max-unpacked", KEY_BYTES, image_max_unpacked, "50Gi", "bytes one image may unpack (sparse files count in full)"),
-	K("image-max-entries", KEY_INT, image_max_entries, "1000000", "files, dirs and links in one layer"),
-	K("image-min-free", KEY_BYTES, image_min_free, "1Gi", "free space a pull leaves on the image store's filesystem"),
-	K("image-tag-ttl", KEY_DURATION, image_tag_ttl_ms, "5m", "how long a resolved tag (or private image) is reused before asking the registry again"),
-	K("control-plane", KEY_STR, control_plane, NULL, "pull assignments from this control plane URL and report to it"),
-	K("control-plane-ca", KEY_STR, control_plane_ca, NULL, "CA certificate to verify the control plane with"),
-	K("control-plane-cert", KEY_STR, control_plane_cert, NULL, "client certificate for the control plane (mutual TLS)"),
-	K("control-plane-key", KEY_STR, control_plane_key, NULL, "key of --control-plane-cert"),
-	K("control-plane-token-file", KEY_STR, control_plane_token_file, NULL, "bearer token for the control plane (mode 0600)"),
-	K("status-interval", KEY_DURATION, status_interval_ms, "10s", "status heartbeat to the control plane (e.g. 10s, 500ms)"),
-	K("etcd", KEY_STR, etcd, NULL, "read assignments from etcd at this URL and write statuses there"),
-	K("etcd-prefix", KEY_STR, etcd_prefix, "/drover", "key prefix in etcd"),
-	K("etcd-ca", KEY_STR, etcd_ca, NULL, "CA certificate to verify etcd with"),
-	K("etcd-cert", KEY_STR, etcd_cert, NULL, "client certificate for etcd (mutual TLS)"),
-	K("etcd-key", KEY_STR, etcd_key, NULL, "key of --etcd-cert"),
-	K("etcd-lease-ttl", KEY_DURATION, etcd_lease_ttl_ms, "10s", "TTL of the lease the statuses are written under"),
-	K("history-limit", KEY_INT, history_limit, "10", "specs kept in each instance's history"),
-	K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
-	/* container security (issue 7) */
-	K("runtime-version-check", KEY_STR, runtime_version_check, "refuse", "a runtime with known escapes: refuse, warn or off"),
-	K("allow-setuid-files", KEY_BOOL, allow_setuid_files, NULL, "keep setuid/setgid/sticky bits in spec files' modes"),
-	/* colocation (issue 12) */
-	K("batch-cpu-target", KEY_INT, batch_cpu_target, "100", "static cap on batch CPU: PERCENT x allocatable - online - system usage (100: none; batch is cut under online CPU pressure either way)"),
-	K("batch-cpu-min", KEY_STR, batch_cpu_min, "100m", "batch CPU quota never goes below this"),
-	K("eviction-hard", KEY_STR, eviction_hard, "memory.available<100Mi", "evict (batch first) below this: memory.available<SIZE or <N%, or none"),
-	K("eviction-batch-memory", KEY_STR, eviction_batch_memory, "80%", "batch tier memory limit: PERCENT of what online leaves, or a SIZE"),
+    K("config", KEY_STR, config, "/etc/drover/droverd.conf", "config file (key = value lines)"),
+    K("assignments-dir", KEY_STR, assignments_dir, "/etc/drover/assignments.d",
+      "static assignments (*.json)"),
+    K("state-dir", KEY_STR, state_dir, "/var/lib/drover", "persistent state"),
+    K("run-dir", KEY_STR, run_dir, "/run/drover", "runtime state: API socket, runtime root"),
+    K("cgroup-root", KEY_STR, cgroup_root, NULL,
+      "cgroup parent (default: own delegated cgroup, else /drover)"),
+    K("cgroup-mount", KEY_STR, cgroup_mount, "/sys/fs/cgroup", "where cgroupfs is mounted"),
+    K("bridge", KEY_STR, bridge, "drover0", "bridge for bridge networking"),
+    K("subnet", KEY_STR, subnet, "10.77.0.0/24", "instance subnet"),
+    K("nft-table", KEY_STR, nft_table, "drover", "the nftables tables (ip and bridge) drover owns"),
+    K("reserved-host-ports", KEY_PORTS, reserved_host_ports, "22",
+      "host ports no instance may publish, e.g. 22,2379-2380 (ports host processes hold are refused too)"),
+    K("allow-host-access", KEY_BOOL, allow_host_access, NULL,
+      "let instances reach the node's own addresses and 169.254.0.0/16 (cloud metadata)"),
+    K("node-name", KEY_STR, node_name, NULL, "node name (default: hostname)"),
+    K("runtime", KEY_STR, runtime, "runc", "OCI runtime binary"),
+    K("runtime-timeout", KEY_DURATION, runtime_timeout_ms, "2m",
+      "deadline of the runtime exec that starts a container (then it is killed and the start fails)"),
+    K("shim", KEY_STR, shim, NULL, "drover-shim binary (default: next to droverd)"),
+    K("log-level", KEY_STR, log_level, "info", "err, warning, notice, info or debug"),
+    K("listen", KEY_STR, listen, NULL,
+      "also serve the API on ADDR:PORT over TLS (needs --tls-client-ca and/or --token-file)"),
+    K("tls-cert", KEY_STR, tls_cert, NULL, "TLS certificate for --listen"),
+    K("tls-key", KEY_STR, tls_key, NULL, "TLS key for --listen"),
+    K("tls-client-ca", KEY_STR, tls_client_ca, NULL, "CA that signs client certificates (mutual TLS)"),
+    K("token-file", KEY_STR, token_file, NULL, "bearer token for --listen (a regular file, mode 0600)"),
+    K("api-idle-timeout", KEY_INT, api_idle_timeout, "60",
+      "seconds before an idle TCP API connection is closed (waiting long-polls and log follows are exempt)"),
+    K("system-reserved", KEY_STR, system_reserved, "memory=512Mi",
+      "kept for the host: cpu=500m,memory=512Mi,pids=N,ephemeral-storage=SIZE"),
+    K("container-log-max", KEY_BYTES, log_max_bytes, "10Mi", "container log size before rotation"),
+    K("registry-auth", KEY_STR, registry_auth, "/etc/drover/auth.json",
+      "registry credentials (Docker config.json 'auths'; mode 0600)"),
+    K("registry-ca", KEY_STR, registry_ca, NULL, "extra CA certificate for registries"),
+    K("insecure-registry", KEY_STR, insecure_registry, NULL,
+      "HOST:PORT[,HOST:PORT...] reachable over plain HTTP"),
+    K("pull-parallel", KEY_INT, pull_parallel, "3", "layers downloaded in parallel"),
+    K("image-gc-high", KEY_INT, image_gc_high, "85",
+      "image store disk use (percent) that starts garbage collection"),
+    K("image-gc-low", KEY_INT, image_gc_low, "80",
+      "disk use (percent) garbage collection brings the store down to"),
+    K("default-pids", KEY_INT, default_pids, "1024", "pids limit of a spec without resources.pids (0: none)"),
+    K("default-memory", KEY_BYTES, default_memory, "512Mi",
+      "memory limit of a spec without resources.memory (0: none)"),
+    K("max-instances", KEY_INT, max_instances, "250",
+      "most instances the node holds (0: no cap; the /24 subnet has 253 addresses)"),
+    K("max-stop-grace", KEY_INT, stop_grace_cap_ms, "300000",
+      "longest stop grace in ms; a longer stop_grace_ms is cut to it (0: no cap)"),
+    K("image-layout-root", KEY_STR, image_layout_root, "/var/lib/drover/layouts",
+      "directories oci: image layouts must be under (comma-separated)"),
+    K("image-pull-timeout", KEY_DURATION, image_pull_timeout_ms, "30m",
+      "deadline of one image pull (then it is killed)"),
+    K("image-pull-low-speed", KEY_BYTES, image_pull_low_speed, "10Ki",
+      "bytes/s a registry transfer must average ..."),
+    K("image-pull-low-speed-time", KEY_DURATION, image_pull_low_speed_time_ms, "60s",
+      "... over this long, or it is aborted"),
+    K("image-max-size", KEY_BYTES, image_max_size, "20Gi", "declared (compressed) size of an image's layers"),
+    K("image-max-layer-size", KEY_BYTES, image_max_layer_size, "10Gi",
+      "declared (compressed) size of one layer"),
+    K("image-max-unpacked", KEY_BYTES, image_max_unpacked, "50Gi",
+      "bytes one image may unpack (sparse files count in full)"),
+    K("image-max-entries", KEY_INT, image_max_entries, "1000000", "files, dirs and links in one layer"),
+    K("image-min-free", KEY_BYTES, image_min_free, "1Gi",
+      "free space a pull leaves on the image store's filesystem"),
+    K("image-tag-ttl", KEY_DURATION, image_tag_ttl_ms, "5m",
+      "how long a resolved tag (or private image) is reused before asking the registry again"),
+    K("control-plane", KEY_STR, control_plane, NULL,
+      "pull assignments from this control plane URL and report to it"),
+    K("control-plane-ca", KEY_STR, control_plane_ca, NULL, "CA certificate to verify the control plane with"),
+    K("control-plane-cert", KEY_STR, control_plane_cert, NULL,
+      "client certificate for the control plane (mutual TLS)"),
+    K("control-plane-key", KEY_STR, control_plane_key, NULL, "key of --control-plane-cert"),
+    K("control-plane-token-file", KEY_STR, control_plane_token_file, NULL,
+      "bearer token for the control plane (mode 0600)"),
+    K("status-interval", KEY_DURATION, status_interval_ms, "10s",
+      "status heartbeat to the control plane (e.g. 10s, 500ms)"),
+    K("etcd", KEY_STR, etcd, NULL, "read assignments from etcd at this URL and write statuses there"),
+    K("etcd-prefix", KEY_STR, etcd_prefix, "/drover", "key prefix in etcd"),
+    K("etcd-ca", KEY_STR, etcd_ca, NULL, "CA certificate to verify etcd with"),
+    K("etcd-cert", KEY_STR, etcd_cert, NULL, "client certificate for etcd (mutual TLS)"),
+    K("etcd-key", KEY_STR, etcd_key, NULL, "key of --etcd-cert"),
+    K("etcd-lease-ttl", KEY_DURATION, etcd_lease_ttl_ms, "10s",
+      "TTL of the lease the statuses are written under"),
+    K("history-limit", KEY_INT, history_limit, "10", "specs kept in each instance's history"),
+    K("no-assignments-dir", KEY_BOOL, no_assignments_dir, NULL, "do not read the assignments dir"),
+    /* container security (issue 7) */
+    K("runtime-version-check", KEY_STR, runtime_version_check, "refuse",
+      "a runtime with known escapes: refuse, warn or off"),
+    K("allow-setuid-files", KEY_BOOL, allow_setuid_files, NULL,
+      "keep setuid/setgid/sticky bits in spec files' modes"),
+    /* colocation (issue 12) */
+    K("batch-cpu-target", KEY_INT, batch_cpu_target, "100",
+      "static cap on batch CPU: PERCENT x allocatable - online - system usage (100: none; batch is cut under "
+      "online CPU pressure either way)"),
+    K("batch-cpu-min", KEY_STR, batch_cpu_min, "100m", "batch CPU quota never goes below this"),
+    K("eviction-hard", KEY_STR, eviction_hard, "memory.available<100Mi",
+      "evict (batch first) below this: memory.available<SIZE or <N%, or none"),
+    K("eviction-batch-memory", KEY_STR, eviction_batch_memory, "80%",
+      "batch tier memory limit: PERCENT of what online leaves, or a SIZE"),
 };
+// clang-format on
 #undef K
 
 void config_usage(void)
@@ -104,7 +143,8 @@ void config_usage(void)
 		       keys[i].def ? keys[i].def : "", keys[i].def ? "]" : "");
 	printf("  --%-20s %s\n  --%-20s %s\n", "help", "this text", "version", "print the version");
 	printf("  --%-20s %s\n  --%-20s %s\n", "print-config", "print an example config file with every key",
-	       "cleanup", "remove the bridge, nftables table, namespaces and cgroups once no instance is left");
+	       "cleanup",
+	       "remove the bridge, nftables table, namespaces and cgroups once no instance is left");
 }
 
 void config_print_example(void)
@@ -169,7 +209,8 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 	}
 	case KEY_BYTES:
 		if (quantity_parse_bytes(value, (int64_t *)p) < 0)
-			return err_field(err, k->name, EINVAL, "'%s' must be a size like 10Mi, got '%s'", k->name, value);
+			return err_field(err, k->name, EINVAL, "'%s' must be a size like 10Mi, got '%s'",
+					 k->name, value);
 		return 0;
 	case KEY_INT: {
 		char *end = NULL;
@@ -177,20 +218,22 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 		errno = 0;
 		v = strtoll(value, &end, 10);
 		if (errno || end == value || *end || v < 0 || v > 1000000)
-			return err_field(err, k->name, EINVAL, "'%s' must be a non-negative integer, got '%s'", k->name,
-					 value);
+			return err_field(err, k->name, EINVAL,
+					 "'%s' must be a non-negative integer, got '%s'", k->name, value);
 		*(int64_t *)p = v;
 		return 0;
 	}
 	case KEY_PORTS:
 		if (net_portset_parse(value, p) < 0)
-			return err_field(err, k->name, EINVAL, "'%s' must list ports 1-65535 like 22,2379-2380, got '%s'",
-					 k->name, value);
+			return err_field(err, k->name, EINVAL,
+					 "'%s' must list ports 1-65535 like 22,2379-2380, got '%s'", k->name,
+					 value);
 		return 0;
 	case KEY_DURATION:
 		if (parse_duration_ms(value, (int64_t *)p) < 0)
-			return err_field(err, k->name, EINVAL, "'%s' must be a duration like 90s, 30m or 1h, got '%s'",
-					 k->name, value);
+			return err_field(err, k->name, EINVAL,
+					 "'%s' must be a duration like 90s, 30m or 1h, got '%s'", k->name,
+					 value);
 		return 0;
 	case KEY_BOOL:
 		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
@@ -198,7 +241,8 @@ static int set_key(struct agent_config *c, const struct key *k, const char *valu
 		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
 			*(bool *)p = false;
 		else
-			return err_field(err, k->name, EINVAL, "'%s' must be true or false, got '%s'", k->name, value);
+			return err_field(err, k->name, EINVAL, "'%s' must be true or false, got '%s'",
+					 k->name, value);
 		return 0;
 	}
 	return -EINVAL;
@@ -277,7 +321,8 @@ int config_load(int argc, char **argv, struct agent_config *c, struct err **err)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-		opts[i] = (struct option){keys[i].name, keys[i].kind == KEY_BOOL ? optional_argument : required_argument,
+		opts[i] = (struct option){keys[i].name,
+					  keys[i].kind == KEY_BOOL ? optional_argument : required_argument,
 					  NULL, (int)(1000 + i)};
 	opts[ELEMENTSOF(keys)] = (struct option){"help", no_argument, NULL, 'h'};
 	opts[ELEMENTSOF(keys) + 1] = (struct option){"version", no_argument, NULL, 'V'};

@@ -65,12 +65,12 @@ struct agent_config {
 	int64_t max_instances;
 	int64_t stop_grace_cap_ms;
 	int64_t runtime_timeout_ms; /* the shim's deadline on `runc run` (issue 10) */
-	int64_t api_idle_timeout; /* seconds a TCP API connection may sit idle */
+	int64_t api_idle_timeout;   /* seconds a TCP API connection may sit idle */
 	bool no_assignments_dir;
 	/* container security (issue 7) */
 	char *runtime_version_check; /* "refuse", "warn" or "off" */
 	bool allow_setuid_files;
-	bool allow_host_access;                  /* instances may reach the node and 169.254.0.0/16 */
+	bool allow_host_access;			/* instances may reach the node and 169.254.0.0/16 */
 	struct net_portset reserved_host_ports; /* host ports no instance may publish */
 	/* colocation (issue 12, agent/coloc.h) */
 	int64_t batch_cpu_target;

@@ -331,7 +331,8 @@ uint64_t events_push(json_t *doc)
 	}
 	seq = ++st.last;
 	time_fmt_rfc3339_nano(time_now_ns(), ts, sizeof(ts));
-	json_object_set_new(ev, "seq", json_integer((json_int_t)seq)); /* first: journal lines start with it */
+	json_object_set_new(ev, "seq",
+			    json_integer((json_int_t)seq)); /* first: journal lines start with it */
 	json_object_set_new(ev, "time", json_string(ts));
 	json_object_update(ev, doc);
 	json_decref(doc);
@@ -357,17 +358,18 @@ void events_publish(struct agent *a, struct instance *i)
 	json_decref(i->last_event);
 	i->last_event = json_incref(status);
 	events_push(json_pack("{s:s, s:I, s:s, s:s, s:O, s:O, s:o}", "id", i->id, "revision",
-			      (json_int_t)(i->spec ? i->spec->revision : 0), "phase", inst_phase_name(i->phase),
-			      "reason", i->reason, "ready", json_object_get(status, "ready"), "health",
-			      json_object_get(status, "health"), "status", status));
+			      (json_int_t)(i->spec ? i->spec->revision : 0), "phase",
+			      inst_phase_name(i->phase), "reason", i->reason, "ready",
+			      json_object_get(status, "ready"), "health", json_object_get(status, "health"),
+			      "status", status));
 }
 
 void events_publish_removed(struct agent *a, struct instance *i)
 {
 	(void)a;
 	events_push(json_pack("{s:s, s:I, s:s, s:s, s:b, s:s, s:b}", "id", i->id, "revision",
-			      (json_int_t)(i->spec ? i->spec->revision : 0), "phase", "removed", "reason", "", "ready",
-			      0, "health", "unknown", "removed", 1));
+			      (json_int_t)(i->spec ? i->spec->revision : 0), "phase", "removed", "reason", "",
+			      "ready", 0, "health", "unknown", "removed", 1));
 }
 
 json_t *events_since(uint64_t after, size_t max, uint64_t *ret_last)

@@ -19,9 +19,9 @@
 struct agent;
 struct instance;
 
-#define EVENTS_KEPT 1024           /* events GET /v1/events can serve; older get 410 */
-#define EVENTS_RESERVE_BLOCK 1024  /* sequence numbers reserved per fsync */
-#define EVENTS_OUTBOX_MAX 20000    /* unacknowledged events kept at most (then the oldest go) */
+#define EVENTS_KEPT 1024	  /* events GET /v1/events can serve; older get 410 */
+#define EVENTS_RESERVE_BLOCK 1024 /* sequence numbers reserved per fsync */
+#define EVENTS_OUTBOX_MAX 20000	  /* unacknowledged events kept at most (then the oldest go) */
 
 /* Loads the journal, the reservation and the acknowledged mark from dir (created if needed). */
 int events_open(const char *dir, struct err **err);

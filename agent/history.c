@@ -41,7 +41,8 @@ static void write_now(const struct instance *i)
 
 	if (!dir || asprintf(&name, "%s.json", i->id) < 0 || !(text = json_dumps(i->history, JSON_COMPACT)))
 		return;
-	if (fs_mkdir_p(AT_FDCWD, dir, 0700) < 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if (fs_mkdir_p(AT_FDCWD, dir, 0700) < 0 ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		log_err_errno(-errno, "history: open '%s' id=%s", dir, i->id);
 		return;
 	}
@@ -71,7 +72,7 @@ void history_flush(struct agent *a)
 
 	if (dirty.timer)
 		loop_timer_cancel(a->loop, TAKE_PTR(dirty.timer));
-	json_object_foreach(dirty.ids, id, v) {
+	json_object_foreach (dirty.ids, id, v) {
 		const struct instance *i = agent_find(a, id);
 		if (i && i->history)
 			write_now(i);
@@ -109,9 +110,10 @@ void history_applied(struct instance *i)
 		return;
 	if (!i->history && !(i->history = json_array()))
 		return;
-	entry = json_pack("{s:I, s:s, s:o, s:n, s:s, s:s, s:n, s:i, s:O}", "revision", (json_int_t)i->spec->revision,
-			  "source", source_name(i->source), "applied_at", time_json(time_now_ns()), "ended_at", "end",
-			  "current", "reason", "", "exit_code", "restarts", 0, "spec", i->spec->raw);
+	entry = json_pack("{s:I, s:s, s:o, s:n, s:s, s:s, s:n, s:i, s:O}", "revision",
+			  (json_int_t)i->spec->revision, "source", source_name(i->source), "applied_at",
+			  time_json(time_now_ns()), "ended_at", "end", "current", "reason", "", "exit_code",
+			  "restarts", 0, "spec", i->spec->raw);
 	if (!entry || json_array_insert_new(i->history, 0, entry) < 0)
 		return;
 	while ((int64_t)json_array_size(i->history) > limit)
@@ -140,9 +142,10 @@ void history_update(struct instance *i)
 		return;
 	changed |= set_changed(h, "end", json_string(ended ? inst_phase_name(i->phase) : "current"));
 	changed |= set_changed(h, "reason", json_string(ended ? i->reason : ""));
-	changed |= set_changed(h, "exit_code", ended && i->has_exit ? json_integer(i->exit_code) : json_null());
-	changed |= set_changed(h, "ended_at", ended ? time_json(i->finished_at ? i->finished_at : time_now_ns())
-						    : json_null());
+	changed |=
+	    set_changed(h, "exit_code", ended && i->has_exit ? json_integer(i->exit_code) : json_null());
+	changed |= set_changed(
+	    h, "ended_at", ended ? time_json(i->finished_at ? i->finished_at : time_now_ns()) : json_null());
 	changed |= set_changed(h, "restarts", json_integer(i->restarts));
 	if (changed)
 		save(i);
@@ -174,7 +177,8 @@ void history_load(struct instance *i)
 			json_decref(i->history);
 			i->history = doc;
 			/* a crash before the file caught up: the spec it runs is the newest entry */
-			if (i->spec && json_integer_value(json_object_get(head(i), "revision")) != i->spec->revision)
+			if (i->spec &&
+			    json_integer_value(json_object_get(head(i), "revision")) != i->spec->revision)
 				history_applied(i);
 			return;
 		}

@@ -68,10 +68,10 @@ static int load_curl(struct err **err)
 		size_t off;
 	} syms[] = {
 #define SYM(f) {"curl_" #f, offsetof(__typeof__(cu), f)}
-		SYM(global_init),	  SYM(multi_init),	     SYM(multi_setopt),	       SYM(multi_socket_action),
-		SYM(multi_info_read),	  SYM(multi_assign),	     SYM(multi_add_handle),    SYM(multi_remove_handle),
-		SYM(multi_cleanup),	  SYM(easy_init),	     SYM(easy_setopt),	       SYM(easy_getinfo),
-		SYM(easy_cleanup),	  SYM(easy_strerror),	     SYM(slist_append),	       SYM(slist_free_all),
+	    SYM(global_init),	  SYM(multi_init),    SYM(multi_setopt),     SYM(multi_socket_action),
+	    SYM(multi_info_read), SYM(multi_assign),  SYM(multi_add_handle), SYM(multi_remove_handle),
+	    SYM(multi_cleanup),	  SYM(easy_init),     SYM(easy_setopt),	     SYM(easy_getinfo),
+	    SYM(easy_cleanup),	  SYM(easy_strerror), SYM(slist_append),     SYM(slist_free_all),
 #undef SYM
 	};
 	static void *lib;
@@ -277,7 +277,8 @@ static int set_opts(struct httpc_req *r, const struct httpc_opts *o)
 	bad |= cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	bad |= cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	bad |= cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-	bad |= cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
+	bad |= cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			      o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
 	if (!o->on_data)
 		bad |= cu.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
 	/* a peer that vanished without a FIN (power loss, a cut link) ends an idle long-poll or

@@ -18,12 +18,12 @@ struct httpc_opts {
 	const char *body; /* copied; NULL: none */
 	size_t body_len;
 	const char *content_type;
-	const char *token;  /* "Authorization: Bearer TOKEN"; never logged */
-	const char *ca;     /* CA bundle to verify the server with */
-	const char *cert;   /* client certificate and key (mutual TLS) */
+	const char *token; /* "Authorization: Bearer TOKEN"; never logged */
+	const char *ca;	   /* CA bundle to verify the server with */
+	const char *cert;  /* client certificate and key (mutual TLS) */
 	const char *key;
-	size_t max_bytes;   /* a longer response body fails the request */
-	long timeout_ms;    /* the whole request, a stalled or half-closed stream included; 0: none */
+	size_t max_bytes; /* a longer response body fails the request */
+	long timeout_ms;  /* the whole request, a stalled or half-closed stream included; 0: none */
 	long connect_timeout_ms;
 	/* A streamed response (etcd's watch): every chunk of the body goes here as it arrives
 	 * instead of being collected, so max_bytes does not apply; a negative return aborts the

@@ -88,8 +88,10 @@ static void on_job_done(struct loop *l, int fd, uint32_t events, void *data)
 	r = image ? img_job_finish(p->job, &img, &e) : img_job_output(p->job, &out, &e);
 	if (r < 0 && p->timed_out) {
 		err_free(&e);
-		r = err_set(&e, ETIMEDOUT, "drover-image %s '%s' did not finish within %llds (--image-pull-timeout), killed",
-			    p->cmd, img_job_ref(p->job), (long long)(p->a->cfg->image_pull_timeout_ms / 1000));
+		r = err_set(&e, ETIMEDOUT,
+			    "drover-image %s '%s' did not finish within %llds (--image-pull-timeout), killed",
+			    p->cmd, img_job_ref(p->job),
+			    (long long)(p->a->cfg->image_pull_timeout_ms / 1000));
 	}
 	if (r < 0)
 		log_err("drover-image %s '%s': %s", p->cmd, img_job_ref(p->job), err_msg(e));
@@ -127,7 +129,8 @@ static void on_progress(struct loop *l, int fd, uint32_t events, void *data)
 	while ((nl = strchr(p->progress_buf, '\n'))) {
 		long long done, total;
 		*nl = '\0';
-		if (sscanf(p->progress_buf, "progress %lld %lld", &done, &total) == 2) { // NOLINT(cert-err34-c): a hint only
+		// NOLINTNEXTLINE(cert-err34-c): a hint only
+		if (sscanf(p->progress_buf, "progress %lld %lld", &done, &total) == 2) {
 			p->bytes_done = done;
 			p->bytes_total = total;
 			api_wake(p->a->api); /* streamed pulls show it */
@@ -176,13 +179,21 @@ static int start_pending(struct agent *a, const char *cmd, char *const *args, st
 {
 	struct image_pending *p = calloc(1, sizeof(*p));
 	const struct agent_config *c = a->cfg;
-	struct img_job_opts o = {.auth_file = c->registry_auth, .ca_file = c->registry_ca,
-				 .insecure = c->insecure_registry, .parallel = (int)c->pull_parallel,
-				 .progress_fd = -1, .layout_roots = c->image_layout_root, .limits = true,
-				 .max_size = (uint64_t)c->image_max_size, .max_layer_size = (uint64_t)c->image_max_layer_size,
-				 .max_unpacked = (uint64_t)c->image_max_unpacked, .max_entries = (uint64_t)c->image_max_entries,
-				 .min_free = (uint64_t)c->image_min_free, .low_speed_limit = (uint64_t)c->image_pull_low_speed,
-				 .low_speed_time_s = (uint64_t)(c->image_pull_low_speed_time_ms + 999) / 1000};
+	struct img_job_opts o = {.auth_file = c->registry_auth,
+				 .ca_file = c->registry_ca,
+				 .insecure = c->insecure_registry,
+				 .parallel = (int)c->pull_parallel,
+				 .progress_fd = -1,
+				 .layout_roots = c->image_layout_root,
+				 .limits = true,
+				 .max_size = (uint64_t)c->image_max_size,
+				 .max_layer_size = (uint64_t)c->image_max_layer_size,
+				 .max_unpacked = (uint64_t)c->image_max_unpacked,
+				 .max_entries = (uint64_t)c->image_max_entries,
+				 .min_free = (uint64_t)c->image_min_free,
+				 .low_speed_limit = (uint64_t)c->image_pull_low_speed,
+				 .low_speed_time_s =
+				     (uint64_t)(c->image_pull_low_speed_time_ms + 999) / 1000};
 	int pfd[2] = {-1, -1}, r;
 
 	if (!p || !(p->cmd = strdup(cmd))) {
@@ -199,7 +210,8 @@ static int start_pending(struct agent *a, const char *cmd, char *const *args, st
 	p->progress_fd = pfd[0];
 	if (r >= 0 && (r = loop_add_fd(a->loop, img_job_fd(p->job), EPOLLIN, on_job_done, p)) < 0)
 		err_set(err, -r, "watch drover-image");
-	if (r >= 0 && p->progress_fd >= 0 && loop_add_fd(a->loop, p->progress_fd, EPOLLIN, on_progress, p) < 0) {
+	if (r >= 0 && p->progress_fd >= 0 &&
+	    loop_add_fd(a->loop, p->progress_fd, EPOLLIN, on_progress, p) < 0) {
 		close(p->progress_fd); /* progress is optional */
 		p->progress_fd = -1;
 	}
@@ -295,7 +307,8 @@ void agent_image_cancel(struct agent *a, void *data)
 	for (struct image_pending *p = a->image_jobs; p; p = p->next)
 		if (drop_waiters(p, data) && !p->waiters && !p->cancelled && strcmp(p->cmd, "resolve") == 0) {
 			p->cancelled = true; /* on_job_done frees it once the tool is gone */
-			log_info("nobody waits for the pull of '%s' any more: killing it", img_job_ref(p->job));
+			log_info("nobody waits for the pull of '%s' any more: killing it",
+				 img_job_ref(p->job));
 			img_job_kill(p->job);
 		}
 }

@@ -45,7 +45,8 @@ static char **merge_env(char **image_env, char **spec_env, const char *hostname)
 		has_path |= strncmp(out[k], "PATH=", 5) == 0;
 		has_host |= strncmp(out[k], "HOSTNAME=", 9) == 0;
 	}
-	if (!has_path && !(out[m++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")))
+	if (!has_path &&
+	    !(out[m++] = strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")))
 		goto out_oom;
 	if (!has_host && asprintf(&out[m++], "HOSTNAME=%s", hostname) < 0) {
 		out[m - 1] = NULL;
@@ -127,8 +128,8 @@ static int files_and_user(const struct instance *i, const struct img_image *img,
 		if (r < 0)
 			return r;
 	}
-	r = rt_user_resolve(rootfs, s->user ? s->user : img->config.user, &u->uid, &u->gid, &u->gids, &u->n_gids,
-			    err);
+	r = rt_user_resolve(rootfs, s->user ? s->user : img->config.user, &u->uid, &u->gid, &u->gids,
+			    &u->n_gids, err);
 	if (r < 0)
 		return r;
 	return rt_files_chown(fd, files, s->n_files, u->uid, u->gid, flags, err);
@@ -153,7 +154,8 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 {
 	const struct spec *s = i->spec;
 	struct rt_bundle_spec b = {0};
-	const struct limits_policy pol = {i->a->cfg->default_memory, i->a->cfg->default_pids, i->a->oom_adj_online};
+	const struct limits_policy pol = {i->a->cfg->default_memory, i->a->cfg->default_pids,
+					  i->a->oom_adj_online};
 	struct limits lim;
 	_cleanup_free_ char **args = NULL;
 	_cleanup_strv_ char **env = NULL;
@@ -163,8 +165,9 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 
 	args = build_args(s, &img->config);
 	if (!args)
-		return err_field(err, "command", EINVAL,
-				 "nothing to run: the spec has no 'command' and the image has no Entrypoint or Cmd");
+		return err_field(
+		    err, "command", EINVAL,
+		    "nothing to run: the spec has no 'command' and the image has no Entrypoint or Cmd");
 	env = merge_env(img->config.env, s->env, s->id);
 	cgpath = cg_instance_path(i->a->cg, s->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, s->id);
 	if (!env || !cgpath)
@@ -197,7 +200,8 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 
 static void remove_stale(const char *dir)
 {
-	static const char *const names[] = {RT_EXIT_FILE, RT_SHIM_PID_FILE, RT_CONTAINER_PID_FILE, "runc.log"};
+	static const char *const names[] = {RT_EXIT_FILE, RT_SHIM_PID_FILE, RT_CONTAINER_PID_FILE,
+					    "runc.log"};
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)

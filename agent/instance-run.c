@@ -97,7 +97,8 @@ static void watch_container(struct instance *i)
 	if (i->ctr_pidfd < 0)
 		return;
 	if (proc_parent(i->pid, &parent) < 0 || parent != i->shim_pid) {
-		log_debug("pid %d is not the shim's child, signals go through the runtime id=%s", (int)i->pid, i->id);
+		log_debug("pid %d is not the shim's child, signals go through the runtime id=%s", (int)i->pid,
+			  i->id);
 		close(i->ctr_pidfd);
 		i->ctr_pidfd = -1;
 	}
@@ -127,7 +128,8 @@ static void sync_ok(struct instance *i, const char *line)
 	errno = 0;
 	shim_pid = strtol(line + 3, &end, 10);
 	ctr_pid = end && *end == ' ' ? strtol(end + 1, &end, 10) : 0;
-	if (errno || !end || *end || shim_pid <= 0 || ctr_pid <= 0 || shim_pid > INT32_MAX || ctr_pid > INT32_MAX) {
+	if (errno || !end || *end || shim_pid <= 0 || ctr_pid <= 0 || shim_pid > INT32_MAX ||
+	    ctr_pid > INT32_MAX) {
 		start_failed(i, LC_EV_START_FAILED, "the shim sent a malformed start report");
 		return;
 	}
@@ -143,7 +145,7 @@ void inst_started(struct instance *i, pid_t shim_pid, pid_t ctr_pid)
 	i->pid = ctr_pid;
 	if (i->started_at)
 		i->restarts++; /* only runs that happened count: not retries of a start that failed */
-	probe_reset(i); /* a new run: probes start from unknown */
+	probe_reset(i);	       /* a new run: probes start from unknown */
 	if (proc_start_time(i->shim_pid, &i->shim_start) < 0)
 		i->shim_start = 0;
 	i->started_at = time_now_ns();
@@ -152,8 +154,8 @@ void inst_started(struct instance *i, pid_t shim_pid, pid_t ctr_pid)
 	i->running_since = time_mono_ns();
 	if (inst_watch_shim(i) < 0)
 		return; /* handled as an exit; i may be gone */
-	log_info("running pid=%d revision=%lld start_ms=%.1f id=%s", (int)ctr_pid, (long long)i->spec->revision,
-		 (double)(i->running_since - i->start_begun) / 1e6, i->id);
+	log_info("running pid=%d revision=%lld start_ms=%.1f id=%s", (int)ctr_pid,
+		 (long long)i->spec->revision, (double)(i->running_since - i->start_begun) / 1e6, i->id);
 	lc_event(i, LC_EV_START_OK); /* a removal or replacement asked for meanwhile stops it next */
 	if (i->phase == PH_RUNNING && !lc_has_intent(i))
 		probe_start(i, false);
@@ -210,7 +212,8 @@ static int spawn_shim(struct instance *i, struct err **err)
 	struct agent *a = i->a;
 	_cleanup_close_ int lock = -1;
 	_cleanup_free_ char *log = fs_path_join(i->bundle_dir, "container.log");
-	_cleanup_free_ char *cgpath = cg_instance_path(a->cg, i->spec->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id);
+	_cleanup_free_ char *cgpath =
+	    cg_instance_path(a->cg, i->spec->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id);
 	_cleanup_free_ char *oom = NULL;
 	char logmax[32], timeout[32];
 	int p[2];
@@ -222,16 +225,35 @@ static int spawn_shim(struct instance *i, struct err **err)
 	snprintf(logmax, sizeof(logmax), "%lld", (long long)a->cfg->log_max_bytes);
 	snprintf(timeout, sizeof(timeout), "%lld",
 		 (long long)(a->cfg->runtime_timeout_ms > 0 ? a->cfg->runtime_timeout_ms : 120000));
-	char *argv[] = {a->shim_path, "--id", i->id, "--bundle", i->bundle_dir, "--runtime", a->runtime_path,
-			"--runtime-root", a->runc_root, "--log", log, "--log-max", logmax, "--oom-file", oom,
-			"--runtime-timeout", timeout, NULL};
+	char *argv[] = {a->shim_path,
+			"--id",
+			i->id,
+			"--bundle",
+			i->bundle_dir,
+			"--runtime",
+			a->runtime_path,
+			"--runtime-root",
+			a->runc_root,
+			"--log",
+			log,
+			"--log-max",
+			logmax,
+			"--oom-file",
+			oom,
+			"--runtime-timeout",
+			timeout,
+			NULL};
 	lock = shim_lock(i, err);
 	if (lock < 0)
 		return lock;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set(err, errno, "pipe");
-	struct spawn_opts o = {.stdin_fd = lock, .stdout_fd = -1, .stderr_fd = STDERR_FILENO, .keep_fd = p[1],
-			       .new_session = true, .name = "drover-shim"};
+	struct spawn_opts o = {.stdin_fd = lock,
+			       .stdout_fd = -1,
+			       .stderr_fd = STDERR_FILENO,
+			       .keep_fd = p[1],
+			       .new_session = true,
+			       .name = "drover-shim"};
 	r = spawn_exec(a->shim_path, argv, &o, &pid, err);
 	close(p[1]);
 	crash_point("spawn"); /* test hook: the agent dies before the shim has reported */
@@ -371,8 +393,9 @@ void inst_handle_exit(struct instance *i)
 	log_info("exited code=%d oom=%d id=%s", i->has_exit ? i->exit_code : -1, i->oom_killed, i->id);
 	/* the reason, then removal, replacement or the restart policy; an orphan's code is unknown */
 	lc_event_msg(i, LC_EV_EXITED,
-		     !i->has_exit && orphan ? "the container exited after its shim was killed: exit code unknown"
-					    : NULL);
+		     !i->has_exit && orphan
+			 ? "the container exited after its shim was killed: exit code unknown"
+			 : NULL);
 }
 
 static void on_shim_exit(struct loop *l, int fd, uint32_t events, void *data)
@@ -453,7 +476,8 @@ void inst_cleanup(struct instance *i)
 		err_free(&e);
 	}
 	if (i->spec) {
-		cgpath = cg_instance_path(i->a->cg, i->spec->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id);
+		cgpath = cg_instance_path(
+		    i->a->cg, i->spec->qos == SPEC_QOS_BATCH ? CG_QOS_BATCH : CG_QOS_ONLINE, i->id);
 		if (cgpath && cg_instance_remove(i->a->cg, cgpath, &e) < 0) {
 			log_warn("%s, ignoring id=%s", err_msg(e), i->id);
 			err_free(&e);

@@ -23,17 +23,17 @@ static struct loop_timer *save_retry; /* one agent per process */
 
 static json_t *record_json(const struct instance *i)
 {
-	return json_pack("{s:O, s:O?, s:s, s:s?, s:s, s:s, s:s?, s:i, s:b, s:i, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:b, s:b, s:I, s:s?, s:s?}",
-			 "spec", i->spec->raw, "next_spec", i->next_spec ? i->next_spec->raw : NULL, "source",
-			 source_name(i->source), "source_ref", i->source_ref, "phase",
-			 inst_phase_name(i->phase), "reason", i->reason, "message", i->message, "restarts",
-			 i->restarts, "has_exit", i->has_exit, "exit_code", i->exit_code, "oom_killed", i->oom_killed,
-			 "image_digest", i->image_digest, "started_at", (json_int_t)i->started_at, "finished_at",
-			 (json_int_t)i->finished_at, "backoff_ms", (json_int_t)i->backoff_ms, "pid", (json_int_t)i->pid,
-			 "shim_pid", (json_int_t)i->shim_pid, "shim_start", (json_int_t)i->shim_start, "removing",
-			 i->removing, "force_stop", i->force_stop, "next_try_at", (json_int_t)i->next_try_at, "ip", i->ip,
-			 "netns_path", i->netns_path);
+	return json_pack(
+	    "{s:O, s:O?, s:s, s:s?, s:s, s:s, s:s?, s:i, s:b, s:i, s:b, s:s?, s:I, s:I, s:I, s:I, s:I,"
+	    " s:I, s:b, s:b, s:I, s:s?, s:s?}",
+	    "spec", i->spec->raw, "next_spec", i->next_spec ? i->next_spec->raw : NULL, "source",
+	    source_name(i->source), "source_ref", i->source_ref, "phase", inst_phase_name(i->phase), "reason",
+	    i->reason, "message", i->message, "restarts", i->restarts, "has_exit", i->has_exit, "exit_code",
+	    i->exit_code, "oom_killed", i->oom_killed, "image_digest", i->image_digest, "started_at",
+	    (json_int_t)i->started_at, "finished_at", (json_int_t)i->finished_at, "backoff_ms",
+	    (json_int_t)i->backoff_ms, "pid", (json_int_t)i->pid, "shim_pid", (json_int_t)i->shim_pid,
+	    "shim_start", (json_int_t)i->shim_start, "removing", i->removing, "force_stop", i->force_stop,
+	    "next_try_at", (json_int_t)i->next_try_at, "ip", i->ip, "netns_path", i->netns_path);
 }
 
 static void retry_fired(struct loop *l, void *data);
@@ -70,7 +70,8 @@ static void save_failed(struct instance *i, const struct err *e)
 {
 	_cleanup_free_ char *msg = NULL;
 
-	if (asprintf(&msg, "cannot save state: %s: %s", err_msg(e), strerror(e && e->errnum ? e->errnum : EIO)) < 0)
+	if (asprintf(&msg, "cannot save state: %s: %s", err_msg(e),
+		     strerror(e && e->errnum ? e->errnum : EIO)) < 0)
 		return;
 	if (!i->save_error || strcmp(i->save_error, msg) != 0)
 		log_err("%s id=%s", msg, i->id); /* once per failure, not on every retry */
@@ -116,7 +117,8 @@ int inst_save(struct instance *i)
 	}
 	if (i->save_error) {
 		log_notice("state saved again id=%s", i->id);
-		(void)save_api_set(i->a); /* there is room again: the set that names it goes too (else the timer) */
+		(void)save_api_set(
+		    i->a); /* there is room again: the set that names it goes too (else the timer) */
 	}
 	free(i->save_error);
 	i->save_error = NULL;
@@ -146,15 +148,17 @@ static enum inst_phase phase_from(const char *s)
 static int load_fields(struct instance *i, json_t *doc, struct spec *next_spec)
 {
 	const char *phase = NULL, *reason = NULL, *message = NULL, *digest = NULL;
-	json_int_t started = 0, finished = 0, backoff = 0, pid = 0, shim_pid = 0, shim_start = 0, next_try = 0;
+	json_int_t started = 0, finished = 0, backoff = 0, pid = 0, shim_pid = 0, shim_start = 0,
+		   next_try = 0;
 	int has_exit = 0, oom = 0, removing = 0, force = 0;
 	json_error_t jerr;
 
-	if (json_unpack_ex(doc, &jerr, 0, "{s?s, s?i, s?b, s?i, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?b, s?I}",
-			   "phase", &phase, "restarts", &i->restarts, "has_exit", &has_exit, "exit_code", &i->exit_code,
-			   "oom_killed", &oom, "started_at", &started, "finished_at", &finished, "backoff_ms", &backoff,
-			   "pid", &pid, "shim_pid", &shim_pid, "shim_start", &shim_start, "removing", &removing,
-			   "force_stop", &force, "next_try_at", &next_try) < 0) {
+	if (json_unpack_ex(
+		doc, &jerr, 0, "{s?s, s?i, s?b, s?i, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?b, s?I}",
+		"phase", &phase, "restarts", &i->restarts, "has_exit", &has_exit, "exit_code", &i->exit_code,
+		"oom_killed", &oom, "started_at", &started, "finished_at", &finished, "backoff_ms", &backoff,
+		"pid", &pid, "shim_pid", &shim_pid, "shim_start", &shim_start, "removing", &removing,
+		"force_stop", &force, "next_try_at", &next_try) < 0) {
 		spec_free(next_spec);
 		return -EINVAL;
 	}

@@ -23,11 +23,10 @@ enum inst_phase {
 	PH_FAILED,
 };
 
-
 struct instance {
 	struct agent *a;
 	char *id;
-	struct spec *spec;      /* NULL for a spec file that did not parse */
+	struct spec *spec; /* NULL for a spec file that did not parse */
 	/* phase, reason, message, next_spec, removing, force_stop, backoff_ms and next_try_at are
 	 * written by the lifecycle only (agent/lifecycle.c) */
 	struct spec *next_spec; /* a higher revision waiting for the old one to stop */
@@ -47,17 +46,17 @@ struct instance {
 	int exit_code;
 	bool oom_killed;
 	char *image_digest;
-	char *ip;         /* bridge mode: the instance address, kept across restarts */
-	char *netns_path; /* bridge mode: the agent-owned namespace runc joins */
+	char *ip;	    /* bridge mode: the instance address, kept across restarts */
+	char *netns_path;   /* bridge mode: the agent-owned namespace runc joins */
 	int64_t started_at; /* ns since the epoch; 0: null */
 	int64_t finished_at;
-	int64_t backoff_ms;     /* the delay of the last restart tried (or due); doubles as one is tried */
-	int64_t running_since;  /* monotonic ns, for the back-off reset */
-	int64_t start_begun;    /* monotonic ns when the last start began, for the start-latency log */
-	int64_t next_try_at;    /* ns since the epoch of the scheduled restart; 0: none */
+	int64_t backoff_ms;	 /* the delay of the last restart tried (or due); doubles as one is tried */
+	int64_t running_since;	 /* monotonic ns, for the back-off reset */
+	int64_t start_begun;	 /* monotonic ns when the last start began, for the start-latency log */
+	int64_t next_try_at;	 /* ns since the epoch of the scheduled restart; 0: none */
 	bool killed_after_grace; /* the grace period ran out and SIGKILL was sent */
-	char *spec_error;       /* a broken edit of the file of a running instance; NULL: none */
-	char *evict_msg;        /* evicted (agent/coloc.c): ends failed/Evicted with this message, no restart */
+	char *spec_error;	 /* a broken edit of the file of a running instance; NULL: none */
+	char *evict_msg; /* evicted (agent/coloc.c): ends failed/Evicted with this message, no restart */
 
 	int sync_fd;
 	char sync_buf[1024];
@@ -68,10 +67,10 @@ struct instance {
 	struct loop_timer *kill_timer;
 	char *bundle_dir;
 	struct start_wait *start_wait; /* adopting a start the last agent began (adopt-start.c) */
-	char *save_error;              /* the last state-record write failed (e.g. ENOSPC); NULL: saved */
-	bool unreadable_record;        /* a placeholder for a state record that could not be read */
-	json_t *last_event; /* the status in the last event published: no event repeats it */
-	json_t *history;    /* the specs it ran, newest first (agent/history.c) */
+	char *save_error;	       /* the last state-record write failed (e.g. ENOSPC); NULL: saved */
+	bool unreadable_record;	       /* a placeholder for a state record that could not be read */
+	json_t *last_event;	       /* the status in the last event published: no event repeats it */
+	json_t *history;	       /* the specs it ran, newest first (agent/history.c) */
 	struct probe_state probes[_SPEC_PROBE_ROLE_MAX]; /* agent/probe.c */
 	struct instance *next;
 };
@@ -85,7 +84,7 @@ void inst_set_free_hook(void (*fn)(struct instance *i));
  * (agent/lifecycle.h: lc_event() and friends). */
 void inst_start(struct instance *i); /* LC_ACT_START: asks for the image, reports what it got */
 int64_t inst_stop_grace_ms(const struct instance *i);
-void inst_cleanup(struct instance *i); /* runc delete, unmount, bundle and cgroup removed */
+void inst_cleanup(struct instance *i);	       /* runc delete, unmount, bundle and cgroup removed */
 bool inst_is_active(const struct instance *i); /* a shim or container may be alive */
 /* Watches the shim's pidfd; -ESRCH when it cannot, after handling that as an exit (i may be gone). */
 int inst_watch_shim(struct instance *i);

@@ -20,8 +20,8 @@ enum row_kind {
 };
 
 #define SAME (-1)
-#define F_CHAIN_STOP 1u /* a pending removal or replacement stops the instance next */
-#define F_SETTLE 2u	/* K_ADOPT: without intent or due restart, ask the restart policy */
+#define F_CHAIN_STOP 1u	 /* a pending removal or replacement stops the instance next */
+#define F_SETTLE 2u	 /* K_ADOPT: without intent or due restart, ask the restart policy */
 #define F_KEEP_REASON 4u /* the reason stays, the event's msg becomes the message */
 
 struct row {
@@ -382,7 +382,8 @@ static void plain(struct instance *i, const struct lc_input *in, const struct ro
 		if (in->ev == LC_EV_INVALID_SPEC)
 			set_phase(i, (enum inst_phase)row->next, in->reason, "%s", in->msg ? in->msg : "");
 		else if (in->ev == LC_EV_EVICT)
-			set_phase(i, (enum inst_phase)row->next, "Evicted", "%s", in->msg ? in->msg : "evicted");
+			set_phase(i, (enum inst_phase)row->next, "Evicted", "%s",
+				  in->msg ? in->msg : "evicted");
 		else if (in->ev == LC_EV_LIVENESS_FAILED)
 			set_phase(i, (enum inst_phase)row->next, "LivenessFailed", "%s",
 				  in->msg ? in->msg : "liveness probe failed");

@@ -28,8 +28,10 @@ enum lc_event {
 	LC_EV_RESTART_TIMER,   /* the restart back-off ran out */
 	LC_EV_LIVENESS_FAILED, /* the liveness probe failed (msg): stop, then the restart policy */
 	LC_EV_ADOPT, /* a restarted agent found this record; for an active phase, its shim is alive */
-	LC_EV_EVICT, /* node memory pressure (agent/coloc.c, i->evict_msg set): SIGKILL, then failed/Evicted */
-	LC_EV_START_LOST, /* adoption in phase creating: the last agent died before its shim ran (no failure) */
+	LC_EV_EVICT, /* node memory pressure (agent/coloc.c, i->evict_msg set): SIGKILL, then failed/Evicted
+		      */
+	LC_EV_START_LOST, /* adoption in phase creating: the last agent died before its shim ran (no failure)
+			   */
 	LC_EV_SHIM_LOST,  /* the shim was killed, its container runs on, watched through its pidfd (msg) */
 	_LC_EV_MAX,
 };

@@ -36,5 +36,6 @@ void limits_compute(const struct limits_policy *p, const struct spec *s, struct 
 	else if (s->memory > 0)
 		ret->oom_score_adj = p->oom_adj_guaranteed;
 	else
-		ret->oom_score_adj = LIMITS_OOM_ADJ_UNBOUNDED; /* a default limit is not the tenant's promise */
+		ret->oom_score_adj =
+		    LIMITS_OOM_ADJ_UNBOUNDED; /* a default limit is not the tenant's promise */
 }

@@ -19,16 +19,16 @@
 
 struct limits_policy {
 	int64_t default_memory; /* bytes for a spec without resources.memory; 0: none */
-	int64_t default_pids;   /* for a spec without resources.pids; 0: none */
+	int64_t default_pids;	/* for a spec without resources.pids; 0: none */
 	int oom_adj_guaranteed; /* online with resources.memory: -500, or 0 without CAP_SYS_RESOURCE */
 };
 
 struct limits {
-	int64_t memory;        /* bytes, -1: none */
-	int64_t pids;          /* -1: none */
-	int64_t cpu_quota_us;  /* -1: none */
+	int64_t memory;	      /* bytes, -1: none */
+	int64_t pids;	      /* -1: none */
+	int64_t cpu_quota_us; /* -1: none */
 	int64_t cpu_period_us;
-	uint64_t cpu_shares;   /* 0: unset */
+	uint64_t cpu_shares; /* 0: unset */
 	int oom_score_adj;
 };
 

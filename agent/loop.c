@@ -122,7 +122,7 @@ void loop_del_fd(struct loop *l, int fd)
 	if (!s)
 		return;
 	(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL); /* fd may already be closed */
-	s->dead = true; /* freed after the current dispatch round */
+	s->dead = true;					   /* freed after the current dispatch round */
 }
 
 static void reap_dead(struct loop *l)

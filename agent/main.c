@@ -51,14 +51,16 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *data)
 	(void)data;
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
-			/* the shims' first forks and nothing else: the shims themselves are not our children */
+			/* the shims' first forks and nothing else: the shims themselves are not our children
+			 */
 			int status;
 			pid_t pid;
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 				(void)probe_reaped(pid, status); /* exec probes take their exit status */
 			continue;
 		}
-		log_notice("signal %d: stopping; containers keep running and will be adopted", (int)si.ssi_signo);
+		log_notice("signal %d: stopping; containers keep running and will be adopted",
+			   (int)si.ssi_signo);
 		loop_quit(l, 0);
 	}
 }
@@ -109,8 +111,10 @@ static int make_dirs(struct agent *a)
 	struct agent_config *c = a->cfg;
 	int r;
 
-	if ((r = fs_mkdir_p(AT_FDCWD, c->state_dir, 0700)) < 0 || (r = fs_mkdir_p(AT_FDCWD, a->instances_dir, 0700)) < 0 ||
-	    (r = fs_mkdir_p(AT_FDCWD, a->bundles_dir, 0700)) < 0 || (r = fs_mkdir_p(AT_FDCWD, c->run_dir, 0700)) < 0 ||
+	if ((r = fs_mkdir_p(AT_FDCWD, c->state_dir, 0700)) < 0 ||
+	    (r = fs_mkdir_p(AT_FDCWD, a->instances_dir, 0700)) < 0 ||
+	    (r = fs_mkdir_p(AT_FDCWD, a->bundles_dir, 0700)) < 0 ||
+	    (r = fs_mkdir_p(AT_FDCWD, c->run_dir, 0700)) < 0 ||
 	    (r = fs_mkdir_p(AT_FDCWD, a->runc_root, 0700)) < 0)
 		return log_err_errno(r, "create the state and run directories");
 	return 0;
@@ -143,7 +147,8 @@ static int resolve_programs(struct agent *a, struct err **err)
 	if (r >= 0 && (stat(a->runtime_path, &st) < 0 || !S_ISREG(st.st_mode)))
 		r = -EACCES;
 	if (r < 0)
-		return err_field(err, "runtime", -r, "--runtime '%s' is not an executable program (nor found on PATH): %s",
+		return err_field(err, "runtime", -r,
+				 "--runtime '%s' is not an executable program (nor found on PATH): %s",
 				 a->cfg->runtime, strerror(-r));
 	a->image_tool = sibling("drover-image");
 	if (!a->image_tool)
@@ -156,8 +161,8 @@ static int resolve_programs(struct agent *a, struct err **err)
 	}
 	r = proc_find_exe(a->cfg->shim, &a->shim_path);
 	if (r < 0)
-		return err_field(err, "shim", -r, "--shim '%s' is not an executable program: %s", a->cfg->shim,
-				 strerror(-r));
+		return err_field(err, "shim", -r, "--shim '%s' is not an executable program: %s",
+				 a->cfg->shim, strerror(-r));
 	return 0;
 }
 
@@ -221,18 +226,21 @@ static int check_start(struct agent *a, struct err **err)
 	if ((r = config_check(a->cfg, err)) < 0)
 		return r;
 	if (a->cfg->log_level && log_set_level_str(a->cfg->log_level) < 0)
-		return err_field(err, "log-level", EINVAL, "--log-level must be err, warning, notice, info or debug, got '%s'",
+		return err_field(err, "log-level", EINVAL,
+				 "--log-level must be err, warning, notice, info or debug, got '%s'",
 				 a->cfg->log_level);
 	if (a->cfg->default_memory > 0 && a->cfg->default_memory < 4 * 1024 * 1024)
-		return err_field(err, "default-memory", EINVAL, "--default-memory must be 0 (none) or at least 4Mi");
-	if ((r = node_res_parse(a->cfg->system_reserved, &reserved, err)) < 0 || (r = api_tcp_check(a->cfg, err)) < 0 ||
-	    (r = cp_config_check(a->cfg, err)) < 0 || (r = etcd_config_check(a->cfg, err)) < 0 ||
-	    (r = coloc_config_check(a->cfg, err)) < 0)
+		return err_field(err, "default-memory", EINVAL,
+				 "--default-memory must be 0 (none) or at least 4Mi");
+	if ((r = node_res_parse(a->cfg->system_reserved, &reserved, err)) < 0 ||
+	    (r = api_tcp_check(a->cfg, err)) < 0 || (r = cp_config_check(a->cfg, err)) < 0 ||
+	    (r = etcd_config_check(a->cfg, err)) < 0 || (r = coloc_config_check(a->cfg, err)) < 0)
 		return r;
 	if ((r = resolve_programs(a, err)) < 0 || (r = set_paths(a)) < 0)
 		return r;
 	if ((r = agent_runtime_check(a->runtime_path, a->cfg->runtime_version_check)) < 0)
-		return err_field(err, "runtime", -r, "--runtime '%s' refused (see the line above)", a->runtime_path);
+		return err_field(err, "runtime", -r, "--runtime '%s' refused (see the line above)",
+				 a->runtime_path);
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "localhost");
 	a->node_name = strdup(a->cfg->node_name ? a->cfg->node_name : host);
@@ -252,7 +260,8 @@ static int serve(struct agent *a)
 		return r;
 	if (!a->cfg->no_assignments_dir && (r = dir_source_start(a, a->cfg->assignments_dir, &a->dir)) < 0)
 		return r;
-	if ((r = agent_sources_start(a)) < 0 || (a->cfg->control_plane && (r = cp_source_start(a, &a->cp)) < 0))
+	if ((r = agent_sources_start(a)) < 0 ||
+	    (a->cfg->control_plane && (r = cp_source_start(a, &a->cp)) < 0))
 		return r;
 	if (a->cfg->etcd && (r = etcd_source_start(a, &a->etcd)) < 0)
 		return r;

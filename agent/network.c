@@ -40,8 +40,8 @@ struct net_ctx *agent_net(struct agent *a, struct err **err)
 		err_wrap(err, "bridge '%s' subnet '%s'", c.bridge, c.subnet);
 		return NULL;
 	}
-	log_info("bridge '%s' up, subnet %s, nftables table '%s', host access %s", c.bridge, c.subnet, c.nft_table,
-		 c.allow_host_access ? "allowed" : "blocked");
+	log_info("bridge '%s' up, subnet %s, nftables table '%s', host access %s", c.bridge, c.subnet,
+		 c.nft_table, c.allow_host_access ? "allowed" : "blocked");
 	return a->net;
 }
 
@@ -145,8 +145,8 @@ static int check_port(struct agent *a, const struct spec *spec, const struct spe
 				continue;
 			if (strcmp(i->id, spec->id) != 0)
 				return err_field(err, "network.ports", EADDRINUSE,
-						 "host port %u/%s is already published by instance '%s'", p->host,
-						 p->udp ? "udp" : "tcp", i->id);
+						 "host port %u/%s is already published by instance '%s'",
+						 p->host, p->udp ? "udp" : "tcp", i->id);
 			ours = true;
 		}
 	}

@@ -9,10 +9,10 @@ struct spec;
 
 /* Thresholds for the conditions (kubelet's hard eviction defaults where it has one). */
 #define NODE_MEM_AVAILABLE_MIN (100LL * 1024 * 1024) /* MemoryPressure below this MemAvailable */
-#define NODE_MEM_FULL_AVG10_MAX 10.0                 /* ... or when all tasks stall on memory >= 10% */
-#define NODE_DISK_AVAIL_PCT_MIN 10                   /* DiskPressure below 10% free space ... */
-#define NODE_INODES_FREE_PCT_MIN 5                   /* ... or below 5% free inodes (state dir fs) */
-#define NODE_PIDS_AVAIL_PCT_MIN 10                   /* PIDPressure below 10% of the pid limit free */
+#define NODE_MEM_FULL_AVG10_MAX 10.0		     /* ... or when all tasks stall on memory >= 10% */
+#define NODE_DISK_AVAIL_PCT_MIN 10		     /* DiskPressure below 10% free space ... */
+#define NODE_INODES_FREE_PCT_MIN 5		     /* ... or below 5% free inodes (state dir fs) */
+#define NODE_PIDS_AVAIL_PCT_MIN 10		     /* PIDPressure below 10% of the pid limit free */
 
 struct node_res {
 	int64_t cpu_millis;
@@ -49,5 +49,6 @@ struct node_cond {
 
 void node_conditions(const struct node_signals *s, struct node_cond ret[_NODE_COND_MAX]);
 const char *node_cond_status_name(enum node_cond_status s); /* "True", "False", "Unknown" */
-/* Parses /proc/pressure/{cpu,memory,io} text: the avg10 of the "some" and "full" lines (-1 when a line is absent). */
+/* Parses /proc/pressure/{cpu,memory,io} text: the avg10 of the "some" and "full" lines (-1 when a line is
+ * absent). */
 int node_psi_parse(const char *text, double *ret_some10, double *ret_full10);

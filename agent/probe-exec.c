@@ -28,7 +28,8 @@ static char *pid_file(const struct probe_state *ps)
 {
 	char *p = NULL;
 
-	if (asprintf(&p, "%s/%s/probe-%s.pid", ps->i->a->bundles_dir, ps->i->id, spec_probe_role_name(ps->role)) < 0)
+	if (asprintf(&p, "%s/%s/probe-%s.pid", ps->i->a->bundles_dir, ps->i->id,
+		     spec_probe_role_name(ps->role)) < 0)
 		return NULL;
 	return p;
 }
@@ -167,9 +168,9 @@ void probe_exec_cancel(struct probe_state *ps)
 	inner = pf ? read_pid(pf) : 0;
 	if (inner > 0 && proc_parent(inner, &parent) == 0 && parent == ps->pid)
 		(void)kill(inner, SIGKILL);
-	kill_children(ps->pid); /* a command whose pid file is not written yet */
+	kill_children(ps->pid);	      /* a command whose pid file is not written yet */
 	(void)kill(ps->pid, SIGKILL); /* our unreaped child: the pid cannot be reused yet */
-	forget(ps);                   /* the SIGCHLD handler reaps it */
+	forget(ps);		      /* the SIGCHLD handler reaps it */
 	close_output(ps);
 }
 
@@ -200,8 +201,8 @@ int probe_exec_begin(struct probe_state *ps)
 	argv[k++] = pf;
 	argv[k++] = ps->i->id;
 	memcpy(argv + k, p->command, n * sizeof(*argv));
-	struct proc_opts o = {.stdin_fd = -1, .stdout_fd = out[1], .stderr_fd = out[1], .keep_fd = -1,
-			      .die_with_parent = true};
+	struct proc_opts o = {
+	    .stdin_fd = -1, .stdout_fd = out[1], .stderr_fd = out[1], .keep_fd = -1, .die_with_parent = true};
 	if (proc_spawn(a->runtime_path, argv, &o, &pid, &e) < 0) {
 		close(out[0]);
 		close(out[1]);

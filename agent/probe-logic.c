@@ -64,7 +64,8 @@ int probe_http_status(const char *buf, size_t len, int *ret_code)
 		while (k < n && is_digit(buf[k]))
 			k++;
 	}
-	if (k + 4 > n || buf[k] != ' ' || !is_digit(buf[k + 1]) || !is_digit(buf[k + 2]) || !is_digit(buf[k + 3]))
+	if (k + 4 > n || buf[k] != ' ' || !is_digit(buf[k + 1]) || !is_digit(buf[k + 2]) ||
+	    !is_digit(buf[k + 3]))
 		return -EPROTO;
 	if (k + 4 < n && buf[k + 4] != ' ')
 		return -EPROTO;

@@ -39,8 +39,8 @@ struct probe_state {
 	struct probe_count count;
 	bool has_last;
 	bool last_ok;
-	int64_t last_at;    /* ns since the epoch of the last result */
-	double last_ms;     /* its latency */
+	int64_t last_at; /* ns since the epoch of the last result */
+	double last_ms;	 /* its latency */
 	char message[PROBE_MSG_MAX];
 
 	/* in flight (not persisted) */
@@ -48,15 +48,15 @@ struct probe_state {
 	enum spec_probe_role role;
 	struct loop_timer *tick;     /* the next run */
 	struct loop_timer *deadline; /* the run in flight */
-	int64_t next_at;             /* monotonic ns of the next run */
-	int64_t began;               /* monotonic ns the run in flight began */
+	int64_t next_at;	     /* monotonic ns of the next run */
+	int64_t began;		     /* monotonic ns the run in flight began */
 	bool in_flight;
-	int fd;                      /* http, tcp */
+	int fd; /* http, tcp */
 	bool connected;
 	size_t sent, got;
-	char addr[64];               /* "10.77.0.5:8080" */
+	char addr[64]; /* "10.77.0.5:8080" */
 	char buf[PROBE_HTTP_READ_MAX];
-	pid_t pid;                   /* exec: the runtime's exec */
+	pid_t pid; /* exec: the runtime's exec */
 	struct probe_state *next_exec;
 };
 

@@ -38,7 +38,8 @@ static bool configured(const struct instance *i, enum spec_probe_role role)
 
 static bool startup_done(const struct instance *i)
 {
-	return !configured(i, SPEC_PROBE_STARTUP) || i->probes[SPEC_PROBE_STARTUP].count.verdict == PROBE_PASS;
+	return !configured(i, SPEC_PROBE_STARTUP) ||
+	       i->probes[SPEC_PROBE_STARTUP].count.verdict == PROBE_PASS;
 }
 
 /* Does this probe send traffic now? (notify readiness never does; startup gates the others) */
@@ -216,7 +217,8 @@ static void verdict_changed(struct probe_state *ps)
 
 	log_info("%s probe %s: %s id=%s", role, pass ? "passing" : "failing", ps->message, i->id);
 	if (!pass && ps->role != SPEC_PROBE_READINESS) {
-		snprintf(why, sizeof(why), "%s probe failed %d times: %s", role, ps->count.failures, ps->message);
+		snprintf(why, sizeof(why), "%s probe failed %d times: %s", role, ps->count.failures,
+			 ps->message);
 		if (failed_handler)
 			failed_handler(i, why); /* stop, then the restart policy with its back-off */
 		return;
@@ -320,9 +322,10 @@ json_t *probe_status_json(const struct instance *i)
 			continue;
 		json_object_set_new(out, spec_probe_role_name((enum spec_probe_role)r),
 				    json_pack("{s:s, s:s, s:i, s:i, s:o}", "kind",
-					      spec_probe_kind_name(cfg(i, (enum spec_probe_role)r)->kind), "state",
-					      verdict_name(ps->count.verdict), "successes", ps->count.successes,
-					      "failures", ps->count.failures, "last", last_json(ps)));
+					      spec_probe_kind_name(cfg(i, (enum spec_probe_role)r)->kind),
+					      "state", verdict_name(ps->count.verdict), "successes",
+					      ps->count.successes, "failures", ps->count.failures, "last",
+					      last_json(ps)));
 	}
 	return out;
 }
@@ -333,14 +336,15 @@ json_t *probe_record_json(const struct instance *i)
 
 	for (int r = 0; out && r < _SPEC_PROBE_ROLE_MAX; r++) {
 		const struct probe_state *ps = &i->probes[r];
-		if (!configured(i, (enum spec_probe_role)r) || (!ps->has_last && ps->count.verdict == PROBE_UNKNOWN))
+		if (!configured(i, (enum spec_probe_role)r) ||
+		    (!ps->has_last && ps->count.verdict == PROBE_UNKNOWN))
 			continue;
 		json_object_set_new(out, spec_probe_role_name((enum spec_probe_role)r),
 				    json_pack("{s:s, s:i, s:i, s:b, s:b, s:s, s:I, s:f}", "verdict",
-					      verdict_name(ps->count.verdict), "successes", ps->count.successes,
-					      "failures", ps->count.failures, "has_last", ps->has_last, "ok",
-					      ps->last_ok, "message", ps->message, "time", (json_int_t)ps->last_at,
-					      "latency_ms", ps->last_ms));
+					      verdict_name(ps->count.verdict), "successes",
+					      ps->count.successes, "failures", ps->count.failures, "has_last",
+					      ps->has_last, "ok", ps->last_ok, "message", ps->message, "time",
+					      (json_int_t)ps->last_at, "latency_ms", ps->last_ms));
 	}
 	return out;
 }
@@ -355,9 +359,10 @@ void probe_record_load(struct instance *i, json_t *doc)
 		json_int_t at = 0;
 		double ms = 0;
 
-		if (!p || json_unpack(p, "{s:s, s:i, s:i, s:b, s:b, s:s, s:I, s:F}", "verdict", &verdict, "successes",
-				      &ps->count.successes, "failures", &ps->count.failures, "has_last", &has_last,
-				      "ok", &ok, "message", &msg, "time", &at, "latency_ms", &ms) < 0)
+		if (!p || json_unpack(p, "{s:s, s:i, s:i, s:b, s:b, s:s, s:I, s:F}", "verdict", &verdict,
+				      "successes", &ps->count.successes, "failures", &ps->count.failures,
+				      "has_last", &has_last, "ok", &ok, "message", &msg, "time", &at,
+				      "latency_ms", &ms) < 0)
 			continue;
 		ps->count.verdict = strcmp(verdict, "passing") == 0   ? PROBE_PASS
 				    : strcmp(verdict, "failing") == 0 ? PROBE_FAIL
@@ -375,9 +380,10 @@ static void metrics_kind(FILE *m, enum spec_probe_kind k)
 	const char *name = spec_probe_kind_name(k);
 
 	for (size_t b = 0; b < N_BUCKETS; b++)
-		fprintf(m, "drover_probe_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n", name, buckets[b],
-			stats.hist[k][b]);
-	fprintf(m, "drover_probe_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n", name, stats.count[k]);
+		fprintf(m, "drover_probe_duration_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n", name,
+			buckets[b], stats.hist[k][b]);
+	fprintf(m, "drover_probe_duration_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n", name,
+		stats.count[k]);
 	fprintf(m, "drover_probe_duration_seconds_sum{kind=\"%s\"} %.6f\n", name, stats.sum[k]);
 	fprintf(m, "drover_probe_duration_seconds_count{kind=\"%s\"} %llu\n", name, stats.count[k]);
 }
@@ -392,8 +398,8 @@ void probe_metrics(FILE *m)
 		fprintf(m,
 			"drover_probe_results_total{kind=\"%s\",outcome=\"success\"} %llu\n"
 			"drover_probe_results_total{kind=\"%s\",outcome=\"failure\"} %llu\n",
-			spec_probe_kind_name(kinds[k]), stats.results[kinds[k]][1], spec_probe_kind_name(kinds[k]),
-			stats.results[kinds[k]][0]);
+			spec_probe_kind_name(kinds[k]), stats.results[kinds[k]][1],
+			spec_probe_kind_name(kinds[k]), stats.results[kinds[k]][0]);
 	fprintf(m, "# HELP drover_probe_duration_seconds Health probe latency by kind.\n"
 		   "# TYPE drover_probe_duration_seconds histogram\n");
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)

@@ -59,13 +59,14 @@ static int replace(struct instance *i, struct spec *spec, enum apply_result *ret
 
 	*ret = APPLY_REPLACED;
 	if (!i->spec)
-		i->unreadable_record = false; /* a placeholder (also of an unreadable record) gets its first spec */
+		i->unreadable_record =
+		    false; /* a placeholder (also of an unreadable record) gets its first spec */
 	lc_run(i, &in);
 	return 0;
 }
 
-int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const char *ref, enum apply_result *ret,
-		struct err **err)
+int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const char *ref,
+		enum apply_result *ret, struct err **err)
 {
 	struct instance *i = agent_find(a, spec->id);
 	int r;
@@ -94,7 +95,8 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 			return 0;
 		}
 		if (spec->revision < cur->revision) {
-			r = err_field(err, "revision", ESTALE, "revision %lld is older than the current %lld of '%s'",
+			r = err_field(err, "revision", ESTALE,
+				      "revision %lld is older than the current %lld of '%s'",
 				      (long long)spec->revision, (long long)cur->revision, spec->id);
 			spec_free(spec);
 			return r;
@@ -119,7 +121,8 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 		return err_set(err, ENOMEM, "out of memory");
 	}
 	agent_link(a, i);
-	log_info("new instance revision=%lld image='%s' id=%s", (long long)spec->revision, spec->image, spec->id);
+	log_info("new instance revision=%lld image='%s' id=%s", (long long)spec->revision, spec->image,
+		 spec->id);
 	*ret = APPLY_CREATED;
 	struct lc_input in = {.ev = LC_EV_APPLY, .spec = spec};
 	lc_run(i, &in);

@@ -26,7 +26,8 @@ int agent_runtime_check(const char *runtime_path, const char *mode)
 	refuse = strcmp(mode, "refuse") == 0;
 	if (rt_version_probe(runtime_path, VERSION_DEADLINE_MS, &v, &e) < 0) {
 		if (refuse) {
-			log_err("cannot tell the OCI runtime's version: %s (start with --runtime-version-check=warn "
+			log_err("cannot tell the OCI runtime's version: %s (start with "
+				"--runtime-version-check=warn "
 				"to run it anyway)",
 				err_msg(e));
 			return -e->errnum;

@@ -91,7 +91,8 @@ static char *fallback_id(const char *name, const char *text)
 	else {
 		out = strndup(name, strlen(name) - 5);
 		for (char *c = out; c && *c; c++)
-			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_'))
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+			      *c == '.' || *c == '_'))
 				*c = '-';
 	}
 	json_decref(doc);
@@ -112,8 +113,8 @@ static void show_invalid(struct dir_source *d, const char *name, const char *tex
 		/* a running instance is never disturbed by a broken edit of its file */
 		_cleanup_free_ char *msg = NULL;
 
-		log_warn("keeping revision %lld of '%s' until its file is fixed id=%s", (long long)i->spec->revision,
-			 id, id);
+		log_warn("keeping revision %lld of '%s' until its file is fixed id=%s",
+			 (long long)i->spec->revision, id, id);
 		if (i->source == SRC_DIR &&
 		    asprintf(&msg, "%s is invalid, revision %lld keeps running: %s%s%s%s", name,
 			     (long long)i->spec->revision, err_msg(e), e && e->field ? " (field '" : "",
@@ -188,8 +189,8 @@ static void load_file(struct dir_source *d, const char *name)
 	/* another file that still exists defines this id: first come, first served */
 	if (owner && owner->source == SRC_DIR && owner->source_ref && strcmp(owner->source_ref, name) != 0 &&
 	    owner->spec && map_find(d, owner->source_ref)) {
-		log_err("assignment file '%s/%s' is ignored: id '%s' is already defined by '%s'", d->dir, name,
-			spec->id, owner->source_ref);
+		log_err("assignment file '%s/%s' is ignored: id '%s' is already defined by '%s'", d->dir,
+			name, spec->id, owner->source_ref);
 		spec_free(spec);
 		return;
 	}
@@ -268,7 +269,8 @@ static void scan(struct dir_source *d)
 		n = i->next;
 		if (i->source == SRC_DIR && (!i->source_ref || !map_find(d, i->source_ref))) {
 			_cleanup_err_ struct err *e = NULL;
-			log_info("assignment file '%s' is gone id=%s", i->source_ref ? i->source_ref : "?", i->id);
+			log_info("assignment file '%s' is gone id=%s", i->source_ref ? i->source_ref : "?",
+				 i->id);
 			(void)agent_remove(d->a, i->id, SRC_DIR, &e);
 		}
 	}

@@ -40,7 +40,7 @@ struct etcd_source {
 	struct agent *a;
 	struct httpc *http;
 	struct source_set *set;
-	json_t *specs;   /* id -> the item as etcd holds it (a spec object, or a refusal string) */
+	json_t *specs;	 /* id -> the item as etcd holds it (a spec object, or a refusal string) */
 	json_t *written; /* id -> the status text last written; "" is the node's own key */
 	json_t *pending; /* what the txn in flight writes (null: deletes), for written once it lands */
 	char *base, *prefix, *inst_prefix;
@@ -71,11 +71,14 @@ int etcd_config_check(const struct agent_config *c, struct err **err)
 		return 0;
 	}
 	if (strncmp(c->etcd, "https://", 8) != 0 && strncmp(c->etcd, "http://", 7) != 0)
-		return err_set(err, EINVAL, "--etcd wants a URL such as http://127.0.0.1:2379, got '%s'", c->etcd);
+		return err_set(err, EINVAL, "--etcd wants a URL such as http://127.0.0.1:2379, got '%s'",
+			       c->etcd);
 	if (!!c->etcd_cert != !!c->etcd_key)
 		return err_set(err, EINVAL, "--etcd-cert and --etcd-key go together");
-	if (!c->etcd_prefix || c->etcd_prefix[0] != '/' || strspn(c->etcd_prefix, "/") == strlen(c->etcd_prefix))
-		return err_set(err, EINVAL, "--etcd-prefix must be an absolute key prefix such as /drover, got '%s'",
+	if (!c->etcd_prefix || c->etcd_prefix[0] != '/' ||
+	    strspn(c->etcd_prefix, "/") == strlen(c->etcd_prefix))
+		return err_set(err, EINVAL,
+			       "--etcd-prefix must be an absolute key prefix such as /drover, got '%s'",
 			       c->etcd_prefix ? c->etcd_prefix : "");
 	if (c->etcd_lease_ttl_ms < 2000 || c->etcd_lease_ttl_ms > 3600 * 1000)
 		return err_set(err, EINVAL, "--etcd-lease-ttl must be between 2s and 1h");
@@ -98,10 +101,11 @@ static void set_state(struct etcd_source *es, const char *why)
 
 	if (up && es->state != ES_UP) {
 		if (es->state == ES_NEW)
-			log_notice("etcd connected url='%s' prefix='%s' node=%s", es->base, es->prefix, es->a->node_name);
+			log_notice("etcd connected url='%s' prefix='%s' node=%s", es->base, es->prefix,
+				   es->a->node_name);
 		else
-			log_notice("etcd back after %.1f s url='%s'", (double)(time_mono_ns() - es->down_since) / 1e9,
-				   es->base);
+			log_notice("etcd back after %.1f s url='%s'",
+				   (double)(time_mono_ns() - es->down_since) / 1e9, es->base);
 		es->state = ES_UP;
 	} else if (!up && es->state != ES_DOWN) {
 		log_warn("etcd %s: %s; retrying with back-off, instances keep running url='%s'",
@@ -158,7 +162,7 @@ static void chan_after(struct etcd_source *es, enum es_chan ch, int64_t delay_ms
 }
 
 static void chan_failed(struct etcd_source *es, enum es_chan ch, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void chan_failed(struct etcd_source *es, enum es_chan ch, const char *fmt, ...)
 {
@@ -183,11 +187,17 @@ static int post(struct etcd_source *es, enum es_chan ch, const char *path, char 
 
 	if (!body || asprintf(&url, "%s/v3/%s", es->base, path) < 0)
 		return err_set(err, ENOMEM, "out of memory");
-	struct httpc_opts o = {.method = "POST", .url = url, .body = body, .body_len = strlen(body),
-			       .content_type = "application/json", .ca = es->a->cfg->etcd_ca,
-			       .cert = es->a->cfg->etcd_cert, .key = es->a->cfg->etcd_key,
+	struct httpc_opts o = {.method = "POST",
+			       .url = url,
+			       .body = body,
+			       .body_len = strlen(body),
+			       .content_type = "application/json",
+			       .ca = es->a->cfg->etcd_ca,
+			       .cert = es->a->cfg->etcd_cert,
+			       .key = es->a->cfg->etcd_key,
 			       .max_bytes = ch == CH_SYNC ? RANGE_MAX : REPLY_MAX,
-			       .timeout_ms = on_data ? 0 : REQ_TIMEOUT_MS, .on_data = on_data};
+			       .timeout_ms = on_data ? 0 : REQ_TIMEOUT_MS,
+			       .on_data = on_data};
 	return httpc_start(es->http, &o, done, es, &es->req[ch], err);
 }
 
@@ -238,7 +248,8 @@ static json_t *specs_array(json_t *specs)
 		json_decref(arr);
 		return NULL;
 	}
-	json_object_foreach(specs, k, v) ids[n++] = k;
+	json_object_foreach (specs, k, v)
+		ids[n++] = k;
 	qsort(ids, n, sizeof(*ids), cmp_str);
 	for (size_t j = 0; j < n; j++)
 		if (json_array_append(arr, json_object_get(specs, ids[j])) < 0) {
@@ -268,10 +279,12 @@ static void converge(struct etcd_source *es)
 		log_err("etcd: cannot persist revision %" PRId64 ": %s", es->cur.revision, err_msg(e));
 	sum = agent_set_sync(es->a, es->set, &c);
 	set_check_done(&c);
-	log_info("etcd: revision %" PRId64 " (%zu instances: %zu created, %zu replaced, %zu removed, %zu refused)",
-		 es->cur.revision, json_array_size(instances), json_array_size(json_object_get(sum, "created")),
-		 json_array_size(json_object_get(sum, "replaced")), json_array_size(json_object_get(sum, "removed")),
-		 json_array_size(json_object_get(sum, "refused")));
+	log_info(
+	    "etcd: revision %" PRId64 " (%zu instances: %zu created, %zu replaced, %zu removed, %zu refused)",
+	    es->cur.revision, json_array_size(instances), json_array_size(json_object_get(sum, "created")),
+	    json_array_size(json_object_get(sum, "replaced")),
+	    json_array_size(json_object_get(sum, "removed")),
+	    json_array_size(json_object_get(sum, "refused")));
 	json_decref(sum);
 	report_soon(es); /* refusals are reported even when no instance changes */
 }
@@ -338,7 +351,8 @@ static int watch_message(struct etcd_source *es, const char *msg, size_t len)
 			changed = true;
 		}
 	if (etcd_cursor_message(&es->cur, &m)) {
-		log_notice("etcd: revision %" PRId64 " was compacted away; listing again", m.compact_revision);
+		log_notice("etcd: revision %" PRId64 " was compacted away; listing again",
+			   m.compact_revision);
 		es->relist = true;
 	}
 	if (changed)
@@ -392,7 +406,8 @@ static void sync_start(struct etcd_source *es)
 	if (from == 0)
 		r = post(es, CH_SYNC, "kv/range", etcd_range_body(es->inst_prefix, 0), list_done, NULL, &e);
 	else
-		r = post(es, CH_SYNC, "watch", etcd_watch_body(es->inst_prefix, from), watch_done, watch_data, &e);
+		r = post(es, CH_SYNC, "watch", etcd_watch_body(es->inst_prefix, from), watch_done, watch_data,
+			 &e);
 	if (r < 0)
 		chan_failed(es, CH_SYNC, "%s", err_msg(e));
 }
@@ -412,7 +427,8 @@ static void lease_done(void *data, long status, const char *body, size_t len, co
 		return chan_failed(es, CH_LEASE, "lease: %s", err_msg(e));
 	if (status != 200)
 		return chan_failed(es, CH_LEASE, "lease answered HTTP %ld", status);
-	r = grant ? etcd_parse_lease_grant(body, len, &id, &ttl, &pe) : etcd_parse_keepalive(body, len, &ttl, &pe);
+	r = grant ? etcd_parse_lease_grant(body, len, &id, &ttl, &pe)
+		  : etcd_parse_keepalive(body, len, &ttl, &pe);
 	if (r < 0)
 		return chan_failed(es, CH_LEASE, "lease: %s", err_msg(pe));
 	chan_ok(es, CH_LEASE);
@@ -436,10 +452,12 @@ static void lease_start(struct etcd_source *es)
 	int r;
 
 	if (es->lease == 0)
-		r = post(es, CH_LEASE, "lease/grant", etcd_lease_grant_body((es->a->cfg->etcd_lease_ttl_ms + 999) / 1000),
-			 lease_done, NULL, &e);
+		r = post(es, CH_LEASE, "lease/grant",
+			 etcd_lease_grant_body((es->a->cfg->etcd_lease_ttl_ms + 999) / 1000), lease_done,
+			 NULL, &e);
 	else
-		r = post(es, CH_LEASE, "lease/keepalive", etcd_lease_id_body(es->lease), lease_done, NULL, &e);
+		r = post(es, CH_LEASE, "lease/keepalive", etcd_lease_id_body(es->lease), lease_done, NULL,
+			 &e);
 	if (r < 0)
 		chan_failed(es, CH_LEASE, "%s", err_msg(e));
 }
@@ -511,8 +529,7 @@ static int report_build(struct etcd_source *es, struct report *rp)
 		json_decref(doc);
 		(void)json_object_set_new(seen, i->id, json_true());
 	}
-	json_array_foreach(es->set->refused, k, v)
-	{
+	json_array_foreach (es->set->refused, k, v) {
 		const char *rid = json_string_value(json_object_get(v, "id"));
 		if (r >= 0 && rid && !json_object_get(seen, rid)) {
 			r = report_add(es, rp, rid, v);
@@ -520,8 +537,9 @@ static int report_build(struct etcd_source *es, struct report *rp)
 		}
 	}
 	/* gone since the last write: the key goes too */
-	json_object_foreach(es->written, id, v) if (r >= 0 && *id && !json_object_get(seen, id)) r =
-		report_add(es, rp, id, NULL);
+	json_object_foreach (es->written, id, v)
+		if (r >= 0 && *id && !json_object_get(seen, id))
+			r = report_add(es, rp, id, NULL);
 	if (r >= 0 && (es->beat_due || rp->n > 0)) {
 		json_t *node = api_node_json(es->a);
 		r = node ? report_add(es, rp, "", node) : -ENOMEM;
@@ -577,11 +595,10 @@ static void report_done(void *data, long status, const char *body, size_t len, c
 			es->lease = 0;
 			lease_start(es);
 		}
-		return chan_failed(es, CH_REPORT, "status write answered HTTP %ld%s%s", status, pe ? ": " : "",
-				   pe ? err_msg(pe) : "");
+		return chan_failed(es, CH_REPORT, "status write answered HTTP %ld%s%s", status,
+				   pe ? ": " : "", pe ? err_msg(pe) : "");
 	}
-	json_object_foreach(es->pending, id, v)
-	{
+	json_object_foreach (es->pending, id, v) {
 		if (json_is_null(v))
 			(void)json_object_del(es->written, id);
 		else
@@ -635,8 +652,7 @@ static int es_init(struct agent *a, struct etcd_source *es, struct err **err)
 		return err_set(err, ENOMEM, "out of memory");
 	r = source_set_open(a, SRC_ETCD, &es->set, err);
 	if (r > 0) { /* the last set seen: kept running while etcd is away */
-		json_array_foreach(es->set->instances, k, v)
-		{
+		json_array_foreach (es->set->instances, k, v) {
 			const char *id = json_string_value(json_object_get(v, "id"));
 			if (id)
 				(void)json_object_set(es->specs, id, v);

@@ -64,8 +64,11 @@ static void post_start(struct cp_source *cp);
 int cp_config_check(const struct agent_config *c, struct err **err)
 {
 	if (!c->control_plane) {
-		if (c->control_plane_ca || c->control_plane_cert || c->control_plane_key || c->control_plane_token_file)
-			return err_set(err, EINVAL, "--control-plane-ca, -cert, -key and -token-file need --control-plane");
+		if (c->control_plane_ca || c->control_plane_cert || c->control_plane_key ||
+		    c->control_plane_token_file)
+			return err_set(
+			    err, EINVAL,
+			    "--control-plane-ca, -cert, -key and -token-file need --control-plane");
 		return 0;
 	}
 	if (strncmp(c->control_plane, "https://", 8) != 0 && strncmp(c->control_plane, "http://", 7) != 0)
@@ -90,15 +93,18 @@ static int read_token(const char *path, char **ret, struct err **err)
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, EINVAL, "control-plane token file '%s' is not a regular file", path);
 	if (st.st_mode & 077)
-		return err_set(err, EPERM, "control-plane token file '%s' has mode %04o: it must not be readable by "
-					   "group or others (chmod 0600)", path, (unsigned)(st.st_mode & 07777));
+		return err_set(err, EPERM,
+			       "control-plane token file '%s' has mode %04o: it must not be readable by "
+			       "group or others (chmod 0600)",
+			       path, (unsigned)(st.st_mode & 07777));
 	r = fs_read_fd(fd, TOKEN_MAX, &text, &len, err);
 	if (r < 0)
 		return err_wrap(err, "control-plane token file '%s'", path);
 	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
 		text[--len] = '\0';
 	if (len == 0 || strpbrk(text, "\r\n"))
-		return err_set(err, EINVAL, "control-plane token file '%s' must hold one token on one line", path);
+		return err_set(err, EINVAL, "control-plane token file '%s' must hold one token on one line",
+			       path);
 	*ret = TAKE_PTR(text);
 	return 0;
 }
@@ -183,9 +189,11 @@ static void take_set(struct cp_source *cp, json_int_t rev, json_t *instances)
 		log_err("control plane: cannot persist revision %lld: %s", (long long)rev, err_msg(e));
 	sum = agent_set_sync(cp->a, cp->set, &c);
 	set_check_done(&c);
-	log_info("control plane: revision %lld (%zu instances: %zu created, %zu replaced, %zu removed, %zu refused)",
+	log_info("control plane: revision %lld (%zu instances: %zu created, %zu replaced, %zu removed, %zu "
+		 "refused)",
 		 (long long)rev, json_array_size(instances), json_array_size(json_object_get(sum, "created")),
-		 json_array_size(json_object_get(sum, "replaced")), json_array_size(json_object_get(sum, "removed")),
+		 json_array_size(json_object_get(sum, "replaced")),
+		 json_array_size(json_object_get(sum, "removed")),
 		 json_array_size(json_object_get(sum, "refused")));
 	json_decref(sum);
 	cp->dirty = true; /* the refusals, if any, are reported even when no instance changes */
@@ -212,7 +220,9 @@ static void poll_done(void *data, long status, const char *body, size_t len, con
 		return poll_failed(cp, "GET assignments answered HTTP %ld", status);
 	if (status == 200) {
 		doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!doc || json_unpack_ex(doc, &jerr, 0, "{s:I, s:o}", "revision", &rev, "instances", &instances) < 0 ||
+		if (!doc ||
+		    json_unpack_ex(doc, &jerr, 0, "{s:I, s:o}", "revision", &rev, "instances", &instances) <
+			0 ||
 		    !json_is_array(instances) || rev < 0) {
 			json_decref(doc);
 			return poll_failed(cp, "GET assignments answered junk (%zu bytes): %s", len,
@@ -259,9 +269,14 @@ static void poll_start(struct cp_source *cp)
 	if (asprintf(&url, "%s/v1/nodes/%s/assignments?after=%lld&wait=%d", cp->base, cp->node,
 		     (long long)cp->set->revision, POLL_WAIT_S) < 0)
 		return poll_again(cp, 1000);
-	struct httpc_opts o = {.method = "GET", .url = url, .token = cp->token, .ca = cp->a->cfg->control_plane_ca,
-			       .cert = cp->a->cfg->control_plane_cert, .key = cp->a->cfg->control_plane_key,
-			       .max_bytes = RESPONSE_MAX, .timeout_ms = POLL_TIMEOUT_MS};
+	struct httpc_opts o = {.method = "GET",
+			       .url = url,
+			       .token = cp->token,
+			       .ca = cp->a->cfg->control_plane_ca,
+			       .cert = cp->a->cfg->control_plane_cert,
+			       .key = cp->a->cfg->control_plane_key,
+			       .max_bytes = RESPONSE_MAX,
+			       .timeout_ms = POLL_TIMEOUT_MS};
 	cp->poll_began = time_mono_ns();
 	if (httpc_start(cp->http, &o, poll_done, cp, &cp->poll, &e) < 0)
 		poll_failed(cp, "%s", err_msg(e));
@@ -316,7 +331,8 @@ static void post_done(void *data, long status, const char *body, size_t len, con
 		set_state(cp, why ? why : "?");
 		cp->dirty = true; /* the retry sends the latest status and every unacknowledged event */
 		if (!cp->post_timer)
-			cp->post_timer = loop_timer_add(cp->a->loop, backoff_next(&cp->post_backoff), post_fired, cp);
+			cp->post_timer =
+			    loop_timer_add(cp->a->loop, backoff_next(&cp->post_backoff), post_fired, cp);
 		return;
 	}
 	/* a 2xx acknowledges every event in the body */
@@ -343,18 +359,17 @@ static json_t *report(struct cp_source *cp, struct err **err)
 	}
 	for (struct instance *i = cp->a->instances; instances && i; i = i->next)
 		json_array_append_new(instances, inst_status_json(i));
-	json_array_foreach(cp->set->refused, k, v)
-	{
+	json_array_foreach (cp->set->refused, k, v) {
 		json_array_append(instances, v);
 	}
 	cp->posted_upto = 0;
-	json_array_foreach(events, k, v)
-	{
+	json_array_foreach (events, k, v) {
 		uint64_t seq = (uint64_t)json_integer_value(json_object_get(v, "seq"));
 		if (seq > cp->posted_upto)
 			cp->posted_upto = seq;
 	}
-	doc = json_pack("{s:o, s:o, s:o}", "node", api_node_json(cp->a), "instances", instances, "events", events);
+	doc = json_pack("{s:o, s:o, s:o}", "node", api_node_json(cp->a), "instances", instances, "events",
+			events);
 	if (!doc)
 		err_set(err, ENOMEM, "out of memory");
 	return doc;
@@ -374,14 +389,21 @@ static void post_start(struct cp_source *cp)
 	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!body || asprintf(&url, "%s/v1/nodes/%s/status", cp->base, cp->node) < 0) {
-		log_err("control plane: cannot build the status report: %s", e ? err_msg(e) : "out of memory");
+		log_err("control plane: cannot build the status report: %s",
+			e ? err_msg(e) : "out of memory");
 		cp->post_timer = loop_timer_add(cp->a->loop, 1000, post_fired, cp);
 		return;
 	}
-	struct httpc_opts o = {.method = "POST", .url = url, .body = body, .body_len = strlen(body),
-			       .content_type = "application/json", .token = cp->token,
-			       .ca = cp->a->cfg->control_plane_ca, .cert = cp->a->cfg->control_plane_cert,
-			       .key = cp->a->cfg->control_plane_key, .max_bytes = 64 * 1024,
+	struct httpc_opts o = {.method = "POST",
+			       .url = url,
+			       .body = body,
+			       .body_len = strlen(body),
+			       .content_type = "application/json",
+			       .token = cp->token,
+			       .ca = cp->a->cfg->control_plane_ca,
+			       .cert = cp->a->cfg->control_plane_cert,
+			       .key = cp->a->cfg->control_plane_key,
+			       .max_bytes = 64 * 1024,
 			       .timeout_ms = POST_TIMEOUT_MS};
 	cp->dirty = false;
 	if (httpc_start(cp->http, &o, post_done, cp, &cp->post, &e) < 0)

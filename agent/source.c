@@ -21,10 +21,10 @@ static const struct {
 	const char *name;
 	const char *desc;
 } sources[] = {
-	[SRC_DIR] = {"dir", "the assignments dir"},
-	[SRC_API] = {"api", "the API"},
-	[SRC_CP] = {"control-plane", "the control plane"},
-	[SRC_ETCD] = {"etcd", "etcd"},
+    [SRC_DIR] = {"dir", "the assignments dir"},
+    [SRC_API] = {"api", "the API"},
+    [SRC_CP] = {"control-plane", "the control plane"},
+    [SRC_ETCD] = {"etcd", "etcd"},
 };
 
 const char *source_name(enum inst_source s)
@@ -206,8 +206,7 @@ static ssize_t set_index(const struct source_set *s, const char *id)
 	size_t k;
 	json_t *v;
 
-	json_array_foreach(s->instances, k, v)
-	{
+	json_array_foreach (s->instances, k, v) {
 		const char *vid = json_string_value(json_object_get(v, "id"));
 		if (vid && strcmp(vid, id) == 0)
 			return (ssize_t)k;
@@ -223,7 +222,8 @@ int source_set_put(struct source_set *s, json_t *spec_raw, struct err **err)
 
 	if (!id)
 		return err_set(err, EINVAL, "a spec without an id");
-	r = k >= 0 ? json_array_set(s->instances, (size_t)k, spec_raw) : json_array_append(s->instances, spec_raw);
+	r = k >= 0 ? json_array_set(s->instances, (size_t)k, spec_raw)
+		   : json_array_append(s->instances, spec_raw);
 	if (r < 0)
 		return err_set(err, ENOMEM, "out of memory");
 	return source_set_save(s, err);
@@ -257,7 +257,7 @@ void set_check_done(struct set_check *c)
 }
 
 static void refuse(struct set_check *c, size_t k, int errnum, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 static void refuse(struct set_check *c, size_t k, int errnum, const char *field, const char *fmt, ...)
 {
@@ -282,8 +282,7 @@ static void parse_items(json_t *instances, struct set_check *c, struct set_want 
 	size_t k;
 	json_t *v;
 
-	json_array_foreach(instances, k, v)
-	{
+	json_array_foreach (instances, k, v) {
 		_cleanup_err_ struct err *e = NULL;
 		const char *id = json_string_value(json_object_get(v, "id"));
 		int r = spec_parse(v, &c->items[k].spec, &e);
@@ -313,8 +312,10 @@ static int collect_have(struct agent *a, struct set_have **ret, size_t *ret_n)
 		const struct spec *cur = i->next_spec ? i->next_spec : i->spec;
 
 		if (i->unreadable_record)
-			continue; /* no source knows it is theirs: none removes it; a spec for its id takes it over */
-		(*ret)[n++] = (struct set_have){i->id, i->source, cur ? cur->revision : 0, cur != NULL, i->removing};
+			continue; /* no source knows it is theirs: none removes it; a spec for its id takes it
+				     over */
+		(*ret)[n++] =
+		    (struct set_have){i->id, i->source, cur ? cur->revision : 0, cur != NULL, i->removing};
 	}
 	*ret_n = n;
 	return 0;
@@ -377,17 +378,17 @@ out_nomem:
 	return err_set(err, ENOMEM, "out of memory");
 }
 
-static json_t *refused_status(struct agent *a, const struct source_set *s, json_t *raw, const struct set_item *it)
+static json_t *refused_status(struct agent *a, const struct source_set *s, json_t *raw,
+			      const struct set_item *it)
 {
 	const char *id = json_string_value(json_object_get(raw, "id"));
 	json_t *rev = json_object_get(raw, "revision");
 
-	return json_pack("{s:s?, s:I, s:s, s:s, s:s, s:s++, s:s, s:s}", "id", id,
-			 "revision", json_is_integer(rev) ? json_integer_value(rev) : (json_int_t)0, "node",
-			 a->node_name, "phase", "failed", "reason",
-			 it->errnum == ENOSPC ? ADMISSION_REASON : "InvalidSpec", "message",
-			 it->field ? it->field : "", ": ", it->error ? it->error : "refused", "source",
-			 source_name(s->src), "field", it->field ? it->field : "");
+	return json_pack("{s:s?, s:I, s:s, s:s, s:s, s:s++, s:s, s:s}", "id", id, "revision",
+			 json_is_integer(rev) ? json_integer_value(rev) : (json_int_t)0, "node", a->node_name,
+			 "phase", "failed", "reason", it->errnum == ENOSPC ? ADMISSION_REASON : "InvalidSpec",
+			 "message", it->field ? it->field : "", ": ", it->error ? it->error : "refused",
+			 "source", source_name(s->src), "field", it->field ? it->field : "");
 }
 
 /* Applies one checked item; a refusal at apply time (admission: the node has no room for it)
@@ -404,7 +405,7 @@ static int apply_item(struct agent *a, struct source_set *s, struct set_check *c
 		refuse(c, k, e ? e->errnum : EINVAL, e && e->field ? e->field : "", "%s", err_msg(e));
 		return -1;
 	}
-	json_array_append_new(json_object_get(sum, res == APPLY_CREATED    ? "created"
+	json_array_append_new(json_object_get(sum, res == APPLY_CREATED	   ? "created"
 						   : res == APPLY_REPLACED ? "replaced"
 									   : "unchanged"),
 			      json_string(idc ? idc : ""));
@@ -413,8 +414,8 @@ static int apply_item(struct agent *a, struct source_set *s, struct set_check *c
 
 json_t *agent_set_sync(struct agent *a, struct source_set *s, struct set_check *c)
 {
-	json_t *sum = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "created", "replaced", "unchanged", "removed",
-				"refused");
+	json_t *sum = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "created", "replaced", "unchanged",
+				"removed", "refused");
 
 	json_array_clear(s->refused);
 	for (size_t k = 0; sum && k < c->n; k++) {
@@ -424,8 +425,9 @@ json_t *agent_set_sync(struct agent *a, struct source_set *s, struct set_check *
 		log_err("%s refused %s: %s", source_desc(s->src), it->field ? it->field : "an instance",
 			it->error ? it->error : "invalid");
 		json_array_append_new(s->refused, refused_status(a, s, json_array_get(s->instances, k), it));
-		json_array_append_new(json_object_get(sum, "refused"),
-				      json_pack("{s:s?, s:s}", "field", it->field, "error", it->error ? it->error : ""));
+		json_array_append_new(
+		    json_object_get(sum, "refused"),
+		    json_pack("{s:s?, s:s}", "field", it->field, "error", it->error ? it->error : ""));
 	}
 	for (char **id = c->remove; sum && id && *id; id++) {
 		_cleanup_err_ struct err *e = NULL;
@@ -442,7 +444,8 @@ static int api_set_from_instances(struct agent *a, struct source_set *s, struct 
 {
 	for (struct instance *i = a->instances; i; i = i->next) {
 		const struct spec *cur = i->next_spec ? i->next_spec : i->spec;
-		if (i->source == SRC_API && cur && !i->removing && json_array_append(s->instances, cur->raw) < 0)
+		if (i->source == SRC_API && cur && !i->removing &&
+		    json_array_append(s->instances, cur->raw) < 0)
 			return err_set(err, ENOMEM, "out of memory");
 	}
 	return source_set_save(s, err);

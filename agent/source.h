@@ -95,8 +95,8 @@ int agent_set_check(struct agent *a, enum inst_source src, json_t *instances, st
 		    struct err **err);
 void set_check_done(struct set_check *c);
 /* Applies a checked set: creates, replaces, removes. The refusals become s->refused (and a log
- * line each); s->instances must be the array c was checked from. Returns a summary {"created": [...], "replaced": [...], "unchanged": [...],
- * "removed": [...], "refused": [...]}. Consumes the specs of c. */
+ * line each); s->instances must be the array c was checked from. Returns a summary {"created": [...],
+ * "replaced": [...], "unchanged": [...], "removed": [...], "refused": [...]}. Consumes the specs of c. */
 json_t *agent_set_sync(struct agent *a, struct source_set *s, struct set_check *c);
 /* Checks and applies s->instances as they are (a set loaded at start). */
 int agent_set_converge(struct agent *a, struct source_set *s, struct err **err);

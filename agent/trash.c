@@ -21,11 +21,11 @@
 struct trash {
 	struct loop *loop;
 	char *dir;
-	int pidfd;  /* the deleting child, or -1 */
+	int pidfd; /* the deleting child, or -1 */
 	pid_t pid;
 	bool again; /* something was put in while the child ran: it may have listed the dir already */
 	unsigned long long seq;
-	int *held;  /* references to lazily unmounted filesystems, for the next child to release */
+	int *held; /* references to lazily unmounted filesystems, for the next child to release */
 	size_t n_held;
 };
 
@@ -73,8 +73,8 @@ static void on_child_exit(struct loop *l, int fd, uint32_t events, void *data)
 	/* the SIGCHLD handler may have reaped it already: then there is nothing to wait for */
 	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == 0 && si.si_pid > 0 &&
 	    (si.si_code != CLD_EXITED || si.si_status != 0))
-		log_warn("trash: deleting child %d ended with code %d status %d, ignoring", (int)t->pid, si.si_code,
-			 si.si_status);
+		log_warn("trash: deleting child %d ended with code %d status %d, ignoring", (int)t->pid,
+			 si.si_code, si.si_status);
 	close(fd);
 	t->pidfd = -1;
 	t->pid = 0;

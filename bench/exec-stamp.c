@@ -27,7 +27,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[k], "run") == 0 || strcmp(argv[k], "create") == 0) {
 			FILE *l = fopen(logpath, "ae");
 			if (l) {
-				fprintf(l, "%lld %s\n", (long long)tv.tv_sec * 1000000 + tv.tv_usec, argv[argc - 1]);
+				fprintf(l, "%lld %s\n", (long long)tv.tv_sec * 1000000 + tv.tv_usec,
+					argv[argc - 1]);
 				fclose(l);
 			}
 			break;

@@ -81,7 +81,8 @@ static int wait_phase(CURL *h, const char *sock, const char *id, const char *wan
 			const char *ph = json_string_value(json_object_get(ev, "phase"));
 			if (!eid || strcmp(eid, id) != 0 || !ph)
 				continue;
-			if (strcmp(ph, want) == 0 || (strcmp(ph, "failed") == 0 && strcmp(want, "failed") != 0)) {
+			if (strcmp(ph, want) == 0 ||
+			    (strcmp(ph, "failed") == 0 && strcmp(want, "failed") != 0)) {
 				int ok = strcmp(ph, want) == 0 ? 0 : -1;
 				json_decref(doc);
 				free(b.p);

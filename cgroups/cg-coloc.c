@@ -14,7 +14,8 @@
 #define CG_PERIOD_US 100000
 #define TASKS_MAX 512 /* schedstat reads per sample, at most */
 
-static int tier_dir(const struct cg_ctx *c, const char *controller, enum cg_qos qos, char **ret, struct err **err)
+static int tier_dir(const struct cg_ctx *c, const char *controller, enum cg_qos qos, char **ret,
+		    struct err **err)
 {
 	int q;
 
@@ -49,14 +50,16 @@ int cg_set_batch_cpu(const struct cg_ctx *c, int64_t quota_millis, struct err **
 		if (quota_millis < 0)
 			snprintf(val, sizeof(val), "max %d", CG_PERIOD_US);
 		else
-			snprintf(val, sizeof(val), "%lld %d", (long long)quota_millis * (CG_PERIOD_US / 1000), CG_PERIOD_US);
+			snprintf(val, sizeof(val), "%lld %d", (long long)quota_millis * (CG_PERIOD_US / 1000),
+				 CG_PERIOD_US);
 		return write_knob(dir, "cpu.max", val, err);
 	}
 	snprintf(val, sizeof(val), "%d", CG_PERIOD_US);
 	r = write_knob(dir, "cpu.cfs_period_us", val, err);
 	if (r < 0)
 		return r;
-	snprintf(val, sizeof(val), "%lld", quota_millis < 0 ? -1LL : (long long)quota_millis * (CG_PERIOD_US / 1000));
+	snprintf(val, sizeof(val), "%lld",
+		 quota_millis < 0 ? -1LL : (long long)quota_millis * (CG_PERIOD_US / 1000));
 	return write_knob(dir, "cpu.cfs_quota_us", val, err);
 }
 
@@ -83,7 +86,9 @@ int64_t cg_batch_cpu_quota(const struct cg_ctx *c)
 	if (tier_dir(c, "cpu", CG_QOS_BATCH, &dir, NULL) < 0 ||
 	    asprintf(&knob, "%s/%s", dir, c->version == CG_V2 ? "cpu.max" : "cpu.cfs_quota_us") < 0)
 		return -2;
-	if (fs_read_file(AT_FDCWD, knob, 256, &text, NULL, NULL) < 0 || sscanf(text, "%lld", &q) != 1) // NOLINT(cert-err34-c)
+	if (fs_read_file(AT_FDCWD, knob, 256, &text, NULL, NULL) < 0 ||
+	    // NOLINTNEXTLINE(cert-err34-c)
+	    sscanf(text, "%lld", &q) != 1)
 		q = -1; /* "max" on v2 */
 	free(knob);
 	return q < 0 ? -1 : q / (CG_PERIOD_US / 1000);
@@ -96,15 +101,18 @@ static int64_t tasks_delay(const char *dir, int *budget)
 	int64_t sum = 0;
 	char *save = NULL;
 
-	if (asprintf(&path, "%s/tasks", dir) < 0 || fs_read_file(AT_FDCWD, path, CG_LIST_MAX, &list, NULL, NULL) < 0)
+	if (asprintf(&path, "%s/tasks", dir) < 0 ||
+	    fs_read_file(AT_FDCWD, path, CG_LIST_MAX, &list, NULL, NULL) < 0)
 		return 0;
-	for (char *t = strtok_r(list, "\n", &save); t && *budget > 0; t = strtok_r(NULL, "\n", &save), (*budget)--) {
+	for (char *t = strtok_r(list, "\n", &save); t && *budget > 0;
+	     t = strtok_r(NULL, "\n", &save), (*budget)--) {
 		char sp[64], buf[128];
 		unsigned long long run, delay;
 
 		snprintf(sp, sizeof(sp), "/proc/%s/schedstat", t);
 		if (fs_read_knob(AT_FDCWD, sp, buf, sizeof(buf), NULL) > 0 &&
-		    sscanf(buf, "%llu %llu", &run, &delay) == 2) // NOLINT(cert-err34-c): a gauge, skipped on junk
+		    // NOLINTNEXTLINE(cert-err34-c): a gauge, skipped on junk
+		    sscanf(buf, "%llu %llu", &run, &delay) == 2)
 			sum += (int64_t)delay;
 	}
 	return sum;

@@ -15,7 +15,8 @@ int64_t cg_stat_value(const char *text, const char *key)
 {
 	size_t klen = strlen(key);
 
-	for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+	for (const char *line = text; line && *line;
+	     line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
 		char *end = NULL;
 		long long v;
 

@@ -240,7 +240,8 @@ static void v1_root_usage(const struct cg_ctx *c, struct cg_usage *u)
 	snprintf(p, sizeof(p), "%s/memory%s/memory.stat", c->mount, c->root);
 	inactive = cg_read_stat(p, "total_inactive_file");
 	if (u->memory_bytes >= 0)
-		u->memory_working_set = inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
+		u->memory_working_set =
+		    inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
 	snprintf(p, sizeof(p), "%s/pids%s/pids.current", c->mount, c->root);
 	u->pids = cg_read_int(p);
 }

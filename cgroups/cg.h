@@ -66,10 +66,10 @@ int cg_set_tier_limits(const struct cg_ctx *c, enum cg_qos qos, int64_t memory_b
 		       struct err **err);
 /* What the processes below the root use right now; -1 where the kernel does not say. */
 struct cg_usage {
-	int64_t cpu_ns;             /* CPU time consumed, cumulative */
-	int64_t memory_bytes;       /* memory charged, page cache included */
+	int64_t cpu_ns;		    /* CPU time consumed, cumulative */
+	int64_t memory_bytes;	    /* memory charged, page cache included */
 	int64_t memory_working_set; /* memory_bytes minus inactive file pages (kubelet's working set) */
-	int64_t pids;               /* tasks */
+	int64_t pids;		    /* tasks */
 };
 /* Reads the usage of the context's root cgroup (all instances, both tiers). */
 int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err);

@@ -118,14 +118,12 @@ static int apply_all(struct ctl_ctx *ctx, json_t *specs, struct err **err)
 		r = check_spec(specs, 0, err);
 		return r < 0 ? r : apply_one(ctx, specs, false, err);
 	}
-	json_array_foreach(specs, i, spec)
-	{
+	json_array_foreach (specs, i, spec) {
 		r = check_spec(spec, i, err);
 		if (r < 0)
 			return r;
 	}
-	json_array_foreach(specs, i, spec)
-	{
+	json_array_foreach (specs, i, spec) {
 		r = apply_one(ctx, spec, true, err);
 		if (r < 0)
 			return r;

@@ -156,8 +156,7 @@ static void print_scalar_list(FILE *out, const char *key, const json_t *arr)
 	json_t *item;
 
 	fprintf(out, "%s: ", key);
-	json_array_foreach(arr, i, item)
-	{
+	json_array_foreach (arr, i, item) {
 		_cleanup_free_ char *text = ctl_json_text(item);
 		_cleanup_free_ char *clean = ctl_sanitize(text);
 
@@ -171,7 +170,9 @@ static bool has_container(const json_t *arr)
 	size_t i;
 	json_t *item;
 
-	json_array_foreach(arr, i, item) if (is_container(item)) return true;
+	json_array_foreach (arr, i, item)
+		if (is_container(item))
+			return true;
 	return false;
 }
 
@@ -184,8 +185,7 @@ static void print_array(FILE *out, const char *prefix, const json_t *arr)
 		print_scalar_list(out, prefix, arr);
 		return;
 	}
-	json_array_foreach(arr, i, item)
-	{
+	json_array_foreach (arr, i, item) {
 		_cleanup_free_ char *key = NULL;
 
 		key = ctl_strdupf("%s[%zu]", prefix, i);
@@ -208,8 +208,7 @@ void ctl_print_flat(FILE *out, const char *prefix, const json_t *v)
 		print_leaf(out, prefix ? prefix : "value", v);
 		return;
 	}
-	json_object_foreach((json_t *)v, k, child)
-	{
+	json_object_foreach ((json_t *)v, k, child) {
 		_cleanup_free_ char *key = NULL;
 
 		key = prefix ? ctl_strdupf("%s.%s", prefix, k) : strdup(k);

@@ -20,7 +20,8 @@ static char *how_ended(const json_t *h)
 
 	if (json_is_integer(code))
 		snprintf(num, sizeof(num), " (%lld)", (long long)json_integer_value(code));
-	return ctl_strdupf("%s%s%s%s", end ? end : "-", reason && *reason ? " " : "", reason ? reason : "", num);
+	return ctl_strdupf("%s%s%s%s", end ? end : "-", reason && *reason ? " " : "", reason ? reason : "",
+			   num);
 }
 
 static int add_row(struct ctl_table *t, const json_t *h)
@@ -69,8 +70,7 @@ int ctl_cmd_history(struct ctl_ctx *ctx, int argc, char **argv, struct err **err
 	t = ctl_table_new(hdr, ELEMENTSOF(hdr));
 	if (!t)
 		return err_set(err, ENOMEM, "out of memory");
-	json_array_foreach(doc, k, h)
-	{
+	json_array_foreach (doc, k, h) {
 		if (add_row(t, h) < 0)
 			return err_set(err, ENOMEM, "out of memory");
 	}

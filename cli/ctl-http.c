@@ -77,10 +77,12 @@ int ctl_client_init(struct ctl_client *c, const struct ctl_conn_opts *o, struct 
 		c->base[n - 1] = '\0';
 	if (o->token_file && ctl_url_is_plain_http(o->server)) {
 		if (!ctl_url_is_loopback(o->server))
-			return err_set(err, EPERM,
-				       "refusing to send the --token-file token in clear to '%s': use https://",
-				       o->server);
-		fprintf(stderr, "droverctl: warning: sending the bearer token over plain http:// (loopback only)\n");
+			return err_set(
+			    err, EPERM,
+			    "refusing to send the --token-file token in clear to '%s': use https://",
+			    o->server);
+		fprintf(stderr,
+			"droverctl: warning: sending the bearer token over plain http:// (loopback only)\n");
 	}
 	if (o->token_file) {
 		r = read_token(o->token_file, &c->auth_header, err);

@@ -29,8 +29,8 @@ static char *status_cell(const json_t *st, const char *key, bool zero_is_unset)
 
 static int add_status_row(struct ctl_table *t, const json_t *st, int64_t now)
 {
-	static const char *const keys[] = {"id", "revision", "phase", "ready", "health", "reason", "pid", "ip",
-					   "restarts"};
+	static const char *const keys[] = {"id",     "revision", "phase", "ready",   "health",
+					   "reason", "pid",	 "ip",	  "restarts"};
 	char *cells[ELEMENTSOF(keys) + 1] = {NULL};
 	char age[24];
 	int r = 0;
@@ -60,7 +60,8 @@ static int print_sorted(const json_t *list, const char *const *hdr, size_t n_hdr
 	size_t n = json_array_size(list);
 	int r;
 
-	items = calloc(n + 1, sizeof(*items)); // NOLINT(bugprone-sizeof-expression): an array of json_t pointers
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): an array of json_t pointers
+	items = calloc(n + 1, sizeof(*items));
 	if (!t || !items)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
@@ -79,8 +80,8 @@ static int print_sorted(const json_t *list, const char *const *hdr, size_t n_hdr
 /* Statuses sorted by id into a table printed to out. */
 int ctl_print_statuses(const json_t *list, int64_t now, FILE *out)
 {
-	static const char *const hdr[] = {"ID",	   "REVISION", "PHASE", "READY",    "HEALTH",
-					  "REASON", "PID",      "IP",    "RESTARTS", "AGE"};
+	static const char *const hdr[] = {"ID",	    "REVISION", "PHASE", "READY",    "HEALTH",
+					  "REASON", "PID",	"IP",	 "RESTARTS", "AGE"};
 
 	return print_sorted(list, hdr, ELEMENTSOF(hdr), cmp_by_id, add_status_row, now, out);
 }
@@ -98,8 +99,7 @@ static char *image_refs(const json_t *img)
 	if (!json_is_array(refs))
 		refs = json_object_get(img, "tags");
 	out = strdup("");
-	json_array_foreach(refs, i, r)
-	{
+	json_array_foreach (refs, i, r) {
 		if (!out || !json_is_string(r))
 			continue;
 		next = ctl_strdupf("%s%s%s", out, *out ? "," : "", json_string_value(r));

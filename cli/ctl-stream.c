@@ -115,10 +115,13 @@ struct events_args {
 static int parse_events(struct ctl_ctx *ctx, int argc, char **argv, struct events_args *a, struct err **err)
 {
 	static const struct option opts[] = {
-	    {"after", required_argument, NULL, 'a'}, {"wait", required_argument, NULL, 'w'},
-	    {"once", no_argument, NULL, '1'},	     {"follow", no_argument, NULL, 'f'},
+	    {"after", required_argument, NULL, 'a'},
+	    {"wait", required_argument, NULL, 'w'},
+	    {"once", no_argument, NULL, '1'},
+	    {"follow", no_argument, NULL, 'f'},
 	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},	     {0},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int c, r;
 
@@ -154,8 +157,7 @@ static long long print_events(const struct ctl_ctx *ctx, const json_t *doc, long
 	size_t i;
 	json_t *ev;
 
-	json_array_foreach(json_object_get(doc, "events"), i, ev)
-	{
+	json_array_foreach (json_object_get(doc, "events"), i, ev) {
 		json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
 		_cleanup_free_ char *line = NULL;
 
@@ -185,8 +187,8 @@ static int events_gone(const struct ctl_reply *rep, long long *after, struct err
 	first = json_integer_value(json_object_get(doc, "first"));
 	if (first <= 0 || first - 1 <= *after)
 		return err_set(err, EPROTO, "the agent answered 410 without a usable 'first'");
-	fprintf(stderr, "droverctl: events %lld to %lld are no longer kept; continuing from %lld\n", *after + 1,
-		(long long)first - 1, (long long)first);
+	fprintf(stderr, "droverctl: events %lld to %lld are no longer kept; continuing from %lld\n",
+		*after + 1, (long long)first - 1, (long long)first);
 	*after = first - 1;
 	return 0;
 }

@@ -10,7 +10,7 @@
 static struct {
 	bool read;
 	char point[32]; /* "" when unset */
-	long left;      /* hits still to go before the kill */
+	long left;	/* hits still to go before the kill */
 } crash;
 
 static void crash_init(void)

@@ -64,7 +64,8 @@ int err_wrap(struct err **e, const char *fmt, ...)
 	va_start(ap, fmt);
 	outer = vfmt(fmt, ap);
 	va_end(ap);
-	if (outer && asprintf(&joined, "%s: %s", outer, (*e)->msg ? (*e)->msg : strerror((*e)->errnum)) >= 0) {
+	if (outer &&
+	    asprintf(&joined, "%s: %s", outer, (*e)->msg ? (*e)->msg : strerror((*e)->errnum)) >= 0) {
 		free((*e)->msg);
 		(*e)->msg = joined;
 	}

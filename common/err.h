@@ -13,7 +13,7 @@ int err_set(struct err **e, int errnum, const char *fmt, ...) __attribute__((for
 int err_wrap(struct err **e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Like err_set, and records which input field is at fault. */
 int err_field(struct err **e, const char *field, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void err_free(struct err **e);
 const char *err_msg(const struct err *e);
 

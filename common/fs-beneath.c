@@ -16,9 +16,9 @@
 static int open_beneath(int dirfd, const char *name, int flags)
 {
 	struct open_how how = {
-		/* openat2 refuses O_NOCTTY next to O_PATH */
-		.flags = (uint64_t)(flags | O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY)),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	    /* openat2 refuses O_NOCTTY next to O_PATH */
+	    .flags = (uint64_t)(flags | O_CLOEXEC | (flags & O_PATH ? 0 : O_NOCTTY)),
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 	};
 
 	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
@@ -33,7 +33,8 @@ static int open_error(const char *name, int errnum, struct err **err)
 	return err_set(err, errnum, "open '%s'", name);
 }
 
-int fs_read_beneath(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len, struct err **err)
+int fs_read_beneath(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len,
+		    struct err **err)
 {
 	_cleanup_close_ int pfd = -1, fd = -1;
 	struct stat st, st2;
@@ -50,8 +51,8 @@ int fs_read_beneath(int dirfd, const char *name, size_t max, char **ret_buf, siz
 	if (st.st_size == 0)
 		return err_set(err, ENODATA, "'%s' is empty", name);
 	if ((size_t)st.st_size > max)
-		return err_set(err, EFBIG, "'%s' is %lld bytes, more than the %zu allowed", name, (long long)st.st_size,
-			       max);
+		return err_set(err, EFBIG, "'%s' is %lld bytes, more than the %zu allowed", name,
+			       (long long)st.st_size, max);
 	/* O_NONBLOCK: should the name now be a FIFO, the open returns and the inode check refuses it */
 	fd = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK);
 	if (fd < 0)

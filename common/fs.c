@@ -139,7 +139,8 @@ int fs_read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len, struct err *
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, EINVAL, "not a regular file");
 	if ((size_t)st.st_size > max)
-		return err_set(err, EFBIG, "%lld bytes, more than the %zu allowed", (long long)st.st_size, max);
+		return err_set(err, EFBIG, "%lld bytes, more than the %zu allowed", (long long)st.st_size,
+			       max);
 	buf = malloc(cap + 1);
 	if (!buf)
 		return err_set(err, ENOMEM, "out of memory");

@@ -24,7 +24,8 @@ int fs_read_file(int dirfd, const char *name, size_t max, char **ret_buf, size_t
 int fs_read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len, struct err **err);
 /* Reads name, a non-empty regular file inside dirfd: never blocks on a FIFO or device, follows
  * symlinks only while they stay beneath dirfd on the same mount (-EXDEV otherwise). */
-int fs_read_beneath(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len, struct err **err);
+int fs_read_beneath(int dirfd, const char *name, size_t max, char **ret_buf, size_t *ret_len,
+		    struct err **err);
 /* Knobs: one write() to an existing file; one read() into a known-size buffer. */
 int fs_write_knob(int dirfd, const char *name, const char *value, struct err **err);
 int fs_read_knob(int dirfd, const char *name, char *buf, size_t size, struct err **err);

@@ -23,5 +23,15 @@ void log_emit(enum log_level l, int errnum, const char *fmt, ...) __attribute__(
 #define log_info(...) log_emit(LOG_LVL_INFO, 0, __VA_ARGS__)
 #define log_debug(...) log_emit(LOG_LVL_DEBUG, 0, __VA_ARGS__)
 /* The _errno variants append strerror(-r) and evaluate to r. */
-#define log_err_errno(r, ...) ({ int _r = (r); log_emit(LOG_LVL_ERR, -_r, __VA_ARGS__); _r; })
-#define log_warn_errno(r, ...) ({ int _r = (r); log_emit(LOG_LVL_WARN, -_r, __VA_ARGS__); _r; })
+#define log_err_errno(r, ...)                                                                                \
+	({                                                                                                   \
+		int _r = (r);                                                                                \
+		log_emit(LOG_LVL_ERR, -_r, __VA_ARGS__);                                                     \
+		_r;                                                                                          \
+	})
+#define log_warn_errno(r, ...)                                                                               \
+	({                                                                                                   \
+		int _r = (r);                                                                                \
+		log_emit(LOG_LVL_WARN, -_r, __VA_ARGS__);                                                    \
+		_r;                                                                                          \
+	})

@@ -26,8 +26,9 @@ int proc_spawn(const char *path, char *const argv[], const struct proc_opts *opt
 	struct spawn_opts so = {-1, -1, -1, -1, false, false, NULL, NULL};
 
 	if (opts)
-		so = (struct spawn_opts){opts->stdin_fd, opts->stdout_fd, opts->stderr_fd, opts->keep_fd,
-					 opts->new_session, opts->die_with_parent, opts->envp, NULL};
+		so = (struct spawn_opts){
+		    opts->stdin_fd,    opts->stdout_fd,	      opts->stderr_fd, opts->keep_fd,
+		    opts->new_session, opts->die_with_parent, opts->envp,      NULL};
 	return spawn_exec(path, argv, &so, ret_pid, err);
 }
 
@@ -183,8 +184,8 @@ static char *capture_take(struct capture *c)
 	return b;
 }
 
-int proc_run_deadline(const char *path, char *const argv[], int timeout_ms, int *ret_status, char **ret_stdout,
-		      char **ret_stderr, struct err **err)
+int proc_run_deadline(const char *path, char *const argv[], int timeout_ms, int *ret_status,
+		      char **ret_stdout, char **ret_stderr, struct err **err)
 {
 	_cleanup_(capture_done) struct capture out = {.fd = -1}, errc = {.fd = -1};
 	struct proc_opts o = {-1, -1, -1, -1, false, false, NULL};
@@ -326,7 +327,8 @@ int proc_parent(pid_t pid, pid_t *ret)
 /* ioprio_set(IOPRIO_WHO_PROCESS, self, best-effort class, lowest level) */
 #define IOPRIO_BE_LOWEST ((2 << 13) | 7)
 
-static void __attribute__((noreturn)) background_child(int (*fn)(void *arg), void *arg, int release, pid_t parent)
+static void __attribute__((noreturn))
+background_child(int (*fn)(void *arg), void *arg, int release, pid_t parent)
 {
 	sigset_t all;
 	char c;
@@ -339,7 +341,7 @@ static void __attribute__((noreturn)) background_child(int (*fn)(void *arg), voi
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
-	(void)setpriority(PRIO_PROCESS, 0, 19);			     /* best effort: only a priority */
+	(void)setpriority(PRIO_PROCESS, 0, 19);		       /* best effort: only a priority */
 	(void)syscall(SYS_ioprio_set, 1, 0, IOPRIO_BE_LOWEST); /* best effort, as above */
 	/* EOF once the parent has closed its copies of the held fds: from here ours are the last */
 	while (read(release, &c, 1) < 0 && errno == EINTR)

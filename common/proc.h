@@ -25,8 +25,8 @@ int proc_run(const char *path, char *const argv[], int *ret_status, char **ret_s
 /* Like proc_run, with a deadline (timeout_ms > 0; 0: none) and stdout kept too (ret_stdout, capped at
  * 64 KiB; stderr at 8 KiB). A child still running at the deadline is killed with SIGKILL and
  * reaped, and the result is -ETIMEDOUT. */
-int proc_run_deadline(const char *path, char *const argv[], int timeout_ms, int *ret_status, char **ret_stdout,
-		      char **ret_stderr, struct err **err);
+int proc_run_deadline(const char *path, char *const argv[], int timeout_ms, int *ret_status,
+		      char **ret_stdout, char **ret_stderr, struct err **err);
 /* Resolves a program name through PATH once, at start-up; caller frees. */
 int proc_find_exe(const char *name, char **ret_path);
 /* "exit 3", "killed by signal 9" */

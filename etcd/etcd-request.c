@@ -13,7 +13,6 @@
 
 #define _cleanup_json_ _cleanup_(json_decrefp) /* jansson provides json_decrefp */
 
-
 int etcd_prefix_end(const char *prefix, char **ret_end)
 {
 	size_t n = strlen(prefix);

@@ -12,7 +12,6 @@
 
 #define _cleanup_json_ _cleanup_(json_decrefp) /* jansson provides json_decrefp */
 
-
 /* gRPC codes the gateway passes on in {"code": N} */
 #define GRPC_OUT_OF_RANGE 11
 #define GRPC_NOT_FOUND 5
@@ -27,7 +26,8 @@ static int load(const char *buf, size_t len, json_t **ret, struct err **err)
 			       ETCD_MAX_MESSAGE);
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
-		return err_set(err, EPROTO, "etcd reply is not JSON (line %d column %d)", jerr.line, jerr.column);
+		return err_set(err, EPROTO, "etcd reply is not JSON (line %d column %d)", jerr.line,
+			       jerr.column);
 	if (!json_is_object(doc)) {
 		json_decref(doc);
 		return err_set(err, EPROTO, "etcd reply is not a JSON object");
@@ -172,7 +172,8 @@ int etcd_parse_range(const char *buf, size_t len, struct etcd_range *ret, struct
 	r.more = json_is_true(json_object_get(doc, "more"));
 	kvs = json_object_get(doc, "kvs");
 	if (kvs && (!json_is_array(kvs) || json_array_size(kvs) > ETCD_MAX_KVS))
-		return err_set(err, EPROTO, "etcd range reply: 'kvs' is not an array of at most %d", ETCD_MAX_KVS);
+		return err_set(err, EPROTO, "etcd range reply: 'kvs' is not an array of at most %d",
+			       ETCD_MAX_KVS);
 	r.kvs = calloc(json_array_size(kvs) + 1, sizeof(*r.kvs));
 	if (!r.kvs)
 		return err_set(err, ENOMEM, "out of memory");
@@ -212,7 +213,8 @@ int etcd_parse_lease_grant(const char *buf, size_t len, int64_t *ret_id, int64_t
 	e = json_string_value(json_object_get(doc, "error"));
 	if (e && *e)
 		return err_set(err, EPROTO, "etcd lease grant: %.200s", e);
-	if (get_i64(doc, "ID", ret_id) < 0 || get_i64(doc, "TTL", ret_ttl) < 0 || *ret_id == 0 || *ret_ttl <= 0)
+	if (get_i64(doc, "ID", ret_id) < 0 || get_i64(doc, "TTL", ret_ttl) < 0 || *ret_id == 0 ||
+	    *ret_ttl <= 0)
 		return err_set(err, EPROTO, "etcd lease grant: no lease ID and TTL in the reply");
 	return 0;
 }
@@ -307,7 +309,8 @@ int etcd_parse_watch(const char *buf, size_t len, struct etcd_watch_msg *ret, st
 	reason = json_string_value(json_object_get(result, "cancel_reason"));
 	if (reason && !(m.cancel_reason = strndup(reason, 200)))
 		return err_set(err, ENOMEM, "out of memory");
-	if (header_revision(result, &m.revision) < 0 || get_i64(result, "compact_revision", &m.compact_revision) < 0) {
+	if (header_revision(result, &m.revision) < 0 ||
+	    get_i64(result, "compact_revision", &m.compact_revision) < 0) {
 		etcd_watch_msg_done(&m);
 		return err_set(err, EPROTO, "etcd watch: bad revision field");
 	}

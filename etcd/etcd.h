@@ -15,7 +15,7 @@
 #define ETCD_MAX_KVS 100000
 
 struct etcd_kv {
-	char *key; /* decoded, NUL-terminated */
+	char *key;   /* decoded, NUL-terminated */
 	char *value; /* decoded, NUL-terminated (len excludes it); NULL for a DELETE */
 	size_t value_len;
 	int64_t mod_revision;
@@ -112,8 +112,8 @@ struct etcd_cursor {
 };
 
 enum etcd_cursor_action {
-	ETCD_APPLY,  /* the event is new: apply it */
-	ETCD_SKIP,   /* already applied before a reconnect */
+	ETCD_APPLY, /* the event is new: apply it */
+	ETCD_SKIP,  /* already applied before a reconnect */
 };
 
 /* After a full list read at store revision rev. */

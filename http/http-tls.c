@@ -22,7 +22,8 @@
 
 static gnutls_session_t session_of(struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 
 	return ci ? (gnutls_session_t)ci->tls_session : NULL;
 }
@@ -118,10 +119,12 @@ static int resolve(const char *addr_port, struct addrinfo **ret, struct err **er
 	int r;
 
 	if (split_addr(addr_port, host, sizeof(host), &port) < 0)
-		return err_set(err, EINVAL, "'%s' is not ADDR:PORT (e.g. 0.0.0.0:7443 or [::]:7443)", addr_port);
+		return err_set(err, EINVAL, "'%s' is not ADDR:PORT (e.g. 0.0.0.0:7443 or [::]:7443)",
+			       addr_port);
 	/* getaddrinfo takes "1.2.3" as 1.2.0.3: only a full dotted quad (or an IPv6 address) */
 	if (*host && !strchr(host, ':') && !dotted_quad(host))
-		return err_set(err, EINVAL, "'%s': '%s' is not an IPv4 address like 0.0.0.0", addr_port, host);
+		return err_set(err, EINVAL, "'%s': '%s' is not an IPv4 address like 0.0.0.0", addr_port,
+			       host);
 	*ret = NULL;
 	r = getaddrinfo(*host ? host : NULL, port, &hints, ret);
 	if (r == 0 && !*ret)

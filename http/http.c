@@ -43,8 +43,8 @@ int http_listen_unix(const char *path, int *ret_fd, struct err **err)
 
 struct http_ctx {
 	http_handler h;
-	http_gate gate;  /* NULL on the unix socket */
-	bool client_ca;  /* TLS with client certificates: each request's peer is checked again */
+	http_gate gate; /* NULL on the unix socket */
+	bool client_ca; /* TLS with client certificates: each request's peer is checked again */
 	void *data;
 };
 
@@ -54,7 +54,8 @@ static struct http_ctx unix_ctx, tls_ctx;
 /* First call for a request: headers are in, no body yet. Gate, then the body cap by Content-Length. */
 static enum MHD_Result on_headers(struct http_ctx *c, struct http_req *req)
 {
-	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	enum MHD_Result ret;
 
 	if (c->client_ca && !http_tls_peer_verified(req->conn))
@@ -86,7 +87,8 @@ static enum MHD_Result on_upload(struct http_req *req, const char *upload, size_
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+				  const char *version, const char *upload, size_t *upload_size,
+				  void **con_cls)
 {
 	struct http_ctx *c = cls;
 	struct http_req *req = *con_cls;
@@ -126,10 +128,10 @@ struct MHD_Daemon *http_start(int listen_fd, http_handler h, void *data, struct 
 	struct MHD_Daemon *d;
 
 	unix_ctx = (struct http_ctx){.h = h, .data = data};
-	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0, NULL, NULL, on_request,
-			     &unix_ctx, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_done,
-			     NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned)512, MHD_OPTION_END);
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC, 0, NULL, NULL,
+			     on_request, &unix_ctx, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+			     (unsigned)0, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
 	if (!d)
 		err_set(err, EIO, "libmicrohttpd refused to start");
 	return d;
@@ -143,31 +145,33 @@ struct MHD_Daemon *http_start_tls(int listen_fd, const struct http_tls *tls, htt
 				  void *data, struct err **err)
 {
 	struct MHD_OptionItem opts[] = {
-		{MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
-		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL}, /* two pointers: function, closure */
-		{MHD_OPTION_CONNECTION_TIMEOUT, tls->idle_timeout_s, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, tls->conn_limit, NULL},
-		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, tls->per_ip_limit, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)tls->conn_memory, NULL},
-		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls->cert_pem},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls->key_pem},
-		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
-		{MHD_OPTION_END, 0, NULL}, /* client CA slots, filled below */
-		{MHD_OPTION_END, 0, NULL},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL}, /* two pointers: function, closure */
+	    {MHD_OPTION_CONNECTION_TIMEOUT, tls->idle_timeout_s, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT, tls->conn_limit, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, tls->per_ip_limit, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)tls->conn_memory, NULL},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls->cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls->key_pem},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+	    {MHD_OPTION_END, 0, NULL}, /* client CA slots, filled below */
+	    {MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	struct MHD_Daemon *d;
 
-	tls_ctx = (struct http_ctx){.h = h, .gate = gate, .client_ca = tls->client_ca_pem != NULL, .data = data};
+	tls_ctx =
+	    (struct http_ctx){.h = h, .gate = gate, .client_ca = tls->client_ca_pem != NULL, .data = data};
 	if (tls->client_ca_pem) {
 		opts[9] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)tls->client_ca_pem};
-		opts[10] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_tls_on_connection,
-						   NULL};
+		opts[10] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+						   (intptr_t)http_tls_on_connection, NULL};
 	}
-	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TLS, 0, NULL, NULL,
-			     on_request, &tls_ctx, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TLS, 0, NULL,
+			     NULL, on_request, &tls_ctx, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!d)
-		err_set(err, EIO, "libmicrohttpd refused to start TLS (is the certificate or key malformed?)");
+		err_set(err, EIO,
+			"libmicrohttpd refused to start TLS (is the certificate or key malformed?)");
 	return d;
 }
 

@@ -23,7 +23,7 @@ struct http_req {
 	char *body;
 	size_t body_len;
 	size_t body_max; /* http_body_cap() of this request */
-	void *user; /* a handler's state across a suspend/resume */
+	void *user;	 /* a handler's state across a suspend/resume */
 };
 
 /* Called once the whole request body is in; must queue a response. */
@@ -39,10 +39,10 @@ struct http_tls {
 	const char *cert_pem;
 	const char *key_pem;
 	const char *client_ca_pem; /* NULL: no client certificate is asked for */
-	unsigned conn_limit;       /* connections in all */
-	unsigned per_ip_limit;     /* connections from one address */
+	unsigned conn_limit;	   /* connections in all */
+	unsigned per_ip_limit;	   /* connections from one address */
 	unsigned idle_timeout_s;   /* idle connections are closed; suspended ones are exempt */
-	size_t conn_memory;        /* per-connection memory pool (headers, buffers) */
+	size_t conn_memory;	   /* per-connection memory pool (headers, buffers) */
 };
 
 /* Binds a unix stream socket at path (mode 0600), replacing a stale one. */
@@ -61,7 +61,7 @@ long http_run(struct MHD_Daemon *d);
 
 enum MHD_Result http_reply_json(struct http_req *r, unsigned status, json_t *doc); /* steals doc */
 enum MHD_Result http_reply_error(struct http_req *r, unsigned status, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* 401 with "WWW-Authenticate: Bearer realm=..." (and error="invalid_token" when one was sent). */
 enum MHD_Result http_reply_unauthorized(struct http_req *r, bool token_sent, const char *msg);
 /* HTTP status for an -errno from the agent: ENOENT 404, EEXIST/ESTALE 409, EINVAL 422, ... */

@@ -169,7 +169,8 @@ int img_auth_load(const char *path, json_t **ret, struct err **err)
 		return err_set(err, EINVAL, "auth file '%s' is not a regular file", path);
 	if (st.st_mode & 077)
 		return err_set(err, EPERM,
-			       "auth file '%s' is mode %04o: it holds credentials, so group and others must have no access (chmod 600)",
+			       "auth file '%s' is mode %04o: it holds credentials, so group and others must "
+			       "have no access (chmod 600)",
 			       path, (unsigned)(st.st_mode & 07777));
 	r = fs_read_fd(fd, IMG_AUTH_FILE_MAX, &text, NULL, err);
 	if (r < 0)
@@ -177,8 +178,10 @@ int img_auth_load(const char *path, json_t **ret, struct err **err)
 	doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	explicit_bzero(text, strlen(text));
 	if (!doc)
-		return err_set(err, EINVAL, "auth file '%s' %d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-	if (!json_is_object(doc) || (json_object_get(doc, "auths") && !json_is_object(json_object_get(doc, "auths")))) {
+		return err_set(err, EINVAL, "auth file '%s' %d:%d: %s", path, jerr.line, jerr.column,
+			       jerr.text);
+	if (!json_is_object(doc) ||
+	    (json_object_get(doc, "auths") && !json_is_object(json_object_get(doc, "auths")))) {
 		json_decref(doc);
 		return err_set(err, EINVAL, "auth file '%s': \"auths\" is not an object", path);
 	}
@@ -287,7 +290,8 @@ int img_auth_lookup(json_t *doc, const char *domain, const char *path, struct im
 		r = -ENOMEM;
 	if (r < 0) {
 		img_creds_done(&c);
-		return err_set(err, -r, "auth file: the entry for '%s' has no usable \"auth\" or username/password",
+		return err_set(err, -r,
+			       "auth file: the entry for '%s' has no usable \"auth\" or username/password",
 			       best_key);
 	}
 	*ret = c;

@@ -56,7 +56,6 @@ static int64_t expiry_for(const char *ref, const struct img_image *img)
 	return time_mono_ns() + cache_ttl_ms * 1000000LL;
 }
 
-
 /* "oci:/a/b:tag" -> "/a/b/index.json" */
 static char *index_path(const char *ref)
 {
@@ -187,10 +186,10 @@ out:
 }
 
 struct img_job {
-	char *ref;            /* the reference (or path) the job is about: the coalescing key */
-	bool resolve;         /* resolve/import: the output is an image, cached by ref */
+	char *ref;	      /* the reference (or path) the job is about: the coalescing key */
+	bool resolve;	      /* resolve/import: the output is an image, cached by ref */
 	struct stat index_st; /* a layout's index.json as it was when the job began: the cache key */
-	int out, errfd;       /* memfds: no pipe can fill up and block the tool */
+	int out, errfd;	      /* memfds: no pipe can fill up and block the tool */
 	int pidfd;
 	pid_t pid;
 };
@@ -376,7 +375,8 @@ void img_job_kill(struct img_job *j)
 {
 	/* by pidfd: the pid may be reaped and reused, the pidfd still names the tool */
 	if (j->pidfd >= 0)
-		(void)syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0); /* fails only once it is gone */
+		(void)syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL,
+			      0); /* fails only once it is gone */
 }
 
 int img_job_fd(const struct img_job *j)
@@ -398,7 +398,8 @@ int img_job_output(struct img_job *j, char **ret_out, struct err **err)
 	if (lseek(j->out, 0, SEEK_SET) < 0 || fs_read_fd(j->out, RESULT_MAX, &out, NULL, err) < 0)
 		return err_set(err, EIO, "read drover-image's result");
 	if (*out == '\0') {
-		if (lseek(j->errfd, 0, SEEK_SET) == 0 && fs_read_fd(j->errfd, 4096, &msg, NULL, NULL) == 0 && *msg) {
+		if (lseek(j->errfd, 0, SEEK_SET) == 0 && fs_read_fd(j->errfd, 4096, &msg, NULL, NULL) == 0 &&
+		    *msg) {
 			msg[strcspn(msg, "\n")] = '\0';
 			return err_set(err, EIO, "%s", msg);
 		}

@@ -81,7 +81,8 @@ static int refs_load(struct img_store *s, json_t **ret, struct err **err)
 		return r;
 	refs = json_object_get(doc, "refs");
 	if (!json_is_object(refs))
-		return err_set(err, EBADMSG, "image store: '%s/%s' has no \"refs\" object", s->root, REFS_FILE);
+		return err_set(err, EBADMSG, "image store: '%s/%s' has no \"refs\" object", s->root,
+			       REFS_FILE);
 	*ret = json_incref(refs);
 	return 0;
 }
@@ -342,8 +343,9 @@ static bool kept(const struct stat *st, const struct timespec *start, char *cons
 
 /* Removes records not kept (only the one named `only`, when set) and their refs; collects the
  * layers the remaining ones use. */
-static int prune_records(struct img_store *s, char *const *keep, const struct timespec *start, const char *only,
-			 json_t *refs, json_t *used, struct prune_stats *st, struct err **err)
+static int prune_records(struct img_store *s, char *const *keep, const struct timespec *start,
+			 const char *only, json_t *refs, json_t *used, struct prune_stats *st,
+			 struct err **err)
 {
 	_cleanup_closedir_ DIR *d = open_dir(s->imagesfd);
 	char hex[IMG_HEX_LEN + 1], digest[IMG_HEX_LEN + 8];
@@ -479,7 +481,8 @@ int img_store_prune(struct img_store *s, char *const *keep, int until_below, jso
 		r = prune_pass(s, keep, &start, NULL, &st, err);
 	} else {
 		/* least recently used first, until the filesystem is below the mark */
-		while (r >= 0 && fs_percent_used(s->rootfd) > until_below && oldest_unkept(s, keep, &start, name))
+		while (r >= 0 && fs_percent_used(s->rootfd) > until_below &&
+		       oldest_unkept(s, keep, &start, name))
 			r = prune_pass(s, keep, &start, name, &st, err);
 	}
 	if (r < 0)

@@ -33,22 +33,23 @@
 #define STREAM_CAP (256 * 1024)
 #define DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
 
-#define ACCEPT_MANIFESTS                                                                             \
-	"Accept: " IMG_MT_OCI_MANIFEST ", " IMG_MT_DOCKER_MANIFEST ", " IMG_MT_OCI_INDEX ", " IMG_MT_DOCKER_LIST
+#define ACCEPT_MANIFESTS                                                                                     \
+	"Accept: " IMG_MT_OCI_MANIFEST ", " IMG_MT_DOCKER_MANIFEST ", " IMG_MT_OCI_INDEX                     \
+	", " IMG_MT_DOCKER_LIST
 
 struct img_reg {
-	char *host;   /* where the API is: "127.0.0.1:5000", "registry-1.docker.io" */
-	char *repo;   /* "library/busybox" */
-	char *base;   /* "https://host" once pinged */
+	char *host; /* where the API is: "127.0.0.1:5000", "registry-1.docker.io" */
+	char *repo; /* "library/busybox" */
+	char *base; /* "https://host" once pinged */
 	bool allow_http;
-	char *ca;     /* system CAs + --ca, when --ca is given */
+	char *ca; /* system CAs + --ca, when --ca is given */
 	size_t ca_len;
 	struct img_creds creds;
 	pthread_mutex_t lock; /* guards what follows */
 	struct img_challenge ch;
-	char *authz;	   /* "Authorization: ..." or NULL */
-	int64_t expiry_ns; /* of a token (monotonic); 0: none */
-	unsigned gen;	   /* bumped on every new authz */
+	char *authz;			      /* "Authorization: ..." or NULL */
+	int64_t expiry_ns;		      /* of a token (monotonic); 0: none */
+	unsigned gen;			      /* bumped on every new authz */
 	long low_speed_limit, low_speed_time; /* bytes/s over seconds, below which a transfer is aborted */
 	bool creds_sent;
 };
@@ -156,8 +157,7 @@ static int load_ca(struct img_reg *c, const char *extra, struct err **err)
 	return r;
 }
 
-static int load_creds(struct img_reg *c, const struct img_ref *ref, const char *auth_file,
-		      struct err **err)
+static int load_creds(struct img_reg *c, const struct img_ref *ref, const char *auth_file, struct err **err)
 {
 	_cleanup_json_ json_t *doc = NULL;
 	const char *path = auth_file;
@@ -372,7 +372,8 @@ static int check_realm(const struct img_reg *c, const char *realm, struct err **
 	if (strncmp(realm, "https://", 8) == 0)
 		return 0;
 	if (strncmp(realm, "http://", 7) != 0)
-		return err_set(err, EPROTO, "registry %s: token realm '%.200s' is not an http(s) URL", c->host, realm);
+		return err_set(err, EPROTO, "registry %s: token realm '%.200s' is not an http(s) URL",
+			       c->host, realm);
 	p = realm + 7;
 	n = strcspn(p, "/?#");
 	if (n >= sizeof(host))
@@ -445,8 +446,8 @@ static int fetch_token(struct img_reg *c, struct err **err)
 	if (r.status != 200) {
 		describe_status(r.status, r.body, desc, sizeof(desc));
 		resp_done(&r);
-		return err_set(err, EACCES, "registry %s: token server refused %s access to '%s': %s%s", c->host,
-			       c->creds.user ? "authenticated" : "anonymous", c->repo, desc,
+		return err_set(err, EACCES, "registry %s: token server refused %s access to '%s': %s%s",
+			       c->host, c->creds.user ? "authenticated" : "anonymous", c->repo, desc,
 			       r.status == 401 && !c->creds.user ? " (no credentials in the auth file)" : "");
 	}
 	doc = r.body ? json_loads(r.body, 0, NULL) : NULL;
@@ -460,8 +461,10 @@ static int fetch_token(struct img_reg *c, struct err **err)
 	 * let the token server add headers of its own to the registry requests */
 	for (const unsigned char *p = (const unsigned char *)tok; *p; p++)
 		if (*p < 0x21 || *p > 0x7e)
-			return err_set(err, EPROTO, "registry %s: the token server's token holds a byte that cannot go "
-						    "in a header (0x%02x)", c->host, *p);
+			return err_set(err, EPROTO,
+				       "registry %s: the token server's token holds a byte that cannot go "
+				       "in a header (0x%02x)",
+				       c->host, *p);
 	ttl = json_integer_value(json_object_get(doc, "expires_in"));
 	if (ttl < TOKEN_DEFAULT_TTL)
 		ttl = TOKEN_DEFAULT_TTL;
@@ -486,7 +489,8 @@ static int basic_auth(struct img_reg *c, struct err **err)
 	size_t n;
 
 	if (!c->creds.user)
-		return err_set(err, EACCES, "registry %s: it asks for credentials and the auth file has none for it",
+		return err_set(err, EACCES,
+			       "registry %s: it asks for credentials and the auth file has none for it",
 			       c->host);
 	if (asprintf(&pair, "%s:%s", c->creds.user, c->creds.pass) < 0)
 		return err_set(err, ENOMEM, "basic auth");
@@ -619,8 +623,8 @@ static int get_doc(struct img_reg *c, const char *path, const char *accept, stru
 		cc = curl_easy_perform(h);
 		(void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 		if (r->too_big)
-			return err_set(err, EFBIG, "registry %s: %s: larger than the %zu bytes allowed", c->host,
-				       path, r->max);
+			return err_set(err, EFBIG, "registry %s: %s: larger than the %zu bytes allowed",
+				       c->host, path, r->max);
 		if (cc == CURLE_OK && r->status == 401 && !reauthed) {
 			reauthed = true;
 			e = check_challenge_origin(c, h, err);
@@ -630,7 +634,8 @@ static int get_doc(struct img_reg *c, const char *path, const char *accept, stru
 				return e;
 			continue;
 		}
-		if ((cc != CURLE_OK && curl_retryable(cc)) || (cc == CURLE_OK && status_retryable(r->status))) {
+		if ((cc != CURLE_OK && curl_retryable(cc)) ||
+		    (cc == CURLE_OK && status_retryable(r->status))) {
 			if (++attempt < ATTEMPTS)
 				sleep_ms(BACKOFF_MS << attempt);
 			continue;
@@ -642,7 +647,10 @@ static int get_doc(struct img_reg *c, const char *path, const char *accept, stru
 			       curl_msg(cc, errbuf), ATTEMPTS);
 	if (r->status != 200) {
 		describe_status(r->status, r->body, desc, sizeof(desc));
-		return err_set(err, r->status == 404 ? ENOENT : r->status == 401 || r->status == 403 ? EACCES : EPROTO,
+		return err_set(err,
+			       r->status == 404			      ? ENOENT
+			       : r->status == 401 || r->status == 403 ? EACCES
+								      : EPROTO,
 			       "registry %s: %s: %s", c->host, path, desc);
 	}
 	return 0;
@@ -704,8 +712,10 @@ static int ping_answer(struct img_reg *c, struct resp *r, struct err **err)
 			       c->host, desc);
 	}
 	if (r->foreign)
-		return err_set(err, EACCES, "registry %s: redirect target refused: /v2/ was redirected to another host "
-			       "that asks for credentials (HTTP 401); they go only to the registry", c->host);
+		return err_set(err, EACCES,
+			       "registry %s: redirect target refused: /v2/ was redirected to another host "
+			       "that asks for credentials (HTTP 401); they go only to the registry",
+			       c->host);
 	e = r->www_auth ? img_challenge_parse(r->www_auth, &ch) : -EINVAL;
 	if (e < 0)
 		return err_set(err, EPROTO, "registry %s: unusable WWW-Authenticate '%.200s'", c->host,
@@ -735,7 +745,8 @@ int img_reg_ping(struct img_reg *c, struct err **err)
 		return err_set(err, -e, "registry %s", c->host);
 	}
 	if (cc != CURLE_OK) {
-		e = err_set(err, EHOSTUNREACH, "registry %s: cannot reach it: %s", c->host, curl_msg(cc, errbuf));
+		e = err_set(err, EHOSTUNREACH, "registry %s: cannot reach it: %s", c->host,
+			    curl_msg(cc, errbuf));
 		resp_done(&r);
 		return e;
 	}
@@ -787,9 +798,11 @@ int img_reg_get_manifest(struct img_reg *c, const char *ref, char **ret_body, ch
 	if (e >= 0 && sha256_hex(r.body, r.len, hex) < 0)
 		e = err_set(err, ENOMEM, "sha256");
 	if (e >= 0 && strncmp(ref, "sha256:", 7) == 0 && strcmp(ref + 7, hex) != 0)
-		e = err_set(err, EBADMSG, "registry %s: manifest %s: digest mismatch, content hashes to sha256:%s",
-			    c->host, ref, hex);
-	if (e >= 0 && (asprintf(&digest, "sha256:%s", hex) < 0 || doc_media_type(r.body, r.content_type, &mt) < 0))
+		e = err_set(err, EBADMSG,
+			    "registry %s: manifest %s: digest mismatch, content hashes to sha256:%s", c->host,
+			    ref, hex);
+	if (e >= 0 &&
+	    (asprintf(&digest, "sha256:%s", hex) < 0 || doc_media_type(r.body, r.content_type, &mt) < 0))
 		e = err_set(err, ENOMEM, "manifest");
 	if (e < 0) {
 		resp_done(&r);
@@ -818,12 +831,13 @@ int img_reg_get_blob(struct img_reg *c, const struct img_desc *d, size_t max, ch
 	r.max = (size_t)d->size;
 	e = get_doc(c, path, NULL, &r, err);
 	if (e >= 0 && r.len != d->size)
-		e = err_set(err, EBADMSG, "blob %s: %zu bytes, the descriptor says %" PRIu64, d->digest, r.len,
-			    d->size);
+		e = err_set(err, EBADMSG, "blob %s: %zu bytes, the descriptor says %" PRIu64, d->digest,
+			    r.len, d->size);
 	if (e >= 0 && sha256_hex(r.body ? r.body : "", r.len, hex) < 0)
 		e = err_set(err, ENOMEM, "sha256");
 	if (e >= 0 && strcmp(hex, d->hex) != 0)
-		e = err_set(err, EBADMSG, "blob %s: digest mismatch, content hashes to sha256:%s", d->digest, hex);
+		e = err_set(err, EBADMSG, "blob %s: digest mismatch, content hashes to sha256:%s", d->digest,
+			    hex);
 	if (e >= 0 && !r.body && !(r.body = strdup("")))
 		e = err_set(err, ENOMEM, "blob");
 	if (e < 0) {
@@ -907,8 +921,8 @@ static void stream_freep(struct img_blob_stream **s)
 	img_blob_stream_free(*s);
 }
 
-int img_blob_stream_open(struct img_reg *c, void *curl, const struct img_desc *d,
-			 _Atomic uint64_t *progress, struct img_blob_stream **ret, struct err **err)
+int img_blob_stream_open(struct img_reg *c, void *curl, const struct img_desc *d, _Atomic uint64_t *progress,
+			 struct img_blob_stream **ret, struct err **err)
 {
 	_cleanup_(stream_freep) struct img_blob_stream *s = calloc(1, sizeof(*s));
 	int e;
@@ -991,7 +1005,8 @@ int img_blob_stream_error(struct img_blob_stream *s, bool *ret_retryable, struct
 		return 0;
 	if (s->result != CURLE_OK) {
 		*ret_retryable = curl_retryable(s->result);
-		return err_set(err, EHOSTUNREACH, "registry %s: %s", s->c->host, curl_msg(s->result, s->errbuf));
+		return err_set(err, EHOSTUNREACH, "registry %s: %s", s->c->host,
+			       curl_msg(s->result, s->errbuf));
 	}
 	if (status == 401) {
 		e = check_challenge_origin(s->c, s->h, err);

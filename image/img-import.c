@@ -144,20 +144,22 @@ static int put_layers(struct img_store *s, const char *path, json_t *layer_paths
 	}
 	json_array_foreach (layer_paths, i, it)
 		if (!img_store_has_layer(s, d[i].hex))
-			return err_set(err, ENOENT, "'%s': layer '%s' is missing", path, json_string_value(it));
+			return err_set(err, ENOENT, "'%s': layer '%s' is missing", path,
+				       json_string_value(it));
 	return 0;
 }
 
 /* A schema2 manifest for the imported image: its digest is the image's identity. */
-static int make_manifest(const struct img_desc *cfg, const struct img_desc *layers, size_t n, char **ret_digest,
-			 struct err **err)
+static int make_manifest(const struct img_desc *cfg, const struct img_desc *layers, size_t n,
+			 char **ret_digest, struct err **err)
 {
 	_cleanup_json_ json_t *arr = json_array(), *m = NULL;
 	_cleanup_free_ char *text = NULL;
 
 	for (size_t i = 0; arr && i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "mediaType", MT_DOCKER_LAYER_TAR, "size",
-						     (json_int_t)layers[i].size, "digest", layers[i].digest));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:I, s:s}", "mediaType", MT_DOCKER_LAYER_TAR, "size",
+						(json_int_t)layers[i].size, "digest", layers[i].digest));
 	m = json_pack("{s:i, s:s, s:{s:s, s:I, s:s}, s:O}", "schemaVersion", 2, "mediaType",
 		      IMG_MT_DOCKER_MANIFEST, "config", "mediaType", IMG_MT_DOCKER_CONFIG, "size",
 		      (json_int_t)cfg->size, "digest", cfg->digest, "layers", arr);
@@ -244,7 +246,8 @@ static int import_save_image(struct img_store *s, const char *path, const struct
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		if (!hexes || !(hexes[i] = strdup(layers[i].hex)))
 			r = err_set(err, ENOMEM, "import");
-	if (r >= 0 && (!(img->config_digest = strdup(cfg.digest)) || img_store_layer_dirs(s, hexes, n, img) < 0))
+	if (r >= 0 &&
+	    (!(img->config_digest = strdup(cfg.digest)) || img_store_layer_dirs(s, hexes, n, img) < 0))
 		r = err_set(err, ENOMEM, "import");
 	img_desc_done(&cfg);
 	img_descs_free(layers, n);
@@ -271,7 +274,8 @@ static int import_save_tar(struct img_store *s, const char *path, struct img_ima
 		return r;
 	doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
-		return err_set(err, EBADMSG, "'%s': manifest.json %d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		return err_set(err, EBADMSG, "'%s': manifest.json %d:%d: %s", path, jerr.line, jerr.column,
+			       jerr.text);
 	r = parse_save_manifest(doc, path, &sd, err);
 	if (r >= 0)
 		r = import_save_image(s, path, &sd, img, err);
@@ -303,8 +307,9 @@ static int layout_refs(const char *path, char ***ret)
 	    img_json_parse(text, "index.json", &doc, NULL) == 0) {
 		list = json_object_get(doc, "manifests");
 		if (json_array_size(list) == 1)
-			name = json_string_value(json_object_get(json_object_get(json_array_get(list, 0), "annotations"),
-								 "org.opencontainers.image.ref.name"));
+			name = json_string_value(
+			    json_object_get(json_object_get(json_array_get(list, 0), "annotations"),
+					    "org.opencontainers.image.ref.name"));
 	}
 	if (name && strchr(name, '/')) {
 		if (img_ref_canonical(name, &refs[0], NULL) < 0)

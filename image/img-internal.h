@@ -14,7 +14,7 @@
 #include "common/err.h"
 #include "image/img.h"
 
-#define IMG_HEX_LEN 64			 /* sha256 in hex */
+#define IMG_HEX_LEN 64 /* sha256 in hex */
 #define DIGEST_PREFIX "sha256:"
 #define IMG_DOC_MAX (1024 * 1024)	 /* index.json, nested indexes, manifests */
 #define IMG_CONFIG_MAX (8 * 1024 * 1024) /* image config blobs (history can be long) */
@@ -57,9 +57,11 @@ struct img_limits {
 	uint64_t max_entries;	 /* tar entries in one layer */
 	uint64_t min_free;	 /* bytes the store's filesystem keeps free */
 };
-#define IMG_LIMITS_DEFAULT                                                                           \
-	{.max_size = 20ULL << 30, .max_layer_size = 10ULL << 30, .max_unpacked = 50ULL << 30,       \
-	 .max_entries = 1000000, .min_free = 1ULL << 30}
+#define IMG_LIMITS_DEFAULT                                                                                   \
+	{                                                                                                    \
+		.max_size = 20ULL << 30, .max_layer_size = 10ULL << 30, .max_unpacked = 50ULL << 30,         \
+		.max_entries = 1000000, .min_free = 1ULL << 30                                               \
+	}
 
 /* One layer's unpack charged against its image's limits. */
 struct img_budget {
@@ -85,7 +87,8 @@ struct img_desc {
 	char *digest;	  /* "sha256:<hex>" */
 	char hex[IMG_HEX_LEN + 1];
 	uint64_t size;
-	char diff_hex[IMG_HEX_LEN + 1]; /* the uncompressed tar's sha256 (config rootfs.diff_ids); "": unchecked */
+	char diff_hex[IMG_HEX_LEN +
+		      1]; /* the uncompressed tar's sha256 (config rootfs.diff_ids); "": unchecked */
 };
 
 /* img-blob.c */

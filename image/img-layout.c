@@ -253,8 +253,8 @@ static int parse_layers(json_t *manifest, const char *digest, struct img_desc **
 	return 0;
 }
 
-int img_manifest_parse(json_t *m, const char *digest, struct img_desc *ret_cfg,
-			  struct img_desc **ret_layers, size_t *ret_n, struct err **err)
+int img_manifest_parse(json_t *m, const char *digest, struct img_desc *ret_cfg, struct img_desc **ret_layers,
+		       size_t *ret_n, struct err **err)
 {
 	json_t *sv = json_object_get(m, "schemaVersion");
 	int r;
@@ -309,7 +309,8 @@ int img_config_diff_ids(const char *buf, const struct img_desc *cfg, struct img_
 		return r;
 	ids = json_object_get(json_object_get(doc, "rootfs"), "diff_ids");
 	if (!json_is_array(ids) || json_array_size(ids) != n)
-		return err_set(err, EBADMSG, "config %s: rootfs.diff_ids does not list the %zu layers", cfg->digest, n);
+		return err_set(err, EBADMSG, "config %s: rootfs.diff_ids does not list the %zu layers",
+			       cfg->digest, n);
 	for (size_t i = 0; i < n; i++) {
 		r = img_digest_parse(json_string_value(json_array_get(ids, i)), layers[i].diff_hex, err);
 		if (r < 0)

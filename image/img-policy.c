@@ -145,10 +145,10 @@ int img_space_check(int fd, uint64_t need, uint64_t reserve, const char *what, s
 	avail = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
 	if (img_space_fits(avail, need, reserve))
 		return 0;
-	return err_set(err, ENOSPC,
-		       "%s: %s needed, the image store's filesystem has %s free and keeps %s (--image-min-free)",
-		       what, human(need, b1, sizeof(b1)), human(avail, b2, sizeof(b2)),
-		       human(reserve, b3, sizeof(b3)));
+	return err_set(
+	    err, ENOSPC,
+	    "%s: %s needed, the image store's filesystem has %s free and keeps %s (--image-min-free)", what,
+	    human(need, b1, sizeof(b1)), human(avail, b2, sizeof(b2)), human(reserve, b3, sizeof(b3)));
 }
 
 int img_budget_entry(struct img_budget *b, struct err **err)
@@ -168,7 +168,8 @@ int img_budget_bytes(struct img_budget *b, uint64_t n, int fd, struct err **err)
 	if (!b)
 		return 0;
 	if (img_budget_add(b->used, n, b->limits->max_unpacked) < 0)
-		return err_set(err, EFBIG, "more than %" PRIu64 " bytes unpacked for the image (--image-max-unpacked)",
+		return err_set(err, EFBIG,
+			       "more than %" PRIu64 " bytes unpacked for the image (--image-max-unpacked)",
 			       b->limits->max_unpacked);
 	b->since_check += n;
 	if (b->since_check < SPACE_CHECK_EVERY && n < SPACE_CHECK_EVERY)

@@ -186,7 +186,8 @@ static int parse_into(const char *s, struct img_ref *r, struct err **err)
 		return err_set(err, EINVAL, "image reference '%s': invalid registry '%s'", s, r->domain);
 	if (!path_ok(r->path))
 		return err_set(err, EINVAL,
-			       "image reference '%s': invalid repository '%s' (lowercase letters, digits and . _ - separators)",
+			       "image reference '%s': invalid repository '%s' (lowercase letters, digits and "
+			       ". _ - separators)",
 			       s, r->path);
 	if (!r->tag && !r->digest && !(r->tag = strdup("latest")))
 		return err_set(err, ENOMEM, "image reference");

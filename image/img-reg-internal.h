@@ -12,7 +12,7 @@
 #include "common/err.h"
 #include "image/img-internal.h"
 
-#define IMG_REF_MAX 512		/* a whole reference string */
+#define IMG_REF_MAX 512			/* a whole reference string */
 #define IMG_AUTH_FILE_MAX (1024 * 1024) /* auth.json */
 #define IMG_DEFAULT_AUTH "/etc/drover/auth.json"
 #define IMG_PARALLEL_MAX 16
@@ -74,11 +74,11 @@ int img_platform_select(json_t *manifests, const struct img_platform *p);
 
 /* img-http.c: the registry client */
 struct img_reg_opts {
-	const char *auth_file;	/* NULL: IMG_DEFAULT_AUTH if present */
-	const char *ca_file;	/* extra CA bundle, or NULL */
-	char **insecure;	/* NULL-terminated HOST:PORT list, may be NULL */
-	unsigned parallel;	/* layers at once */
-	int progress_fd;	/* -1: none */
+	const char *auth_file;	  /* NULL: IMG_DEFAULT_AUTH if present */
+	const char *ca_file;	  /* extra CA bundle, or NULL */
+	char **insecure;	  /* NULL-terminated HOST:PORT list, may be NULL */
+	unsigned parallel;	  /* layers at once */
+	int progress_fd;	  /* -1: none */
 	uint64_t low_speed_limit; /* bytes/s; 0: 10 KiB/s */
 	uint64_t low_speed_time;  /* seconds; 0: 60 */
 };
@@ -104,8 +104,8 @@ int img_reg_get_blob(struct img_reg *c, const struct img_desc *d, size_t max, ch
 /* A blob streamed for the puller: its bytes come out of img_blob_stream_read() as they arrive
  * (the store hashes them); progress counts every byte received. */
 struct img_blob_stream;
-int img_blob_stream_open(struct img_reg *c, void *curl, const struct img_desc *d,
-			 _Atomic uint64_t *progress, struct img_blob_stream **ret, struct err **err);
+int img_blob_stream_open(struct img_reg *c, void *curl, const struct img_desc *d, _Atomic uint64_t *progress,
+			 struct img_blob_stream **ret, struct err **err);
 /* > 0 bytes at *ret_buf, 0 at the end, < 0 on a transport or HTTP error. */
 ssize_t img_blob_stream_read(struct img_blob_stream *s, const void **ret_buf);
 /* Explains a failed read: sets err and *ret_retryable (network trouble, 5xx, 429). */
@@ -159,5 +159,4 @@ struct img_src {
  * and sha256, then renames it to layers/<hex>. On failure nothing is left. The caller holds the
  * layer's lock. After a source error (read < 0) that error comes back with a short message; the
  * caller asks its source for the details (and may retry). -EBADMSG: the bytes were wrong. */
-int img_store_put_layer(struct img_store *s, const struct img_desc *d, struct img_src *src,
-			struct err **err);
+int img_store_put_layer(struct img_store *s, const struct img_desc *d, struct img_src *src, struct err **err);

@@ -64,7 +64,8 @@ static int fetch_manifest(struct img_reg *c, const struct img_ref *ref, char **r
 			return err_set(err, ENOTSUP, "registry %s: %s: unsupported manifest media type '%s'",
 				       img_reg_host(c), digest, *mt ? mt : "(none)");
 		if (depth >= IMG_INDEX_DEPTH_MAX)
-			return err_set(err, ELOOP, "image indexes nested deeper than %d", IMG_INDEX_DEPTH_MAX);
+			return err_set(err, ELOOP, "image indexes nested deeper than %d",
+				       IMG_INDEX_DEPTH_MAX);
 		r = pick_from_index(body, digest, &next, err);
 		if (r < 0)
 			return r;

@@ -180,7 +180,8 @@ static la_ssize_t hashed_read(struct archive *a, void *data, const void **ret_bu
 	ssize_t n = hashed_pull(h, ret_buf);
 
 	if (n == -EFBIG)
-		archive_set_error(a, EBADMSG, "blob larger than the descriptor's %" PRIu64 " bytes", h->limit);
+		archive_set_error(a, EBADMSG, "blob larger than the descriptor's %" PRIu64 " bytes",
+				  h->limit);
 	else if (n < 0)
 		archive_set_error(a, (int)-n, "read blob: %s", strerror((int)-n));
 	return n < 0 ? -1 : n;
@@ -216,7 +217,7 @@ struct tar_src {
 	struct archive *outer;
 	EVP_MD_CTX *md;
 	uint64_t count, max;
-	bool empty; /* the blob had no bytes at all */
+	bool empty;			/* the blob had no bytes at all */
 	char diff_hex[IMG_HEX_LEN + 1]; /* what the decompressed stream hashed to */
 	char buf[READ_CHUNK];
 };
@@ -228,14 +229,16 @@ static la_ssize_t tar_read(struct archive *inner, void *data, const void **ret_b
 
 	*ret_buf = t->buf;
 	if (n < 0) {
-		archive_set_error(inner, archive_errno(t->outer) > 0 ? archive_errno(t->outer) : EBADMSG, "%s",
-				  archive_error_string(t->outer) ? archive_error_string(t->outer) : "decompress");
+		archive_set_error(
+		    inner, archive_errno(t->outer) > 0 ? archive_errno(t->outer) : EBADMSG, "%s",
+		    archive_error_string(t->outer) ? archive_error_string(t->outer) : "decompress");
 		return -1;
 	}
 	t->count += (uint64_t)n;
 	if (t->count > t->max) {
 		archive_set_error(inner, EFBIG,
-				  "the uncompressed layer passes %" PRIu64 " bytes (--image-max-unpacked)", t->max);
+				  "the uncompressed layer passes %" PRIu64 " bytes (--image-max-unpacked)",
+				  t->max);
 		return -1;
 	}
 	if (n > 0 && EVP_DigestUpdate(t->md, t->buf, (size_t)n) != 1) {
@@ -283,8 +286,9 @@ static int diff_finish(struct tar_src *t, const struct img_desc *d, struct err *
 	while (!t->empty && (n = archive_read_data(t->outer, t->buf, sizeof(t->buf))) > 0) {
 		t->count += (uint64_t)n;
 		if (t->count > t->max)
-			return err_set(err, EFBIG, "the uncompressed layer passes %" PRIu64
-				       " bytes (--image-max-unpacked)", t->max);
+			return err_set(
+			    err, EFBIG,
+			    "the uncompressed layer passes %" PRIu64 " bytes (--image-max-unpacked)", t->max);
 		if (EVP_DigestUpdate(t->md, t->buf, (size_t)n) != 1)
 			return err_set(err, EIO, "sha256 failed");
 	}
@@ -292,8 +296,10 @@ static int diff_finish(struct tar_src *t, const struct img_desc *d, struct err *
 		return archive_fail(t->outer, "decompress", err);
 	img_md_hex(t->md, hex);
 	if (d->diff_hex[0] && strcmp(hex, d->diff_hex) != 0)
-		return err_set(err, EBADMSG, "diff_id mismatch: the uncompressed layer hashes to sha256:%s, "
-			       "the config says sha256:%s", hex, d->diff_hex);
+		return err_set(err, EBADMSG,
+			       "diff_id mismatch: the uncompressed layer hashes to sha256:%s, "
+			       "the config says sha256:%s",
+			       hex, d->diff_hex);
 	memcpy(t->diff_hex, hex, sizeof(hex));
 	return 0;
 }
@@ -429,8 +435,7 @@ static int unpack_to_tmp(struct img_store *s, int layoutfd, const struct img_des
 	return src_to_tmp(s, &src, d, err);
 }
 
-int img_store_put_layer(struct img_store *s, const struct img_desc *d, struct img_src *src,
-			struct err **err)
+int img_store_put_layer(struct img_store *s, const struct img_desc *d, struct img_src *src, struct err **err)
 {
 	char tmp[NAME_MAX + 1];
 	int r;
@@ -519,8 +524,10 @@ static int check_stored_diff_id(const struct img_store *s, const struct img_desc
 	if (n != IMG_HEX_LEN)
 		return 0; /* a layer from before diff_ids were kept */
 	if (strcmp(hex, d->diff_hex) != 0)
-		return err_set(err, EBADMSG, "layer %s: diff_id mismatch: its uncompressed tar hashes to sha256:%s, "
-			       "the config says sha256:%s", d->digest, hex, d->diff_hex);
+		return err_set(err, EBADMSG,
+			       "layer %s: diff_id mismatch: its uncompressed tar hashes to sha256:%s, "
+			       "the config says sha256:%s",
+			       d->digest, hex, d->diff_hex);
 	return 0;
 }
 
@@ -534,8 +541,10 @@ int img_store_check_layers(struct img_store *s, const struct img_desc *layers, s
 		if (r < 0)
 			return r;
 		if (layers[i].size > s->limits.max_layer_size)
-			return err_set(err, EFBIG, "layer %s: %" PRIu64 " bytes, more than --image-max-layer-size (%" PRIu64
-				       ")", layers[i].digest, layers[i].size, s->limits.max_layer_size);
+			return err_set(err, EFBIG,
+				       "layer %s: %" PRIu64
+				       " bytes, more than --image-max-layer-size (%" PRIu64 ")",
+				       layers[i].digest, layers[i].size, s->limits.max_layer_size);
 		if (listed_before(layers, i))
 			continue;
 		total = total + layers[i].size < total ? UINT64_MAX : total + layers[i].size;
@@ -543,8 +552,10 @@ int img_store_check_layers(struct img_store *s, const struct img_desc *layers, s
 			missing = missing + layers[i].size < missing ? UINT64_MAX : missing + layers[i].size;
 	}
 	if (total > s->limits.max_size)
-		return err_set(err, EFBIG, "the image's layers declare %" PRIu64 " bytes, more than --image-max-size (%" PRIu64
-			       ")", total, s->limits.max_size);
+		return err_set(err, EFBIG,
+			       "the image's layers declare %" PRIu64
+			       " bytes, more than --image-max-size (%" PRIu64 ")",
+			       total, s->limits.max_size);
 	return img_space_check(s->layersfd, missing, s->limits.min_free, "pull", err);
 }
 

@@ -37,15 +37,15 @@
 #include "common/log.h"
 #include "image/img-reg-internal.h"
 
-#define USAGE                                                                                        \
-	"usage: drover-image resolve [--auth FILE] [--ca FILE] [--insecure-registry HOST:PORT]...\n" \
-	"                            [--parallel N] [--progress-fd N] [LIMITS] [--] STORE REF\n"    \
-	"       drover-image ls STORE\n"                                                             \
-	"       drover-image rm STORE REF|sha256:DIGEST\n"                                           \
-	"       drover-image prune [--keep sha256:DIGEST]... [--until-below PCT] STORE\n"                                \
-	"       drover-image import [LIMITS] [--] STORE PATH\n"                                      \
-	"LIMITS: [--image-layout-root DIR]... [--image-max-size B] [--image-max-layer-size B]\n"     \
-	"        [--image-max-unpacked B] [--image-max-entries N] [--image-min-free B]\n"            \
+#define USAGE                                                                                                \
+	"usage: drover-image resolve [--auth FILE] [--ca FILE] [--insecure-registry HOST:PORT]...\n"         \
+	"                            [--parallel N] [--progress-fd N] [LIMITS] [--] STORE REF\n"             \
+	"       drover-image ls STORE\n"                                                                     \
+	"       drover-image rm STORE REF|sha256:DIGEST\n"                                                   \
+	"       drover-image prune [--keep sha256:DIGEST]... [--until-below PCT] STORE\n"                    \
+	"       drover-image import [LIMITS] [--] STORE PATH\n"                                              \
+	"LIMITS: [--image-layout-root DIR]... [--image-max-size B] [--image-max-layer-size B]\n"             \
+	"        [--image-max-unpacked B] [--image-max-entries N] [--image-min-free B]\n"                    \
 	"        [--low-speed-limit BYTES_PER_S] [--low-speed-time S]\n"
 
 #define INSECURE_MAX 64
@@ -78,7 +78,7 @@ struct args {
 	char **keep;
 	size_t n_keep;
 	int until_below; /* prune: stop once the store's filesystem is at most this full (percent); -1 */
-	char **pos; /* positional arguments after the command */
+	char **pos;	 /* positional arguments after the command */
 	int n_pos;
 	struct img_limits limits;
 	char *roots[ROOTS_MAX + 1]; /* --image-layout-root */
@@ -114,8 +114,8 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 static int take_policy(struct args *a, int c, const char *val)
 {
 	/* in the order of the enum, from OPT_MAX_SIZE on */
-	uint64_t *slot[] = {&a->limits.max_size,   &a->limits.max_layer_size, &a->limits.max_unpacked,
-			    &a->limits.max_entries, &a->limits.min_free,	   &a->reg.low_speed_limit,
+	uint64_t *slot[] = {&a->limits.max_size,    &a->limits.max_layer_size, &a->limits.max_unpacked,
+			    &a->limits.max_entries, &a->limits.min_free,       &a->reg.low_speed_limit,
 			    &a->reg.low_speed_time};
 	unsigned long v = 0;
 
@@ -209,8 +209,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		int r = c == '?' ? -EINVAL : take_option(a, c, optarg);
 		if (r < 0) {
 			if (c != '?')
-				fprintf(stderr, "drover-image: bad value '%s' for --%s\n", optarg ? optarg : "",
-					opts[c - OPT_AUTH].name);
+				fprintf(stderr, "drover-image: bad value '%s' for --%s\n",
+					optarg ? optarg : "", opts[c - OPT_AUTH].name);
 			return r;
 		}
 	}
@@ -225,8 +225,9 @@ static json_t *image_json(const struct img_image *img)
 
 	for (size_t i = 0; layers && i < img->n_layers; i++)
 		json_array_append_new(layers, json_string(img->layer_dirs[i]));
-	json_t *doc = json_pack("{s:s, s:s, s:o, s:o}", "manifest_digest", img->manifest_digest, "config_digest",
-				img->config_digest, "layer_dirs", layers, "config", img_config_to_json(&img->config));
+	json_t *doc =
+	    json_pack("{s:s, s:s, s:o, s:o}", "manifest_digest", img->manifest_digest, "config_digest",
+		      img->config_digest, "layer_dirs", layers, "config", img_config_to_json(&img->config));
 
 	if (doc && img->auth && json_object_set_new(doc, "auth", json_string(img->auth)) < 0) {
 		json_decref(doc);
@@ -237,7 +238,8 @@ static json_t *image_json(const struct img_image *img)
 
 static int print_json(json_t *doc, struct err **err)
 {
-	if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+	if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
+	    fflush(stdout) != 0)
 		return err_set(err, EIO, "write the result");
 	return 0;
 }

@@ -262,7 +262,8 @@ static int copy_data(struct archive *a, struct archive_entry *e, int fd, const c
 			return err_set(err, EINVAL, "entry '%s': negative data offset", raw);
 		/* what was charged is the declared size: no block may write past it */
 		if ((uint64_t)off > size || len > size - (uint64_t)off)
-			return err_set(err, EFBIG, "entry '%s': data past its declared size, refusing the layer", raw);
+			return err_set(err, EFBIG,
+				       "entry '%s': data past its declared size, refusing the layer", raw);
 		r = write_at(fd, buf, len, (off_t)off);
 		if (r < 0)
 			return err_set(err, -r, "entry '%s': write", raw);

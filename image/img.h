@@ -10,10 +10,10 @@
 /* What the image config says about how to run it (OCI image config "config" object). */
 struct img_config {
 	char **entrypoint; /* NULL-terminated, may be NULL */
-	char **cmd;        /* NULL-terminated, may be NULL */
-	char **env;        /* "K=V" strings, NULL-terminated, may be NULL */
-	char *workdir;     /* may be NULL */
-	char *user;        /* may be NULL */
+	char **cmd;	   /* NULL-terminated, may be NULL */
+	char **env;	   /* "K=V" strings, NULL-terminated, may be NULL */
+	char *workdir;	   /* may be NULL */
+	char *user;	   /* may be NULL */
 };
 
 struct img_image {
@@ -59,7 +59,7 @@ struct img_job_opts {
 	const char *ca_file;
 	const char *insecure; /* comma-separated HOST:PORT list */
 	int parallel;
-	int progress_fd; /* -1, or the write end the tool reports "progress DONE TOTAL" lines to */
+	int progress_fd;	  /* -1, or the write end the tool reports "progress DONE TOTAL" lines to */
 	const char *layout_roots; /* comma-separated; resolve only */
 	bool limits;		  /* pass what follows (resolve and import) */
 	uint64_t max_size, max_layer_size, max_unpacked, max_entries, min_free;

@@ -15,7 +15,6 @@
 DEFINE_CLEANUP(struct nft_ctx *, nft_ctx_free)
 #define _cleanup_nft_ _cleanup_(nft_ctx_freep)
 
-
 bool net_nft_table_name_valid(const char *table)
 {
 	size_t n = table ? strlen(table) : 0;
@@ -34,8 +33,8 @@ static void render_dnat(FILE *f, const struct net_pubs *pubs)
 			fprintf(f,
 				"\t\tfib daddr type local ip daddr != 127.0.0.0/8 %s dport %u dnat to %s:%u "
 				"comment \"%s\"\n",
-				p->ports[k].udp ? "udp" : "tcp", p->ports[k].host, p->ip, p->ports[k].container,
-				p->id);
+				p->ports[k].udp ? "udp" : "tcp", p->ports[k].host, p->ip,
+				p->ports[k].container, p->id);
 	}
 }
 
@@ -125,7 +124,8 @@ static void render_bridge(FILE *f, const struct net_nft_spec *s)
 {
 	size_t named = 0;
 
-	fprintf(f, "table bridge %s\ndelete table bridge %s\ntable bridge %s {\n", s->table, s->table, s->table);
+	fprintf(f, "table bridge %s\ndelete table bridge %s\ntable bridge %s {\n", s->table, s->table,
+		s->table);
 	for (size_t i = 0; i < s->n_leases; i++)
 		named += s->leases[i].id[0] && net_id_valid(s->leases[i].id);
 	fprintf(f, "\tset instances {\n\t\ttype ifname;\n");
@@ -134,12 +134,11 @@ static void render_bridge(FILE *f, const struct net_nft_spec *s)
 		render_veths(f, s, false);
 		fprintf(f, " }\n");
 	}
-	fprintf(f,
-		"\t}\n"
-		"\tchain prerouting {\n"
-		"\t\ttype filter hook prerouting priority -300; policy accept;\n"
-		"\t\tiifname != @instances accept\n"
-		"\t\tip daddr 127.0.0.0/8 counter drop comment \"loopback\"\n");
+	fprintf(f, "\t}\n"
+		   "\tchain prerouting {\n"
+		   "\t\ttype filter hook prerouting priority -300; policy accept;\n"
+		   "\t\tiifname != @instances accept\n"
+		   "\t\tip daddr 127.0.0.0/8 counter drop comment \"loopback\"\n");
 	render_veths(f, s, true);
 	fprintf(f, "\t\tcounter drop comment \"spoofed\"\n\t}\n}\n");
 }
@@ -230,7 +229,8 @@ int net_nft_delete(const char *table, struct err **err)
 	if (!net_nft_table_name_valid(table))
 		return err_set(err, EINVAL, "bad nftables table name '%s'", table ? table : "");
 	/* declaring the table first makes the delete succeed when it is absent, in one transaction */
-	snprintf(buf, sizeof(buf), "table ip %s\ndelete table ip %s\ntable bridge %s\ndelete table bridge %s\n",
-		 table, table, table, table);
+	snprintf(buf, sizeof(buf),
+		 "table ip %s\ndelete table ip %s\ntable bridge %s\ndelete table bridge %s\n", table, table,
+		 table, table);
 	return nft_run(buf, "delete", table, err);
 }

@@ -71,7 +71,8 @@ bool net_portset_has(const struct net_portset *set, uint16_t port)
 /* 0 if port/proto can be bound on the wildcard address now, else -errno (-EADDRINUSE: held). */
 static int bind_probe(uint16_t port, bool udp)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
 	_cleanup_close_ int fd = -1;
 	int one = 1;
 
@@ -92,7 +93,8 @@ int net_port_check_host(uint16_t port, bool udp, const struct net_portset *reser
 	int r;
 
 	if (net_portset_has(reserved, port))
-		return err_field(err, "ports", EADDRINUSE, "host port %s/%u is reserved on this node", proto, port);
+		return err_field(err, "ports", EADDRINUSE, "host port %s/%u is reserved on this node", proto,
+				 port);
 	r = bind_probe(port, udp);
 	if (r == -EADDRINUSE)
 		return err_field(err, "ports", EADDRINUSE,
@@ -247,8 +249,7 @@ static int pub_from_json(struct net_pubs *p, const char *id, json_t *jinst)
 	ports = calloc(json_array_size(jports) + 1, sizeof(*ports));
 	if (!ports)
 		return -ENOMEM;
-	json_array_foreach(jports, k, jp)
-	{
+	json_array_foreach (jports, k, jp) {
 		int r = port_from_json(jp, &ports[k]);
 		if (r < 0)
 			return r;
@@ -281,8 +282,7 @@ int net_pubs_load(int dirfd, const char *name, struct net_pubs *ret, struct err 
 	if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s:o}", "instances", &jinsts) < 0 ||
 	    !json_is_object(jinsts))
 		return err_set(err, EPROTO, "'%s': expected {\"instances\": {...}}", name);
-	json_object_foreach(jinsts, id, jinst)
-	{
+	json_object_foreach (jinsts, id, jinst) {
 		r = pub_from_json(&p, id, jinst);
 		if (r < 0)
 			return err_set(err, -r, "'%s': bad entry for instance '%s'", name, id);

@@ -118,15 +118,18 @@ int net_config_check(const char *bridge, const char *subnet, const char *nft_tab
 
 	if (!net_ifname_valid(bridge) || strncmp(bridge, NET_VETH_PREFIX, strlen(NET_VETH_PREFIX)) == 0)
 		return err_field(err, "bridge", EINVAL,
-				 "--bridge '%s' is not an interface name (1-15 of A-Z a-z 0-9 _ . -, not starting with '"
-				 NET_VETH_PREFIX "')", bridge ? bridge : "");
+				 "--bridge '%s' is not an interface name (1-15 of A-Z a-z 0-9 _ . -, not "
+				 "starting with '" NET_VETH_PREFIX "')",
+				 bridge ? bridge : "");
 	if (net_subnet_parse(subnet, &sn) < 0)
 		return err_field(err, "subnet", EINVAL,
-				 "--subnet '%s' is not an IPv4 subnet like 10.77.0.0/24 (prefix /8 to /30, host bits zero)",
+				 "--subnet '%s' is not an IPv4 subnet like 10.77.0.0/24 (prefix /8 to /30, "
+				 "host bits zero)",
 				 subnet ? subnet : "");
 	if (!net_nft_table_name_valid(nft_table))
 		return err_field(err, "nft-table", EINVAL,
-				 "--nft-table '%s' is not a table name (1-32 of A-Z a-z 0-9 _)", nft_table ? nft_table : "");
+				 "--nft-table '%s' is not a table name (1-32 of A-Z a-z 0-9 _)",
+				 nft_table ? nft_table : "");
 	return 0;
 }
 

@@ -164,9 +164,9 @@ static int copy_config(struct net_ctx *n, const struct net_config *cfg)
 			*n->reserved = *cfg->reserved_ports;
 	}
 	return n->bridge && n->netns_dir && n->nft_table && (n->reserved || !cfg->reserved_ports) &&
-			       (n->ip_netns_dir || !cfg->ip_netns_dir)
-		       ? 0
-		       : -ENOMEM;
+		       (n->ip_netns_dir || !cfg->ip_netns_dir)
+		   ? 0
+		   : -ENOMEM;
 }
 
 int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err **err)
@@ -345,8 +345,8 @@ static int commit_pubs(struct net_ctx *n, struct net_pubs *next, struct err **er
 }
 
 /* Would setting id's ports change nothing (same address, same published ports in order)? */
-static bool pubs_unchanged(const struct net_pubs *p, const char *id, const char *ip, const struct net_port *ports,
-			   size_t n_ports)
+static bool pubs_unchanged(const struct net_pubs *p, const char *id, const char *ip,
+			   const struct net_port *ports, size_t n_ports)
 {
 	ssize_t i = net_pubs_find(p, id);
 	size_t n_pub = 0, m = 0;

@@ -25,7 +25,7 @@ struct net_config {
 	const char *netns_dir; /* RUN_DIR/netns: ID -> bind-mounted namespace */
 	const char *nft_table; /* "drover": the tables ("ip" and "bridge" families) drover owns */
 	const struct net_portset *reserved_ports; /* host ports never published; NULL: none */
-	bool allow_host_access; /* instances may reach the node's addresses and 169.254.0.0/16 */
+	bool allow_host_access;	  /* instances may reach the node's addresses and 169.254.0.0/16 */
 	const char *ip_netns_dir; /* "/run/netns": BRIDGE-ID links there for `ip netns`; NULL: none */
 };
 

@@ -10,9 +10,9 @@
 /* podman's and current Docker's list: /proc/interrupts leaks host activity, powercap's energy
  * counters are a power side channel (PLATYPUS). */
 static const char *const masked_paths[] = {
-    "/proc/acpi",	"/proc/asound",	     "/proc/kcore",	  "/proc/keys",	   "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
-    "/proc/interrupts", "/sys/devices/virtual/powercap",
+    "/proc/acpi",	   "/proc/asound",     "/proc/kcore",	    "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/sys/firmware",	   "/proc/scsi",       "/proc/interrupts",  "/sys/devices/virtual/powercap",
 };
 
 static const char *const readonly_paths[] = {

@@ -136,8 +136,8 @@ static int file_write(int rootfd, const struct rt_file *f, int flags, struct err
 		return err_set(err, -r, "parent directory of '%s' in rootfs", f->path);
 	pfd = r;
 	/* tmp + rename in the resolved parent: an existing file, or a symlink, is replaced, never followed */
-	r = fs_write_atomic(pfd, base, f->content ? f->content : "", f->content ? f->len : 0, file_mode(f, flags),
-			    FS_NOSYNC, err);
+	r = fs_write_atomic(pfd, base, f->content ? f->content : "", f->content ? f->len : 0,
+			    file_mode(f, flags), FS_NOSYNC, err);
 	if (r < 0)
 		return err_wrap(err, "file '%s'", f->path);
 	return 0;

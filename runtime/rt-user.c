@@ -66,7 +66,8 @@ static int read_db(const char *rootfs, const char *name, char **ret, struct err 
 	if (fstat(fd, &st) < 0)
 		return err_set(err, errno, "stat the image's %s", path);
 	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "the image's %s is %s, not a regular file", path, file_kind(st.st_mode));
+		return err_set(err, EINVAL, "the image's %s is %s, not a regular file", path,
+			       file_kind(st.st_mode));
 	if (fs_read_fd(fd, DB_MAX, ret, NULL, err) < 0)
 		return err_wrap(err, "read the image's %s", path);
 	return 0;
@@ -91,7 +92,8 @@ static char *find_entry(char *db, const char *name, long id)
 		}
 		if (!f[2])
 			continue;
-		if ((name && strcmp(f[0], name) == 0) || (id >= 0 && strtol(f[2], NULL, 10) == id && isdigit((unsigned char)f[2][0])))
+		if ((name && strcmp(f[0], name) == 0) ||
+		    (id >= 0 && strtol(f[2], NULL, 10) == id && isdigit((unsigned char)f[2][0])))
 			return strdup(line);
 	}
 	return NULL;
@@ -131,7 +133,8 @@ static int resolve_group(const char *rootfs, const char *group, gid_t *ret, stru
 	if (r < 0)
 		return r;
 	if (!(line = find_entry(db, group, -1)) || field_ul(line, 2, &v) < 0)
-		return err_field(err, "user", ENOENT, "group '%s' not found in the image's /etc/group", group);
+		return err_field(err, "user", ENOENT, "group '%s' not found in the image's /etc/group",
+				 group);
 	*ret = (gid_t)v;
 	return 0;
 }
@@ -162,7 +165,8 @@ static int extra_groups(const char *rootfs, const char *uname, gid_t primary, gi
 			continue;
 		_cleanup_free_ char *m = strdup(members);
 		char *msave = NULL;
-		for (char *tok = m ? strtok_r(m, ",", &msave) : NULL; tok; tok = strtok_r(NULL, ",", &msave)) {
+		for (char *tok = m ? strtok_r(m, ",", &msave) : NULL; tok;
+		     tok = strtok_r(NULL, ",", &msave)) {
 			if (strcmp(tok, uname) != 0)
 				continue;
 			gid_t *nb = realloc(out, (n + 1) * sizeof(*out));
@@ -203,7 +207,8 @@ int rt_user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t 
 	} else {
 		line = find_entry(db, u, -1);
 		if (!line || field_ul(line, 2, &v) < 0)
-			return err_field(err, "user", ENOENT, "user '%s' not found in the image's /etc/passwd", u);
+			return err_field(err, "user", ENOENT,
+					 "user '%s' not found in the image's /etc/passwd", u);
 	}
 	if (line) {
 		(void)field_ul(line, 3, &g); /* a passwd line without a gid leaves group 0 */

@@ -115,7 +115,8 @@ static bool has_backport(const struct rt_runtime_version *v)
 		char *end = NULL;
 		unsigned long n;
 
-		if (strncmp(c, b->prefix, plen) != 0 || c[plen] != '+' || strncmp(c + plen + 1, b->suffix, slen) != 0)
+		if (strncmp(c, b->prefix, plen) != 0 || c[plen] != '+' ||
+		    strncmp(c + plen + 1, b->suffix, slen) != 0)
 			continue;
 		c += plen + 1 + slen;
 		if (!isdigit((unsigned char)*c))
@@ -130,17 +131,19 @@ static bool has_backport(const struct rt_runtime_version *v)
 static enum rt_version_verdict judge_runc(const struct rt_runtime_version *v, char *msg, size_t size)
 {
 	if (cmp(v, 1, 1, 12) < 0 && !has_backport(v)) {
-		snprintf(msg, size,
-			 "runc %s is older than 1.1.12 and open to CVE-2024-21626 (a container escape through a "
-			 "leaked directory fd); install runc 1.1.12 or later",
-			 v->version);
+		snprintf(
+		    msg, size,
+		    "runc %s is older than 1.1.12 and open to CVE-2024-21626 (a container escape through a "
+		    "leaked directory fd); install runc 1.1.12 or later",
+		    v->version);
 		return RT_VERSION_REFUSE;
 	}
 	if (cmp(v, 1, 2, 8) < 0 || (cmp(v, 1, 3, 0) >= 0 && cmp(v, 1, 3, 3) < 0)) {
-		snprintf(msg, size,
-			 "runc %s%s%s%s predates the upstream fixes for CVE-2025-31133, CVE-2025-52565 and "
-			 "CVE-2025-52881 (runc 1.2.8, 1.3.3): check that your distribution's build carries them",
-			 v->version, v->commit[0] ? " (" : "", v->commit, v->commit[0] ? ")" : "");
+		snprintf(
+		    msg, size,
+		    "runc %s%s%s%s predates the upstream fixes for CVE-2025-31133, CVE-2025-52565 and "
+		    "CVE-2025-52881 (runc 1.2.8, 1.3.3): check that your distribution's build carries them",
+		    v->version, v->commit[0] ? " (" : "", v->commit, v->commit[0] ? ")" : "");
 		return RT_VERSION_WARN;
 	}
 	snprintf(msg, size, "runc %s", v->version);
@@ -152,7 +155,8 @@ enum rt_version_verdict rt_version_judge(const struct rt_runtime_version *v, cha
 	if (strcmp(v->name, "runc") == 0)
 		return judge_runc(v, msg, size);
 	if (cmp(v, 1, 14, 0) < 0) {
-		snprintf(msg, size, "crun %s is older than 1.14, the oldest crun drover supports", v->version);
+		snprintf(msg, size, "crun %s is older than 1.14, the oldest crun drover supports",
+			 v->version);
 		return RT_VERSION_REFUSE;
 	}
 	snprintf(msg, size, "crun %s", v->version);
@@ -174,6 +178,7 @@ int rt_version_probe(const char *runtime, int timeout_ms, struct rt_runtime_vers
 		return err_set(err, EIO, "'%s --version': %s", runtime, desc);
 	}
 	if (rt_version_parse(out, ret) < 0)
-		return err_set(err, EPROTO, "'%s --version' names neither runc nor crun with a version", runtime);
+		return err_set(err, EPROTO, "'%s --version' names neither runc nor crun with a version",
+			       runtime);
 	return 0;
 }

@@ -25,20 +25,20 @@ struct rt_file {
 struct rt_bundle_spec {
 	const char *id;
 	const char *hostname;
-	const char *rootfs;      /* absolute path of the mounted rootfs */
-	char *const *args;       /* process.args, NULL-terminated, passed unchanged */
-	char *const *env;        /* "K=V", NULL-terminated */
-	const char *cwd;         /* "/" when NULL */
+	const char *rootfs; /* absolute path of the mounted rootfs */
+	char *const *args;  /* process.args, NULL-terminated, passed unchanged */
+	char *const *env;   /* "K=V", NULL-terminated */
+	const char *cwd;    /* "/" when NULL */
 	uid_t uid;
 	gid_t gid;
 	const gid_t *extra_gids;
 	size_t n_extra_gids;
 	const char *cgroups_path; /* linux.cgroupsPath */
-	int64_t cpu_quota_us;     /* -1: no quota */
-	uint64_t cpu_period_us;   /* 100000 when 0 */
-	uint64_t cpu_shares;      /* v1 shares (runc maps to v2 weight); 0: unset */
-	int64_t memory_limit;     /* bytes, -1: none */
-	int64_t pids_limit;       /* -1: none */
+	int64_t cpu_quota_us;	  /* -1: no quota */
+	uint64_t cpu_period_us;	  /* 100000 when 0 */
+	uint64_t cpu_shares;	  /* v1 shares (runc maps to v2 weight); 0: unset */
+	int64_t memory_limit;	  /* bytes, -1: none */
+	int64_t pids_limit;	  /* -1: none */
 	int oom_score_adj;
 	enum rt_net_mode net;
 	const char *netns_path; /* RT_NET_PATH only */
@@ -57,7 +57,8 @@ int rt_bundle_write(const char *bundle_dir, const struct rt_bundle_spec *s, stru
  * clone is allowed only when (flags & RT_SECCOMP_CLONE_NS_MASK) == 0, socket only for families other
  * than RT_SECCOMP_AF_VSOCK; clone3 fails with ENOSYS; unshare, setns, mount, bpf, keyctl, kexec and
  * module loading fail with EPERM. */
-#define RT_SECCOMP_CLONE_NS_MASK 0x7E020000ULL /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET */
+/* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET */
+#define RT_SECCOMP_CLONE_NS_MASK 0x7E020000ULL
 #define RT_SECCOMP_AF_VSOCK 40
 int rt_seccomp_default(json_t **ret, struct err **err);
 /* The default capability list, each name checked with libcap. */
@@ -83,7 +84,7 @@ int rt_user_resolve(const char *rootfs, const char *user, uid_t *ret_uid, gid_t 
  * message on failure ("runc kill 'web-0': exit 1: container not running"). The error's errnum is
  * ENOENT when the runtime does not know the container, ESRCH when it is not running, else EIO. */
 struct rt_runc {
-	const char *runtime;      /* absolute path of runc (or crun) */
+	const char *runtime;	  /* absolute path of runc (or crun) */
 	const char *runtime_root; /* --root */
 };
 int rt_runc_kill(const struct rt_runc *rc, const char *id, int sig, bool all, struct err **err);

@@ -7,7 +7,7 @@ build_pkgs=(build-essential pkg-config libjansson-dev libnl-3-dev libnl-route-3-
 	libseccomp-dev libcap-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev
 	libssl-dev libsystemd-dev libcmocka-dev libnftables-dev libgnutls28-dev)
 run_pkgs=(runc busybox-static libnftables1)
-test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy systemd
+test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy clang-format systemd
 	docker-registry skopeo apache2-utils python3 python3-cryptography openssl socat zstd
 	cpio clang libclang-rt-14-dev etcd-server etcd-client lintian)
 # the cgroup v2 guest (make check-v2): installed where Debian has them; the test command runs

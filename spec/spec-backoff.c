@@ -22,8 +22,9 @@ int spec_parse_backoff(json_t *v, struct spec *s, struct err **err)
 	if (!v)
 		return 0;
 	if (!json_is_object(v))
-		return err_field(err, "restart_backoff", EINVAL,
-				 "'restart_backoff' must be an object with initial_ms, max_ms, reset_after_ms");
+		return err_field(
+		    err, "restart_backoff", EINVAL,
+		    "'restart_backoff' must be an object with initial_ms, max_ms, reset_after_ms");
 	r = spec_check_keys(v, "restart_backoff", keys, err);
 	if (r < 0)
 		return r;

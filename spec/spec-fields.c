@@ -37,7 +37,8 @@ static int parse_mode(json_t *v, const char *field, mode_t *ret, struct err **er
 		errno = 0;
 		m = strtoll(s, &end, 8);
 		if (errno || end == s || *end)
-			return err_field(err, field, EINVAL, "'%s' must be an octal mode like \"0644\"", field);
+			return err_field(err, field, EINVAL, "'%s' must be an octal mode like \"0644\"",
+					 field);
 	} else {
 		return err_field(err, field, EINVAL, "'%s' must be an octal mode like \"0644\"", field);
 	}
@@ -68,9 +69,10 @@ static int parse_file(json_t *item, size_t i, struct spec_file *f, struct err **
 	if (r < 0)
 		return r;
 	if (!spec_path_safe(f->path))
-		return err_field(err, field, EINVAL,
-				 "'%s' must be an absolute path inside the container without '.' or '..', got '%s'",
-				 field, f->path);
+		return err_field(
+		    err, field, EINVAL,
+		    "'%s' must be an absolute path inside the container without '.' or '..', got '%s'", field,
+		    f->path);
 	snprintf(field, sizeof(field), "files[%zu].content", i);
 	v = json_object_get(item, "content");
 	if (!json_is_string(v))
@@ -110,7 +112,8 @@ int spec_parse_files(json_t *v, struct spec *s, struct err **err)
 			return r;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->files[j].path, s->files[i].path) == 0)
-				return err_field(err, "files", EINVAL, "'files' lists '%s' twice", s->files[i].path);
+				return err_field(err, "files", EINVAL, "'files' lists '%s' twice",
+						 s->files[i].path);
 	}
 	return 0;
 }
@@ -125,7 +128,8 @@ static int quantity_text(json_t *v, const char *field, char *buf, size_t size, s
 	else if (json_is_real(v))
 		snprintf(buf, size, "%.9f", json_real_value(v));
 	else
-		return err_field(err, field, EINVAL, "'%s' must be a quantity like \"500m\" or \"128Mi\"", field);
+		return err_field(err, field, EINVAL, "'%s' must be a quantity like \"500m\" or \"128Mi\"",
+				 field);
 	return 0;
 }
 
@@ -150,15 +154,16 @@ int spec_parse_resources(json_t *v, struct spec *s, struct err **err)
 			return r;
 		/* trailing zeros of "%.9f" are harmless: "0.500000000" is 500m */
 		if (quantity_parse_cpu(buf, &s->cpu_millis) < 0 || s->cpu_millis <= 0)
-			return err_field(err, "resources.cpu", EINVAL,
-					 "'resources.cpu' must be a positive quantity like \"500m\" or 2, got '%s'", buf);
+			return err_field(
+			    err, "resources.cpu", EINVAL,
+			    "'resources.cpu' must be a positive quantity like \"500m\" or 2, got '%s'", buf);
 		/* below 10m the CFS quota would be under the kernel's 1 ms minimum */
 		if (s->cpu_millis < SPEC_CPU_MIN_MILLIS)
 			return err_field(err, "resources.cpu", ERANGE,
 					 "'resources.cpu' %s is below the minimum of 10m (0.01 CPU)", buf);
 		if (s->cpu_millis > 1024 * 1000)
-			return err_field(err, "resources.cpu", ERANGE, "'resources.cpu' %s is more than 1024 CPUs",
-					 buf);
+			return err_field(err, "resources.cpu", ERANGE,
+					 "'resources.cpu' %s is more than 1024 CPUs", buf);
 	}
 	q = json_object_get(v, "memory");
 	if (q) {
@@ -166,11 +171,13 @@ int spec_parse_resources(json_t *v, struct spec *s, struct err **err)
 		if (r < 0)
 			return r;
 		if (quantity_parse_bytes(buf, &s->memory) < 0)
-			return err_field(err, "resources.memory", EINVAL,
-					 "'resources.memory' must be a quantity like \"128Mi\" or \"1G\", got '%s'", buf);
+			return err_field(
+			    err, "resources.memory", EINVAL,
+			    "'resources.memory' must be a quantity like \"128Mi\" or \"1G\", got '%s'", buf);
 		if (s->memory < 4 * 1024 * 1024)
 			return err_field(err, "resources.memory", ERANGE,
-					 "'resources.memory' %s is below the 4Mi a container needs to start", buf);
+					 "'resources.memory' %s is below the 4Mi a container needs to start",
+					 buf);
 	}
 	q = json_object_get(v, "pids");
 	if (q && (r = spec_get_int(q, "resources.pids", 1, 4194304, &s->pids, err)) < 0)
@@ -241,8 +248,8 @@ static int parse_ports(json_t *v, struct spec *s, struct err **err)
 		for (size_t j = 0; j < i; j++)
 			if (s->ports[i].host && s->ports[j].host == s->ports[i].host &&
 			    s->ports[j].udp == s->ports[i].udp)
-				return err_field(err, "network.ports", EINVAL, "host port %u is published twice",
-						 s->ports[i].host);
+				return err_field(err, "network.ports", EINVAL,
+						 "host port %u is published twice", s->ports[i].host);
 	}
 	return 0;
 }

@@ -13,14 +13,14 @@
 #define PROBE_PATH_MAX 2048
 
 static const char *const role_names[] = {
-	[SPEC_PROBE_READINESS] = "readiness",
-	[SPEC_PROBE_LIVENESS] = "liveness",
-	[SPEC_PROBE_STARTUP] = "startup",
+    [SPEC_PROBE_READINESS] = "readiness",
+    [SPEC_PROBE_LIVENESS] = "liveness",
+    [SPEC_PROBE_STARTUP] = "startup",
 };
 
 static const char *const kind_names[] = {
-	[SPEC_PROBE_NONE] = "none", [SPEC_PROBE_HTTP] = "http",	    [SPEC_PROBE_TCP] = "tcp",
-	[SPEC_PROBE_EXEC] = "exec", [SPEC_PROBE_NOTIFY] = "notify",
+    [SPEC_PROBE_NONE] = "none", [SPEC_PROBE_HTTP] = "http",	[SPEC_PROBE_TCP] = "tcp",
+    [SPEC_PROBE_EXEC] = "exec", [SPEC_PROBE_NOTIFY] = "notify",
 };
 
 const char *spec_probe_role_name(enum spec_probe_role r)
@@ -78,7 +78,8 @@ static int parse_http(json_t *v, const char *field, struct spec_probe *p, struct
 
 	snprintf(f, sizeof(f), "%s.http", field);
 	if (!json_is_object(v))
-		return err_field(err, f, EINVAL, "'%s' must be an object like {\"port\": 8080, \"path\": \"/\"}", f);
+		return err_field(err, f, EINVAL,
+				 "'%s' must be an object like {\"port\": 8080, \"path\": \"/\"}", f);
 	r = spec_check_keys(v, f, keys, err);
 	if (r < 0 || (r = parse_port(v, f, &p->port, err)) < 0)
 		return r;
@@ -90,8 +91,8 @@ static int parse_http(json_t *v, const char *field, struct spec_probe *p, struct
 	if (!p->path && !(p->path = strdup("/")))
 		return err_set(err, ENOMEM, "out of memory");
 	if (!spec_probe_path_valid(p->path))
-		return err_field(err, f, EINVAL, "'%s' must start with '/' and hold no spaces or control characters",
-				 f);
+		return err_field(err, f, EINVAL,
+				 "'%s' must start with '/' and hold no spaces or control characters", f);
 	p->kind = SPEC_PROBE_HTTP;
 	return 0;
 }
@@ -120,7 +121,8 @@ static int parse_exec(json_t *v, const char *field, struct spec_probe *p, struct
 
 	snprintf(f, sizeof(f), "%s.exec", field);
 	if (!json_is_object(v))
-		return err_field(err, f, EINVAL, "'%s' must be an object like {\"command\": [\"cat\", \"/tmp/ok\"]}", f);
+		return err_field(err, f, EINVAL,
+				 "'%s' must be an object like {\"command\": [\"cat\", \"/tmp/ok\"]}", f);
 	r = spec_check_keys(v, f, keys, err);
 	if (r < 0)
 		return r;
@@ -140,8 +142,15 @@ static int parse_exec(json_t *v, const char *field, struct spec_probe *p, struct
 static int parse_notify(json_t *v, const char *field, enum spec_probe_role role, struct spec_probe *p,
 			struct err **err)
 {
-	static const char *const others[] = {"http", "tcp", "exec", "interval_ms", "timeout_ms",
-					     "failure_threshold", "success_threshold", "initial_delay_ms", NULL};
+	static const char *const others[] = {"http",
+					     "tcp",
+					     "exec",
+					     "interval_ms",
+					     "timeout_ms",
+					     "failure_threshold",
+					     "success_threshold",
+					     "initial_delay_ms",
+					     NULL};
 	json_t *n = json_object_get(v, "notify");
 	char f[128];
 
@@ -181,8 +190,8 @@ static int parse_timing(json_t *v, const char *field, enum spec_probe_role role,
 
 	p->interval_ms = 10000;
 	p->initial_delay_ms = 0;
-	if ((r = get_ms(v, field, "interval_ms", SPEC_PROBE_MIN_INTERVAL_MS, SPEC_PROBE_MAX_MS, &p->interval_ms,
-			err)) < 0)
+	if ((r = get_ms(v, field, "interval_ms", SPEC_PROBE_MIN_INTERVAL_MS, SPEC_PROBE_MAX_MS,
+			&p->interval_ms, err)) < 0)
 		return r;
 	p->timeout_ms = p->interval_ms < 1000 ? p->interval_ms : 1000;
 	if ((r = get_ms(v, field, "timeout_ms", 1, p->interval_ms, &p->timeout_ms, err)) < 0 ||
@@ -192,7 +201,8 @@ static int parse_timing(json_t *v, const char *field, enum spec_probe_role role,
 		return r;
 	if (role != SPEC_PROBE_READINESS && st != 1) {
 		snprintf(f, sizeof(f), "%s.success_threshold", field);
-		return err_field(err, f, EINVAL, "'%s' must be 1 for a %s probe", f, spec_probe_role_name(role));
+		return err_field(err, f, EINVAL, "'%s' must be 1 for a %s probe", f,
+				 spec_probe_role_name(role));
 	}
 	p->failure_threshold = (int)ft;
 	p->success_threshold = (int)st;
@@ -201,8 +211,16 @@ static int parse_timing(json_t *v, const char *field, enum spec_probe_role role,
 
 static int parse_probe(json_t *v, enum spec_probe_role role, struct spec_probe *p, struct err **err)
 {
-	static const char *const keys[] = {"http", "tcp", "exec", "notify", "interval_ms", "timeout_ms",
-					   "failure_threshold", "success_threshold", "initial_delay_ms", NULL};
+	static const char *const keys[] = {"http",
+					   "tcp",
+					   "exec",
+					   "notify",
+					   "interval_ms",
+					   "timeout_ms",
+					   "failure_threshold",
+					   "success_threshold",
+					   "initial_delay_ms",
+					   NULL};
 	char field[64];
 	int kinds, r;
 
@@ -218,8 +236,9 @@ static int parse_probe(json_t *v, enum spec_probe_role role, struct spec_probe *
 		return 0;
 	kinds = !!json_object_get(v, "http") + !!json_object_get(v, "tcp") + !!json_object_get(v, "exec");
 	if (kinds != 1)
-		return err_field(err, field, EINVAL, "'%s' needs exactly one of \"http\", \"tcp\" or \"exec\"%s",
-				 field, role == SPEC_PROBE_READINESS ? " (or \"notify\": true)" : "");
+		return err_field(err, field, EINVAL,
+				 "'%s' needs exactly one of \"http\", \"tcp\" or \"exec\"%s", field,
+				 role == SPEC_PROBE_READINESS ? " (or \"notify\": true)" : "");
 	if (json_object_get(v, "http"))
 		r = parse_http(json_object_get(v, "http"), field, p, err);
 	else if (json_object_get(v, "tcp"))

@@ -50,7 +50,8 @@ bool spec_id_valid(const char *id)
 		return false;
 	for (size_t i = 1; i < n; i++) {
 		char c = id[i];
-		if (!islower((unsigned char)c) && !isdigit((unsigned char)c) && c != '_' && c != '.' && c != '-')
+		if (!islower((unsigned char)c) && !isdigit((unsigned char)c) && c != '_' && c != '.' &&
+		    c != '-')
 			return false;
 	}
 	return true;
@@ -177,7 +178,8 @@ static int parse_env(json_t *v, struct spec *s, struct err **err)
 
 		snprintf(f, sizeof(f), "env.%.250s", key);
 		if (key[0] == '\0' || strchr(key, '=') || strlen(key) > 256)
-			return err_field(err, f, EINVAL, "environment variable name '%.250s' is not valid", key);
+			return err_field(err, f, EINVAL, "environment variable name '%.250s' is not valid",
+					 key);
 		r = spec_get_string(val, f, 128 * 1024, &value, err);
 		if (r < 0)
 			return r;
@@ -188,10 +190,24 @@ static int parse_env(json_t *v, struct spec *s, struct err **err)
 	return 0;
 }
 
-static const char *const top_keys[] = {"id",	  "app",     "revision", "image",   "command",
-				       "env",	  "workdir", "user",     "files",   "resources",
-				       "qos",	  "network", "health",   "restart", "stop_grace_ms",
-				       "labels", "restart_backoff", NULL};
+static const char *const top_keys[] = {"id",
+				       "app",
+				       "revision",
+				       "image",
+				       "command",
+				       "env",
+				       "workdir",
+				       "user",
+				       "files",
+				       "resources",
+				       "qos",
+				       "network",
+				       "health",
+				       "restart",
+				       "stop_grace_ms",
+				       "labels",
+				       "restart_backoff",
+				       NULL};
 
 static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 {
@@ -205,8 +221,8 @@ static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 	if (r < 0)
 		return r;
 	if (!spec_id_valid(s->id))
-		return err_field(err, "id", EINVAL,
-				 "'id' must match [a-z0-9][a-z0-9_.-]{0,62}, got '%s'", s->id);
+		return err_field(err, "id", EINVAL, "'id' must match [a-z0-9][a-z0-9_.-]{0,62}, got '%s'",
+				 s->id);
 	v = json_object_get(doc, "app");
 	if (v && (r = spec_get_string(v, "app", 63, &s->app, err)) < 0)
 		return r;
@@ -248,8 +264,8 @@ static int parse_process(json_t *doc, struct spec *s, struct err **err)
 			return r;
 		r = rt_cwd_normalize(s->workdir, &norm);
 		if (r < 0)
-			return err_field(err, "workdir", r == -ENOMEM ? ENOMEM : EINVAL, "'workdir' %s, got '%s'",
-					 rt_cwd_problem(r), s->workdir);
+			return err_field(err, "workdir", r == -ENOMEM ? ENOMEM : EINVAL,
+					 "'workdir' %s, got '%s'", rt_cwd_problem(r), s->workdir);
 		free(s->workdir);
 		s->workdir = TAKE_PTR(norm);
 	}
@@ -259,8 +275,8 @@ static int parse_process(json_t *doc, struct spec *s, struct err **err)
 		if (r < 0)
 			return r;
 		if (s->user[0] == '\0' || s->user[0] == ':' || strchr(s->user, ':') != strrchr(s->user, ':'))
-			return err_field(err, "user", EINVAL, "'user' must be 'uid[:gid]' or 'name[:group]', got '%s'",
-					 s->user);
+			return err_field(err, "user", EINVAL,
+					 "'user' must be 'uid[:gid]' or 'name[:group]', got '%s'", s->user);
 	}
 	return 0;
 }
@@ -307,7 +323,8 @@ static int parse_policy(json_t *doc, struct spec *s, struct err **err)
 			return err_field(err, "labels", EINVAL, "'labels' must be an object of strings");
 		json_object_foreach (v, key, lv) {
 			if (!json_is_string(lv))
-				return err_field(err, "labels", EINVAL, "label '%.200s' must be a string", key);
+				return err_field(err, "labels", EINVAL, "label '%.200s' must be a string",
+						 key);
 		}
 	}
 	return 0;
@@ -385,11 +402,12 @@ int spec_parse_text(const char *text, size_t len, struct spec **ret, struct err 
 	int r;
 
 	if (len > SPEC_MAX_BYTES)
-		return err_field(err, "", EFBIG, "spec is %zu bytes, more than the %d allowed", len, SPEC_MAX_BYTES);
+		return err_field(err, "", EFBIG, "spec is %zu bytes, more than the %d allowed", len,
+				 SPEC_MAX_BYTES);
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
-		return err_field(err, "", EINVAL, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-				 spec_json_reason(&jerr));
+		return err_field(err, "", EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
+				 jerr.column, spec_json_reason(&jerr));
 	r = spec_parse(doc, ret, err);
 	json_decref(doc);
 	return r;
@@ -400,7 +418,8 @@ int spec_check_supported(const struct spec *s, struct err **err)
 	for (size_t i = 0; i < s->n_ports; i++)
 		if (s->ports[i].host != 0 && s->net != SPEC_NET_BRIDGE)
 			return err_field(err, "network.ports", EINVAL,
-					 "published ports need network mode \"bridge\", not \"%s\"", spec_net_name(s->net));
+					 "published ports need network mode \"bridge\", not \"%s\"",
+					 spec_net_name(s->net));
 	if (s->probes[SPEC_PROBE_READINESS].kind == SPEC_PROBE_NOTIFY)
 		return err_field(err, "health.readiness.notify", ENOTSUP,
 				 "readiness by \"notify\" is not supported yet");

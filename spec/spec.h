@@ -22,8 +22,8 @@ enum spec_restart { SPEC_RESTART_ALWAYS, SPEC_RESTART_ON_FAILURE, SPEC_RESTART_N
 #define SPEC_BACKOFF_INITIAL_MS 1000
 #define SPEC_BACKOFF_MAX_MS (300 * 1000)
 #define SPEC_BACKOFF_RESET_AFTER_MS (600 * 1000)
-#define SPEC_BACKOFF_MIN_MS 100                       /* no field below: a crash loop is not a busy loop */
-#define SPEC_BACKOFF_CEIL_MS (3600 * 1000)            /* initial_ms and max_ms: at most an hour */
+#define SPEC_BACKOFF_MIN_MS 100			      /* no field below: a crash loop is not a busy loop */
+#define SPEC_BACKOFF_CEIL_MS (3600 * 1000)	      /* initial_ms and max_ms: at most an hour */
 #define SPEC_BACKOFF_RESET_CEIL_MS (24 * 3600 * 1000) /* reset_after_ms: at most a day */
 
 struct spec_backoff {
@@ -53,14 +53,14 @@ enum spec_probe_kind { SPEC_PROBE_NONE, SPEC_PROBE_HTTP, SPEC_PROBE_TCP, SPEC_PR
 
 struct spec_probe {
 	enum spec_probe_kind kind; /* SPEC_PROBE_NONE: not configured */
-	uint16_t port;             /* http, tcp */
-	char *path;                /* http: starts with '/' */
-	char **command;            /* exec: argv, run in the container */
-	int64_t interval_ms;       /* default 10000, at least 100 */
-	int64_t timeout_ms;        /* default 1000 (never more than interval_ms) */
+	uint16_t port;		   /* http, tcp */
+	char *path;		   /* http: starts with '/' */
+	char **command;		   /* exec: argv, run in the container */
+	int64_t interval_ms;	   /* default 10000, at least 100 */
+	int64_t timeout_ms;	   /* default 1000 (never more than interval_ms) */
 	int64_t initial_delay_ms;  /* default 0 */
-	int failure_threshold;     /* default 3 */
-	int success_threshold;     /* default 1; liveness and startup: 1 */
+	int failure_threshold;	   /* default 3 */
+	int success_threshold;	   /* default 1; liveness and startup: 1 */
 };
 
 struct spec {
@@ -69,14 +69,14 @@ struct spec {
 	int64_t revision;
 	char *image;
 	char **command; /* NULL: the image's Entrypoint+Cmd */
-	char **env;     /* "K=V", NULL-terminated (may be empty) */
+	char **env;	/* "K=V", NULL-terminated (may be empty) */
 	char *workdir;
 	char *user;
 	struct spec_file *files;
 	size_t n_files;
 	int64_t cpu_millis; /* -1: unset */
-	int64_t memory;     /* bytes, -1: unset */
-	int64_t pids;       /* -1: unset */
+	int64_t memory;	    /* bytes, -1: unset */
+	int64_t pids;	    /* -1: unset */
 	enum spec_qos qos;
 	enum spec_net net;
 	struct spec_port *ports;

@@ -48,6 +48,7 @@ stage build quiet_build
 stage unit make -s -j2 unit
 stage sanitize make -s -j2 sanitize
 stage fuzz make -s fuzz-smoke
+stage format make -s format-check
 stage lint make -s lint
 stage integration make -s integration
 if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1; then

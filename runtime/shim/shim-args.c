@@ -53,7 +53,8 @@ static int set_runtime_timeout(struct shim_args *a, const char *value, struct er
 
 	if (shim_parse_u64(value, &end, &v) < 0 || *end != '\0' || v == 0 || v > 24ULL * 3600 * 1000)
 		return err_set(err, EINVAL,
-			       "invalid '--runtime-timeout' '%s': expected milliseconds, from 1 to 86400000", value);
+			       "invalid '--runtime-timeout' '%s': expected milliseconds, from 1 to 86400000",
+			       value);
 	a->runtime_timeout_ms = v;
 	return 0;
 }
@@ -159,7 +160,8 @@ static int parse_all(int argc, char *const *argv, struct shim_args *a, struct er
 
 int shim_args_parse(int argc, char *const *argv, struct shim_args *ret, struct err **err)
 {
-	struct shim_args a = {.log_max = SHIM_LOG_MAX_DEFAULT, .runtime_timeout_ms = SHIM_RUNTIME_TIMEOUT_DEFAULT_MS};
+	struct shim_args a = {.log_max = SHIM_LOG_MAX_DEFAULT,
+			      .runtime_timeout_ms = SHIM_RUNTIME_TIMEOUT_DEFAULT_MS};
 	int r;
 
 	r = parse_all(argc, argv, &a, err);

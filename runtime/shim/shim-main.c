@@ -301,23 +301,24 @@ static int shim_main(int argc, char **argv)
 
 static void usage(void)
 {
-	printf("Usage: drover-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR --log FILE\n"
-	       "                   [--log-max BYTES] [--oom-file FILE] [--runtime-timeout MS] [--foreground]\n\n"
-	       "One per container, started by droverd: runs the OCI runtime's create and start for\n"
-	       "the bundle, stays the container's parent, copies its output into the capped log\n"
-	       "(one rotated file is kept), and writes the exit record into the bundle.\n"
-	       "It is not meant to be run by hand.\n\n"
-	       "  --id ID              container id given to the runtime\n"
-	       "  --bundle DIR         the OCI bundle (config.json, rootfs)\n"
-	       "  --runtime PATH       the OCI runtime binary (runc)\n"
-	       "  --runtime-root DIR   the runtime's state root (--root)\n"
-	       "  --log FILE           where the container's output goes\n"
-	       "  --log-max BYTES      size before rotation (default %llu)\n"
-	       "  --oom-file FILE      the cgroup file whose oom_kill count tells an OOM kill\n"
-	       "  --runtime-timeout MS deadline of each runtime exec, then it is killed (default %llu)\n"
-	       "  --foreground         stay attached to the caller (no daemonising)\n"
-	       "  --help, --version\n",
-	       (unsigned long long)SHIM_LOG_MAX_DEFAULT, (unsigned long long)SHIM_RUNTIME_TIMEOUT_DEFAULT_MS);
+	printf(
+	    "Usage: drover-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR --log FILE\n"
+	    "                   [--log-max BYTES] [--oom-file FILE] [--runtime-timeout MS] [--foreground]\n\n"
+	    "One per container, started by droverd: runs the OCI runtime's create and start for\n"
+	    "the bundle, stays the container's parent, copies its output into the capped log\n"
+	    "(one rotated file is kept), and writes the exit record into the bundle.\n"
+	    "It is not meant to be run by hand.\n\n"
+	    "  --id ID              container id given to the runtime\n"
+	    "  --bundle DIR         the OCI bundle (config.json, rootfs)\n"
+	    "  --runtime PATH       the OCI runtime binary (runc)\n"
+	    "  --runtime-root DIR   the runtime's state root (--root)\n"
+	    "  --log FILE           where the container's output goes\n"
+	    "  --log-max BYTES      size before rotation (default %llu)\n"
+	    "  --oom-file FILE      the cgroup file whose oom_kill count tells an OOM kill\n"
+	    "  --runtime-timeout MS deadline of each runtime exec, then it is killed (default %llu)\n"
+	    "  --foreground         stay attached to the caller (no daemonising)\n"
+	    "  --help, --version\n",
+	    (unsigned long long)SHIM_LOG_MAX_DEFAULT, (unsigned long long)SHIM_RUNTIME_TIMEOUT_DEFAULT_MS);
 }
 
 int main(int argc, char **argv)

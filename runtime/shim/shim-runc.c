@@ -211,8 +211,8 @@ static int run_runc(const struct shim_args *a, const char *cmd, char *const *cmd
 		return err_wrap(err, "runc %s", cmd);
 	r = shim_wait_deadline(pid, a->runtime_timeout_ms, &status);
 	if (r == -ETIMEDOUT)
-		return err_set(err, EPROTO, "runtime '%s' %s did not finish within %llu ms: killed", a->runtime, cmd,
-			       (unsigned long long)a->runtime_timeout_ms);
+		return err_set(err, EPROTO, "runtime '%s' %s did not finish within %llu ms: killed",
+			       a->runtime, cmd, (unsigned long long)a->runtime_timeout_ms);
 	if (r < 0)
 		return err_set(err, -r, "wait for runc %s", cmd);
 	if (status == 0)
@@ -235,8 +235,8 @@ int shim_runc_run(const struct shim_args *a, int out_fd, int err_fd, struct err 
 {
 	_cleanup_close_ int null_fd = -1;
 	int fds[3] = {-1, -1, -1};
-	char *argv[] = {(char *)"run",	     (char *)"--detach", (char *)"--bundle", a->bundle,
-			(char *)"--pid-file", a->pid_file,	     (char *)a->id,	     NULL};
+	char *argv[] = {(char *)"run",	      (char *)"--detach", (char *)"--bundle", a->bundle,
+			(char *)"--pid-file", a->pid_file,	  (char *)a->id,      NULL};
 
 	null_fd = devnull_fds(fds);
 	if (null_fd < 0)

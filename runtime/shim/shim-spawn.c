@@ -19,8 +19,12 @@ int shim_spawn(const char *path, char *const *argv, int fd_in, int fd_out, int f
 {
 	static char *const envp[] = {SHIM_ENV_PATH, NULL};
 	/* If the shim dies mid-command, runc create/start/delete dies with it. */
-	const struct spawn_opts o = {.stdin_fd = fd_in, .stdout_fd = fd_out, .stderr_fd = fd_err, .keep_fd = -1,
-				     .die_with_parent = true, .envp = envp};
+	const struct spawn_opts o = {.stdin_fd = fd_in,
+				     .stdout_fd = fd_out,
+				     .stderr_fd = fd_err,
+				     .keep_fd = -1,
+				     .die_with_parent = true,
+				     .envp = envp};
 
 	return spawn_exec(path, argv, &o, ret_pid, err);
 }

@@ -8,9 +8,9 @@
 
 #include "common/err.h"
 
-#define SHIM_LINE_MAX 16384		   /* longer lines are cut into P records */
-#define SHIM_LOG_MAX_DEFAULT (10ULL << 20) /* --log-max default: 10 MiB */
-#define SHIM_DRAIN_MS 2000		   /* how long output is drained after init exits */
+#define SHIM_LINE_MAX 16384		       /* longer lines are cut into P records */
+#define SHIM_LOG_MAX_DEFAULT (10ULL << 20)     /* --log-max default: 10 MiB */
+#define SHIM_DRAIN_MS 2000		       /* how long output is drained after init exits */
 #define SHIM_RUNTIME_TIMEOUT_DEFAULT_MS 120000 /* --runtime-timeout default: 2 min per runtime exec */
 #define SHIM_ENV_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -26,7 +26,7 @@ struct shim_args {
 	char *pid_file; /* BUNDLE/container.pid */
 	uint64_t log_max;
 	uint64_t runtime_timeout_ms; /* deadline of each runtime exec; then it is killed */
-	bool foreground; /* debugging and tests: do not fork away from the caller */
+	bool foreground;	     /* debugging and tests: do not fork away from the caller */
 };
 
 int shim_args_parse(int argc, char *const *argv, struct shim_args *ret, struct err **err);

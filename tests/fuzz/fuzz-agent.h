@@ -29,9 +29,10 @@ static struct pending *pendings;
 int __wrap_agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const char *ref,
 		       enum apply_result *ret, struct err **err);
 int __wrap_agent_remove(struct agent *a, const char *id, enum inst_source src, struct err **err);
-int __wrap_agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force, struct err **err);
-int __wrap_agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done, void *data,
-			   struct err **err);
+int __wrap_agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force,
+			    struct err **err);
+int __wrap_agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done,
+			   void *data, struct err **err);
 void __wrap_agent_image_forget(struct agent *a, void *data);
 enum cg_version __wrap_cg_ctx_version(const struct cg_ctx *c);
 int __wrap_inotify_init1(int flags);
@@ -82,14 +83,15 @@ int __wrap_agent_remove(struct agent *a, const char *id, enum inst_source src, s
 	return 0;
 }
 
-int __wrap_agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force, struct err **err)
+int __wrap_agent_remove_opt(struct agent *a, const char *id, enum inst_source src, bool force,
+			    struct err **err)
 {
 	(void)force;
 	return __wrap_agent_remove(a, id, src, err);
 }
 
-int __wrap_agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done, void *data,
-			   struct err **err)
+int __wrap_agent_image_run(struct agent *a, const char *cmd, char *const *args, image_done_fn done,
+			   void *data, struct err **err)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
@@ -145,8 +147,10 @@ enum cg_version __wrap_cg_ctx_version(const struct cg_ctx *c)
 static inline void fuzz_finish_pendings(void)
 {
 	static char *dirs[] = {(char *)"/layers/aaaa"};
-	struct img_image img = {.manifest_digest = (char *)"sha256:00", .config_digest = (char *)"sha256:11",
-				.n_layers = 1, .layer_dirs = dirs};
+	struct img_image img = {.manifest_digest = (char *)"sha256:00",
+				.config_digest = (char *)"sha256:11",
+				.n_layers = 1,
+				.layer_dirs = dirs};
 
 	while (pendings) {
 		struct pending *p = pendings;

@@ -70,8 +70,7 @@ static inline const char *fuzz_sandbox(void)
 
 	/* a checkout under /tmp would vanish under the fresh /tmp: no sandbox then */
 	if (!getcwd(cwd, sizeof(cwd)) || strncmp(cwd, "/tmp/", 5) == 0 || strcmp(cwd, "/tmp") == 0 ||
-	    unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount(cwd, cwd, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 	    mount("fuzz-tmp", "/tmp", "tmpfs", MS_NOSUID, "mode=0755,size=2g") < 0 ||
 	    syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0 ||

@@ -90,8 +90,10 @@ static size_t split(const char *in, size_t len, const char **starts, size_t *len
 
 static void parse_direct(const char *text)
 {
-	static const struct img_platform plats[] = {
-	    {"linux", "amd64", NULL}, {"linux", "arm64", "v8"}, {"linux", "arm", "v7"}, {"windows", "amd64", NULL}};
+	static const struct img_platform plats[] = {{"linux", "amd64", NULL},
+						    {"linux", "arm64", "v8"},
+						    {"linux", "arm", "v7"},
+						    {"windows", "amd64", NULL}};
 	struct img_desc cfg = {0}, *layers = NULL, d = {.digest = (char *)"sha256:fuzz"};
 	struct img_config conf = {0};
 	json_t *doc = NULL, *list;
@@ -106,7 +108,8 @@ static void parse_direct(const char *text)
 	if (img_manifest_parse(doc, "sha256:fuzz", &cfg, &layers, &n, &e) >= 0) {
 		FUZZ_ASSERT(cfg.digest && n <= IMG_LAYERS_MAX);
 		for (size_t i = 0; i < n; i++)
-			FUZZ_ASSERT(img_layer_type_known(layers[i].media_type) && strlen(layers[i].hex) == IMG_HEX_LEN);
+			FUZZ_ASSERT(img_layer_type_known(layers[i].media_type) &&
+				    strlen(layers[i].hex) == IMG_HEX_LEN);
 		img_desc_done(&cfg);
 		img_descs_free(layers, n);
 	}
@@ -142,15 +145,16 @@ static void write_layout(struct doc *docs, size_t n)
 	FUZZ_ASSERT(fs_mkdir_p(AT_FDCWD, blobs, 0755) == 0);
 	dfd = open(layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	FUZZ_ASSERT(dfd >= 0);
-	FUZZ_ASSERT(fs_write_atomic(dfd, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, FS_NOSYNC,
-				    NULL) == 0);
-	FUZZ_ASSERT(fs_write_atomic(dfd, "index.json", docs[0].text, docs[0].len, 0644, FS_NOSYNC, NULL) == 0);
+	FUZZ_ASSERT(fs_write_atomic(dfd, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644,
+				    FS_NOSYNC, NULL) == 0);
+	FUZZ_ASSERT(fs_write_atomic(dfd, "index.json", docs[0].text, docs[0].len, 0644, FS_NOSYNC, NULL) ==
+		    0);
 	close(dfd);
 	dfd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	FUZZ_ASSERT(dfd >= 0);
 	for (size_t k = 1; k < n; k++)
-		FUZZ_ASSERT(fs_write_atomic(dfd, docs[k].digest + 7, docs[k].text, docs[k].len, 0644, FS_NOSYNC,
-					    NULL) == 0);
+		FUZZ_ASSERT(fs_write_atomic(dfd, docs[k].digest + 7, docs[k].text, docs[k].len, 0644,
+					    FS_NOSYNC, NULL) == 0);
 	close(dfd);
 }
 

@@ -47,7 +47,8 @@ static size_t count_entries(const char *dir, const char *except1, const char *ex
 	FUZZ_ASSERT(d);
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    !(except1 && strcmp(de->d_name, except1) == 0) && !(except2 && strcmp(de->d_name, except2) == 0))
+		    !(except1 && strcmp(de->d_name, except1) == 0) &&
+		    !(except2 && strcmp(de->d_name, except2) == 0))
 			n++;
 	closedir(d);
 	return n;

@@ -73,7 +73,8 @@ static size_t build_udp(uint8_t *f, const uint8_t dst[6], const uint8_t src[6], 
 			     .saddr = sip.s_addr,
 			     .daddr = dip.s_addr};
 	ip->check = csum(ip, sizeof(*ip));
-	*udp = (struct udphdr){.source = htons(40000), .dest = htons(dport), .len = htons((uint16_t)(sizeof(*udp) + n))};
+	*udp = (struct udphdr){
+	    .source = htons(40000), .dest = htons(dport), .len = htons((uint16_t)(sizeof(*udp) + n))};
 	memcpy(udp + 1, text, n);
 	return sizeof(*eh) + sizeof(*ip) + sizeof(*udp) + n;
 }

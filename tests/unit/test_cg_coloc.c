@@ -104,10 +104,13 @@ static void v2_counters(const char *t, long long usage_us, long long waited_us, 
 {
 	char buf[256];
 
-	snprintf(buf, sizeof(buf), "usage_usec %lld\nuser_usec %lld\nsystem_usec 0\nnr_throttled 0\nthrottled_usec 0\n",
+	snprintf(buf, sizeof(buf),
+		 "usage_usec %lld\nuser_usec %lld\nsystem_usec 0\nnr_throttled 0\nthrottled_usec 0\n",
 		 usage_us, usage_us);
 	put(t, "drover/online/cpu.stat", buf);
-	snprintf(buf, sizeof(buf), "some avg10=0.00 avg60=0.00 avg300=0.00 total=%lld\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+	snprintf(buf, sizeof(buf),
+		 "some avg10=0.00 avg60=0.00 avg300=0.00 total=%lld\nfull avg10=0.00 avg60=0.00 avg300=0.00 "
+		 "total=0\n",
 		 waited_us);
 	put(t, "drover/online/cpu.pressure", buf);
 	snprintf(buf, sizeof(buf), "%lld\n", mem);
@@ -118,8 +121,10 @@ static void test_v2_trace(void **state)
 {
 	struct fixture *f = *state;
 	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
-	const struct coloc_config cfg = {.cpu_allocatable_millis = 2000, .memory_allocatable = 1LL << 32,
-					 .batch_cpu_target_pct = 100, .batch_cpu_min_millis = 100,
+	const struct coloc_config cfg = {.cpu_allocatable_millis = 2000,
+					 .memory_allocatable = 1LL << 32,
+					 .batch_cpu_target_pct = 100,
+					 .batch_cpu_min_millis = 100,
 					 .batch_memory_pct = 50};
 	struct coloc_state st;
 	struct cg_tier_sample prev, cur;
@@ -134,7 +139,8 @@ static void test_v2_trace(void **state)
 	assert_true(prev.wait_is_psi);
 	/* 250 ms ticks: 3 calm, 8 with online waiting 40% of the time, then calm again */
 	for (int k = 1; k <= 24; k++) {
-		struct coloc_sample s = {.at_ms = k * 250, .batch_cpu_millis = 1000, .mem_available = -1, .mem_full_pct = -1};
+		struct coloc_sample s = {
+		    .at_ms = k * 250, .batch_cpu_millis = 1000, .mem_available = -1, .mem_full_pct = -1};
 		struct coloc_decision d;
 		_cleanup_free_ char *max = NULL;
 
@@ -149,14 +155,16 @@ static void test_v2_trace(void **state)
 		assert_int_equal(s.online_cpu_millis, 600);
 		coloc_step(&cfg, &st, &s, &d);
 		if (d.quota_changed)
-			put(f->tmp, "drover/batch/cpu.max", ""); /* as the kernel: a write replaces the value */
+			put(f->tmp, "drover/batch/cpu.max",
+			    ""); /* as the kernel: a write replaces the value */
 		if (d.quota_changed)
 			assert_int_equal(cg_set_batch_cpu(c, d.batch_cpu_quota, NULL), 0);
 		if (d.memory_changed)
 			assert_int_equal(cg_set_batch_memory(c, d.batch_memory_limit, NULL), 0);
 		max = get(f->tmp, "drover/batch/cpu.max");
 		if (k == 4)
-			assert_string_equal(max, "50000 100000"); /* the first pressured tick halves batch's 1000m */
+			assert_string_equal(
+			    max, "50000 100000"); /* the first pressured tick halves batch's 1000m */
 		if (k == 11)
 			assert_string_equal(max, "10000 100000"); /* --batch-cpu-min */
 		was_cut |= k > 3 && k <= 11 && strcmp(max, "max 100000") != 0 && max[0];
@@ -220,8 +228,8 @@ static void test_v1_knobs_and_delay(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_v2_trace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_v1_knobs_and_delay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_v2_trace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_v1_knobs_and_delay, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

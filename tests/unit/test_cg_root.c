@@ -63,9 +63,9 @@ static void test_root_choose(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_self_path_v2),
-		cmocka_unit_test(test_self_path_v1),
-		cmocka_unit_test(test_root_choose),
+	    cmocka_unit_test(test_self_path_v2),
+	    cmocka_unit_test(test_self_path_v1),
+	    cmocka_unit_test(test_root_choose),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,7 +185,8 @@ static void test_ps_table(void **state)
 				  "\"pid\":12345,\"ip\":\"10.77.0.5\",\"restarts\":0,"
 				  "\"started_at\":\"2026-11-25T10:00:00Z\"},"
 				  "{\"id\":\"batch-0\",\"revision\":1,\"phase\":\"failed\","
-				  "\"reason\":\"ImagePullFailed\",\"ready\":false,\"health\":\"unknown\",\"pid\":0,\"ip\":null,\"restarts\":3,"
+				  "\"reason\":\"ImagePullFailed\",\"ready\":false,\"health\":\"unknown\","
+				  "\"pid\":0,\"ip\":null,\"restarts\":3,"
 				  "\"started_at\":null}]",
 				  0, NULL);
 	char *buf = NULL;
@@ -193,10 +194,12 @@ static void test_ps_table(void **state)
 	(void)state;
 	assert_non_null(list);
 	CAPTURE(buf, assert_int_equal(ctl_print_statuses(list, 1795600800 + 3 * 3600, out), 0));
-	assert_string_equal(
-	    buf, "ID        REVISION   PHASE     READY   HEALTH    REASON            PID     IP          RESTARTS   AGE\n"
-		 "batch-0   1          failed    false   unknown   ImagePullFailed   -       -           3          -\n"
-		 "web-1     7          running   true    healthy   -                 12345   10.77.0.5   0          3h\n");
+	assert_string_equal(buf, "ID        REVISION   PHASE     READY   HEALTH    REASON            PID     "
+				 "IP          RESTARTS   AGE\n"
+				 "batch-0   1          failed    false   unknown   ImagePullFailed   -       "
+				 "-           3          -\n"
+				 "web-1     7          running   true    healthy   -                 12345   "
+				 "10.77.0.5   0          3h\n");
 	free(buf);
 	json_decref(list);
 }
@@ -208,7 +211,8 @@ static void test_ps_table_empty(void **state)
 
 	(void)state;
 	CAPTURE(buf, assert_int_equal(ctl_print_statuses(list, 0, out), 0));
-	assert_string_equal(buf, "ID   REVISION   PHASE   READY   HEALTH   REASON   PID   IP   RESTARTS   AGE\n");
+	assert_string_equal(buf,
+			    "ID   REVISION   PHASE   READY   HEALTH   REASON   PID   IP   RESTARTS   AGE\n");
 	free(buf);
 	json_decref(list);
 }

@@ -39,10 +39,15 @@ static void play(const struct coloc_config *c, const struct tick *t, size_t n, s
 	coloc_state_init(&r->st);
 	r->changes = 0;
 	for (size_t k = 0; k < n; k++) {
-		struct coloc_sample s = {.at_ms = (int64_t)k * TICK_MS, .online_cpu_millis = t[k].online,
-					 .batch_cpu_millis = t[k].batch, .node_cpu_millis = t[k].online + t[k].batch,
-					 .online_cpu_pressure = t[k].pressure, .online_memory = 100 * MI,
-					 .batch_memory = 100 * MI, .mem_available = 3000 * MI, .mem_full_pct = 0};
+		struct coloc_sample s = {.at_ms = (int64_t)k * TICK_MS,
+					 .online_cpu_millis = t[k].online,
+					 .batch_cpu_millis = t[k].batch,
+					 .node_cpu_millis = t[k].online + t[k].batch,
+					 .online_cpu_pressure = t[k].pressure,
+					 .online_memory = 100 * MI,
+					 .batch_memory = 100 * MI,
+					 .mem_available = 3000 * MI,
+					 .mem_full_pct = 0};
 		struct coloc_decision d;
 
 		coloc_step(c, &r->st, &s, &d);
@@ -122,7 +127,8 @@ static void test_oscillating(void **state)
 		t[k] = (k / 4) % 2 ? (struct tick){40, 1200, 800} : (struct tick){1, 100, 1900};
 	play(&cfg2, t, 120, &r);
 	for (int k = 1; k < 120; k++)
-		raises += r.quota[k] != COLOC_UNLIMITED && r.quota[k - 1] != COLOC_UNLIMITED && r.quota[k] > r.quota[k - 1];
+		raises += r.quota[k] != COLOC_UNLIMITED && r.quota[k - 1] != COLOC_UNLIMITED &&
+			  r.quota[k] > r.quota[k - 1];
 	/* 15 bursts in 30 s; with a fixed 3-tick calm the quota would climb back after every one */
 	assert_true(raises <= 4);
 	assert_true(r.changes <= 14);
@@ -167,13 +173,17 @@ static void test_target_cap(void **state)
 
 static void test_reclaimable(void **state)
 {
-	struct coloc_sample s = {.online_cpu_millis = 600, .batch_cpu_millis = 300, .node_cpu_millis = 1100,
-				 .online_memory = 1000 * MI, .online_memory_requests = 2096 * MI};
+	struct coloc_sample s = {.online_cpu_millis = 600,
+				 .batch_cpu_millis = 300,
+				 .node_cpu_millis = 1100,
+				 .online_memory = 1000 * MI,
+				 .online_memory_requests = 2096 * MI};
 	struct coloc_config c = cfg2;
 
 	(void)state;
 	assert_int_equal(coloc_reclaimable_cpu(&c, &s), 2000 - 600 - 200);
-	assert_int_equal(coloc_reclaimable_memory(&c, &s), 2000 * MI / 100 * 80); /* requests win over usage */
+	assert_int_equal(coloc_reclaimable_memory(&c, &s),
+			 2000 * MI / 100 * 80); /* requests win over usage */
 	s.online_memory = 3096 * MI;
 	assert_int_equal(coloc_reclaimable_memory(&c, &s), 1000 * MI / 100 * 80);
 	c.batch_memory_bytes = 512 * MI;
@@ -200,11 +210,10 @@ static void test_memory_limit_hysteresis(void **state)
 }
 
 static const struct coloc_inst fleet[] = {
-	{"on-big", false, 900 * MI, 1000 * MI}, /* within its request */
-	{"on-over", false, 700 * MI, 200 * MI},
-	{"b-small", true, 300 * MI, 0},
-	{"b-big", true, 800 * MI, 256 * MI}, /* 544 over */
-	{"b-most", true, 600 * MI, 0},       /* 600 over: first */
+    {"on-big", false, 900 * MI, 1000 * MI}, /* within its request */
+    {"on-over", false, 700 * MI, 200 * MI}, {"b-small", true, 300 * MI, 0},
+    {"b-big", true, 800 * MI, 256 * MI}, /* 544 over */
+    {"b-most", true, 600 * MI, 0},	 /* 600 over: first */
 };
 
 static void test_evict_order_and_cooldown(void **state)
@@ -295,17 +304,17 @@ static void test_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_idle),
-		cmocka_unit_test(test_spike_cut_and_given_back),
-		cmocka_unit_test(test_ramp),
-		cmocka_unit_test(test_oscillating),
-		cmocka_unit_test(test_band_holds),
-		cmocka_unit_test(test_target_cap),
-		cmocka_unit_test(test_reclaimable),
-		cmocka_unit_test(test_memory_limit_hysteresis),
-		cmocka_unit_test(test_evict_order_and_cooldown),
-		cmocka_unit_test(test_no_eviction_above_threshold),
-		cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_idle),
+	    cmocka_unit_test(test_spike_cut_and_given_back),
+	    cmocka_unit_test(test_ramp),
+	    cmocka_unit_test(test_oscillating),
+	    cmocka_unit_test(test_band_holds),
+	    cmocka_unit_test(test_target_cap),
+	    cmocka_unit_test(test_reclaimable),
+	    cmocka_unit_test(test_memory_limit_hysteresis),
+	    cmocka_unit_test(test_evict_order_and_cooldown),
+	    cmocka_unit_test(test_no_eviction_above_threshold),
+	    cmocka_unit_test(test_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

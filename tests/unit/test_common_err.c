@@ -74,9 +74,9 @@ static void test_null_and_defaults(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chain),
-		cmocka_unit_test(test_field_and_replace),
-		cmocka_unit_test(test_null_and_defaults),
+	    cmocka_unit_test(test_chain),
+	    cmocka_unit_test(test_field_and_replace),
+	    cmocka_unit_test(test_null_and_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,8 +163,8 @@ static void test_mkdir_rm(void **state)
 static void test_path_join(void **state)
 {
 	static const char *const cases[][3] = {
-		{"/a", "b", "/a/b"}, {"/a/", "b", "/a/b"}, {"/a", "/b", "/a/b"},
-		{"/a/", "//b/c", "/a/b/c"}, {"", "b", "/b"}, {"/", "b", "/b"},
+	    {"/a", "b", "/a/b"},	{"/a/", "b", "/a/b"}, {"/a", "/b", "/a/b"},
+	    {"/a/", "//b/c", "/a/b/c"}, {"", "b", "/b"},      {"/", "b", "/b"},
 	};
 
 	(void)state;
@@ -179,11 +179,11 @@ static void test_path_join(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_knobs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mkdir_rm, setup, teardown),
-		cmocka_unit_test(test_path_join),
+	    cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_knobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mkdir_rm, setup, teardown),
+	    cmocka_unit_test(test_path_join),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

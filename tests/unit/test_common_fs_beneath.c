@@ -138,9 +138,9 @@ static void test_symlinks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_regular, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fifo_and_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_regular, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fifo_and_dir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

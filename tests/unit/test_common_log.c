@@ -121,10 +121,10 @@ static void test_long_message(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_and_levels),
-		cmocka_unit_test(test_level_names),
-		cmocka_unit_test(test_env_level),
-		cmocka_unit_test(test_long_message),
+	    cmocka_unit_test(test_format_and_levels),
+	    cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_env_level),
+	    cmocka_unit_test(test_long_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,8 @@ static void test_missing_program(void **state)
 	int status = -1;
 
 	/* the exec failure is the call's error (common/spawn.c), not an exit status 127 */
-	assert_int_equal(proc_run_deadline("/nonexistent/prog", argv, 1000, &status, NULL, NULL, &e), -ENOENT);
+	assert_int_equal(proc_run_deadline("/nonexistent/prog", argv, 1000, &status, NULL, NULL, &e),
+			 -ENOENT);
 	assert_string_equal(err_msg(e), "cannot exec '/nonexistent/prog'");
 	assert_int_equal(status, -1);
 }

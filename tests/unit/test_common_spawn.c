@@ -101,7 +101,8 @@ static void test_not_a_program(void **state)
 	plain = fs_path_join(dir, "plain");
 	junk = fs_path_join(dir, "junk");
 	assert_int_equal(fs_write_atomic(AT_FDCWD, plain, "#!/bin/sh\n", 10, 0644, 0, NULL), 0);
-	assert_int_equal(fs_write_atomic(AT_FDCWD, junk, "\x01\x02\x03\x04 not a program\n", 20, 0755, 0, NULL), 0);
+	assert_int_equal(
+	    fs_write_atomic(AT_FDCWD, junk, "\x01\x02\x03\x04 not a program\n", 20, 0755, 0, NULL), 0);
 	assert_int_equal(spawn_exec(plain, argv, NULL, &pid, &e), -EACCES);
 	assert_int_equal(spawn_exec(junk, argv, NULL, &pid, &e), -ENOEXEC);
 	no_child_left();
@@ -204,13 +205,10 @@ static void test_new_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exit_status),
-		cmocka_unit_test(test_missing_program),
-		cmocka_unit_test(test_not_a_program),
-		cmocka_unit_test(test_fds),
-		cmocka_unit_test(test_env),
-		cmocka_unit_test(test_signals_reset),
-		cmocka_unit_test(test_new_session),
+	    cmocka_unit_test(test_exit_status),	  cmocka_unit_test(test_missing_program),
+	    cmocka_unit_test(test_not_a_program), cmocka_unit_test(test_fds),
+	    cmocka_unit_test(test_env),		  cmocka_unit_test(test_signals_reset),
+	    cmocka_unit_test(test_new_session),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,9 +15,10 @@
 static void test_b64_roundtrip(void **state)
 {
 	(void)state;
-	const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar", "/drover/nodes/a/instances/x"};
-	const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy",
-			     "L2Ryb3Zlci9ub2Rlcy9hL2luc3RhbmNlcy94"};
+	const char *cases[] = {"",     "f",	"fo",	  "foo",
+			       "foob", "fooba", "foobar", "/drover/nodes/a/instances/x"};
+	const char *enc[] = {"",	 "Zg==",     "Zm8=",	 "Zm9v",
+			     "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy", "L2Ryb3Zlci9ub2Rlcy9hL2luc3RhbmNlcy94"};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *e = etcd_b64_encode(cases[i], strlen(cases[i]));
@@ -75,12 +76,14 @@ static void test_bodies(void **state)
 	assert_string_equal(b, "{\"TTL\":\"10\"}");
 	free(b);
 	b = etcd_watch_body("/d/", 5);
-	assert_non_null(strstr(b, "\"create_request\":{\"key\":\"L2Qv\",\"range_end\":\"L2Qw\",\"start_revision\":\"5\""));
+	assert_non_null(strstr(
+	    b, "\"create_request\":{\"key\":\"L2Qv\",\"range_end\":\"L2Qw\",\"start_revision\":\"5\""));
 	free(b);
 	struct etcd_op ops[] = {{"a", "1", 1}, {"b", NULL, 0}};
 	b = etcd_txn_body(ops, 2, 9);
-	assert_string_equal(b, "{\"success\":[{\"request_put\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"lease\":\"9\"}},"
-			       "{\"request_delete_range\":{\"key\":\"Yg==\"}}]}");
+	assert_string_equal(
+	    b, "{\"success\":[{\"request_put\":{\"key\":\"YQ==\",\"value\":\"MQ==\",\"lease\":\"9\"}},"
+	       "{\"request_delete_range\":{\"key\":\"Yg==\"}}]}");
 	free(b);
 }
 
@@ -89,8 +92,9 @@ static void test_bodies(void **state)
 static void test_parse_range(void **state)
 {
 	(void)state;
-	const char *r = "{" HDR ",\"kvs\":[{\"key\":\"L2Qvbm9kZXMvYS9pbnN0YW5jZXMveA==\",\"create_revision\":\"2\","
-			"\"mod_revision\":\"5\",\"version\":\"4\",\"value\":\"eyJpZCI6IngifQ==\"}],\"count\":\"1\"}";
+	const char *r =
+	    "{" HDR ",\"kvs\":[{\"key\":\"L2Qvbm9kZXMvYS9pbnN0YW5jZXMveA==\",\"create_revision\":\"2\","
+	    "\"mod_revision\":\"5\",\"version\":\"4\",\"value\":\"eyJpZCI6IngifQ==\"}],\"count\":\"1\"}";
 	struct etcd_range rg = {0};
 	struct err *e = NULL;
 
@@ -111,10 +115,17 @@ static void test_parse_range(void **state)
 static void test_parse_errors(void **state)
 {
 	(void)state;
-	const char *compacted = "{\"error\":\"etcdserver: mvcc: required revision has been compacted\","
-				"\"message\":\"etcdserver: mvcc: required revision has been compacted\",\"code\":11}";
-	const char *bad[] = {"", "[]", "{\"kvs\":{}}", "{\"kvs\":[{\"key\":\"!!\"}]}", "{\"kvs\":[{\"value\":\"YQ==\"}]}",
-			     "{\"header\":{\"revision\":\"x1\"}}", "{\"kvs\":[{\"key\":\"YQBi\"}]}", "{\"a\":1,\"a\":2}"};
+	const char *compacted =
+	    "{\"error\":\"etcdserver: mvcc: required revision has been compacted\","
+	    "\"message\":\"etcdserver: mvcc: required revision has been compacted\",\"code\":11}";
+	const char *bad[] = {"",
+			     "[]",
+			     "{\"kvs\":{}}",
+			     "{\"kvs\":[{\"key\":\"!!\"}]}",
+			     "{\"kvs\":[{\"value\":\"YQ==\"}]}",
+			     "{\"header\":{\"revision\":\"x1\"}}",
+			     "{\"kvs\":[{\"key\":\"YQBi\"}]}",
+			     "{\"a\":1,\"a\":2}"};
 	struct etcd_range rg = {0};
 	struct err *e = NULL;
 
@@ -153,10 +164,12 @@ static void test_parse_watch(void **state)
 {
 	(void)state;
 	const char *created = "{\"result\":{" HDR ",\"created\":true}}";
-	const char *events = "{\"result\":{" HDR ",\"events\":[{\"kv\":{\"key\":\"eA==\",\"create_revision\":\"2\","
-			     "\"mod_revision\":\"5\",\"version\":\"4\",\"value\":\"e30=\"}},{\"type\":\"DELETE\","
-			     "\"kv\":{\"key\":\"eA==\",\"mod_revision\":\"6\"}}]}}";
-	const char *compact = "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,\"compact_revision\":\"5\"}}";
+	const char *events =
+	    "{\"result\":{" HDR ",\"events\":[{\"kv\":{\"key\":\"eA==\",\"create_revision\":\"2\","
+	    "\"mod_revision\":\"5\",\"version\":\"4\",\"value\":\"e30=\"}},{\"type\":\"DELETE\","
+	    "\"kv\":{\"key\":\"eA==\",\"mod_revision\":\"6\"}}]}}";
+	const char *compact =
+	    "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,\"compact_revision\":\"5\"}}";
 	struct etcd_watch_msg m = {0};
 	struct err *e = NULL;
 
@@ -274,12 +287,12 @@ static void test_cursor(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_refuses),
-		cmocka_unit_test(test_prefix_end),    cmocka_unit_test(test_bodies),
-		cmocka_unit_test(test_parse_range),   cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_parse_lease),   cmocka_unit_test(test_parse_watch),
-		cmocka_unit_test(test_stream),        cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_cursor),
+	    cmocka_unit_test(test_b64_roundtrip), cmocka_unit_test(test_b64_refuses),
+	    cmocka_unit_test(test_prefix_end),	  cmocka_unit_test(test_bodies),
+	    cmocka_unit_test(test_parse_range),	  cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_parse_lease),	  cmocka_unit_test(test_parse_watch),
+	    cmocka_unit_test(test_stream),	  cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_cursor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

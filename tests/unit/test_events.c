@@ -138,7 +138,8 @@ static void test_outbox_beyond_the_window(void **state)
 	/* the API keeps a window; older is 410 for it, but the outbox still has every event */
 	assert_true(events_first_kept() > 1);
 	evs = events_since(0, 10, &last);
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(evs, 0), "seq")), events_first_kept());
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(evs, 0), "seq")),
+			 events_first_kept());
 	json_decref(evs);
 	assert_int_equal(events_outbox(10, &out, &e), 0);
 	assert_int_equal(json_array_size(out), 10);
@@ -146,18 +147,19 @@ static void test_outbox_beyond_the_window(void **state)
 	json_decref(out);
 	assert_int_equal(events_ack(2 * EVENTS_KEPT, &e), 0);
 	assert_int_equal(events_outbox(10, &out, &e), 0);
-	assert_int_equal(json_integer_value(json_object_get(json_array_get(out, 0), "seq")), 2 * EVENTS_KEPT + 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(out, 0), "seq")),
+			 2 * EVENTS_KEPT + 1);
 	json_decref(out);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seq_resume),
-		cmocka_unit_test(test_keep_after),
-		cmocka_unit_test_setup_teardown(test_seq_survives_reopen, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_outbox_and_ack, make_dir, remove_dir),
-		cmocka_unit_test_setup_teardown(test_outbox_beyond_the_window, make_dir, remove_dir),
+	    cmocka_unit_test(test_seq_resume),
+	    cmocka_unit_test(test_keep_after),
+	    cmocka_unit_test_setup_teardown(test_seq_survives_reopen, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_outbox_and_ack, make_dir, remove_dir),
+	    cmocka_unit_test_setup_teardown(test_outbox_beyond_the_window, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

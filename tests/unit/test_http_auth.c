@@ -18,9 +18,9 @@ static void test_token_equal(void **state)
 {
 	(void)state;
 	assert_true(eq("s3cr3t-token-0123456789", "s3cr3t-token-0123456789"));
-	assert_false(eq("s3cr3t-token-0123456788", "s3cr3t-token-0123456789")); /* last byte */
-	assert_false(eq("X3cr3t-token-0123456789", "s3cr3t-token-0123456789")); /* first byte */
-	assert_false(eq("s3cr3t-token-012345678", "s3cr3t-token-0123456789"));  /* a prefix */
+	assert_false(eq("s3cr3t-token-0123456788", "s3cr3t-token-0123456789"));	 /* last byte */
+	assert_false(eq("X3cr3t-token-0123456789", "s3cr3t-token-0123456789"));	 /* first byte */
+	assert_false(eq("s3cr3t-token-012345678", "s3cr3t-token-0123456789"));	 /* a prefix */
 	assert_false(eq("s3cr3t-token-0123456789a", "s3cr3t-token-0123456789")); /* longer */
 	assert_false(eq("s3cr3t-token-0123456789s3cr3t-token-0123456789", "s3cr3t-token-0123456789"));
 	assert_false(eq("", "s3cr3t"));

@@ -52,7 +52,8 @@ static void test_url_is_host(void **state)
 	assert_false(img_url_is_host("http://127.0.0.1:5001/v2/", "http://127.0.0.1:5000"));
 	assert_false(img_url_is_host("https://cdn.example/blob?sig=x", "https://registry.example"));
 	assert_false(img_url_is_host("https://registry.example.evil/v2/", "https://registry.example"));
-	assert_false(img_url_is_host("https://registry.example@evil.example/v2/", "https://registry.example"));
+	assert_false(
+	    img_url_is_host("https://registry.example@evil.example/v2/", "https://registry.example"));
 	assert_false(img_url_is_host("http://registry.example/v2/", "https://registry.example"));
 	assert_false(img_url_is_host("not a url", "https://registry.example"));
 	assert_false(img_url_is_host(NULL, "https://registry.example"));
@@ -128,7 +129,8 @@ static void test_layout_beneath(void **state)
 	assert_int_equal(img_layout_beneath("/var/lib/drover/layouts2/app", roots, &rel, &root), -EPERM);
 	assert_int_equal(img_layout_beneath("/var/lib/drover/layouts", roots, &rel, &root), -EPERM);
 	assert_int_equal(img_layout_beneath("/var/lib/drover/layouts/", roots, &rel, &root), -EPERM);
-	assert_int_equal(img_layout_beneath("/var/lib/drover/layouts/../../../etc", roots, &rel, &root), -EPERM);
+	assert_int_equal(img_layout_beneath("/var/lib/drover/layouts/../../../etc", roots, &rel, &root),
+			 -EPERM);
 	assert_int_equal(img_layout_beneath("/var/lib/drover/layouts/a/./b", roots, &rel, &root), -EPERM);
 	assert_int_equal(img_layout_beneath("/etc/ssl", roots, &rel, &root), -EPERM);
 	assert_int_equal(img_layout_beneath("/etc/ssl", NULL, &rel, &root), -EPERM);
@@ -138,12 +140,12 @@ static void test_layout_beneath(void **state)
 
 static void test_auth_scopes(void **state)
 {
-	_cleanup_json_ json_t *doc = json_loads(
-	    "{\"auths\":{\"reg.example\":{\"username\":\"node\",\"password\":\"a\"},"
-	    "\"reg.example/team\":{\"username\":\"team\",\"password\":\"b\"},"
-	    "\"reg.example/team/special/\":{\"username\":\"special\",\"password\":\"c\"},"
-	    "\"https://other.example/v1/\":{\"username\":\"url\",\"password\":\"d\"}}}",
-	    0, NULL);
+	_cleanup_json_ json_t *doc =
+	    json_loads("{\"auths\":{\"reg.example\":{\"username\":\"node\",\"password\":\"a\"},"
+		       "\"reg.example/team\":{\"username\":\"team\",\"password\":\"b\"},"
+		       "\"reg.example/team/special/\":{\"username\":\"special\",\"password\":\"c\"},"
+		       "\"https://other.example/v1/\":{\"username\":\"url\",\"password\":\"d\"}}}",
+		       0, NULL);
 	struct img_creds c = {0};
 
 	(void)state;
@@ -174,9 +176,9 @@ static void test_auth_scopes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_loopback),	   cmocka_unit_test(test_url_is_host),
-	    cmocka_unit_test(test_budget_add),	   cmocka_unit_test(test_budget_entries),
-	    cmocka_unit_test(test_space_fits),	   cmocka_unit_test(test_layout_beneath),
+	    cmocka_unit_test(test_loopback),	cmocka_unit_test(test_url_is_host),
+	    cmocka_unit_test(test_budget_add),	cmocka_unit_test(test_budget_entries),
+	    cmocka_unit_test(test_space_fits),	cmocka_unit_test(test_layout_beneath),
 	    cmocka_unit_test(test_auth_scopes),
 	};
 

@@ -19,8 +19,8 @@
 #include "common/fs.h"
 #include "image/img-reg-internal.h"
 
-static void check_ref(const char *in, const char *domain, const char *path, const char *tag, const char *digest,
-		      const char *canon)
+static void check_ref(const char *in, const char *domain, const char *path, const char *tag,
+		      const char *digest, const char *canon)
 {
 	struct img_ref r = {0};
 	_cleanup_err_ struct err *e = NULL;
@@ -47,8 +47,10 @@ static void check_ref(const char *in, const char *domain, const char *path, cons
 static void test_ref_hub_short_forms(void **state)
 {
 	(void)state;
-	check_ref("busybox", "docker.io", "library/busybox", "latest", NULL, "docker.io/library/busybox:latest");
-	check_ref("busybox:1.36", "docker.io", "library/busybox", "1.36", NULL, "docker.io/library/busybox:1.36");
+	check_ref("busybox", "docker.io", "library/busybox", "latest", NULL,
+		  "docker.io/library/busybox:latest");
+	check_ref("busybox:1.36", "docker.io", "library/busybox", "1.36", NULL,
+		  "docker.io/library/busybox:1.36");
 	check_ref("user/app", "docker.io", "user/app", "latest", NULL, "docker.io/user/app:latest");
 	check_ref("docker.io/busybox", "docker.io", "library/busybox", "latest", NULL,
 		  "docker.io/library/busybox:latest");
@@ -66,20 +68,21 @@ static void test_ref_registries(void **state)
 	check_ref("localhost/app", "localhost", "app", "latest", NULL, "localhost/app:latest");
 	check_ref("quay.io/a/b/c@" D64, "quay.io", "a/b/c", NULL, D64, "quay.io/a/b/c@" D64);
 	check_ref("reg:5000/x:t@" D64, "reg:5000", "x", "t", D64, "reg:5000/x:t@" D64);
-	check_ref("a__b/c.d-e/f--g", "docker.io", "a__b/c.d-e/f--g", "latest", NULL, "docker.io/a__b/c.d-e/f--g:latest");
+	check_ref("a__b/c.d-e/f--g", "docker.io", "a__b/c.d-e/f--g", "latest", NULL,
+		  "docker.io/a__b/c.d-e/f--g:latest");
 	assert_int_equal(img_ref_parse("docker.io", &r, NULL), 0); /* a name, like docker reads it */
 	assert_string_equal(r.path, "library/docker.io");
 	img_ref_done(&r);
-	assert_string_equal(img_ref_api_host(&(struct img_ref){.domain = (char *)"docker.io"}), "registry-1.docker.io");
+	assert_string_equal(img_ref_api_host(&(struct img_ref){.domain = (char *)"docker.io"}),
+			    "registry-1.docker.io");
 	assert_string_equal(img_ref_api_host(&(struct img_ref){.domain = (char *)"q.io:1"}), "q.io:1");
 }
 
 static void test_ref_invalid(void **state)
 {
-	static const char *const bad[] = {"",		 "Busybox",	"host:5000/UPPER", "a//b",
-					  "a/b:",	 "a/b:-x",	"a@sha256:12",	   "a@md5:abc",
-					  "-a",		 "a-",		"a/b/",		   "a___b",
-					  "host/p:t:x"};
+	static const char *const bad[] = {"",	    "Busybox",	   "host:5000/UPPER", "a//b", "a/b:",
+					  "a/b:-x", "a@sha256:12", "a@md5:abc",	      "-a",   "a-",
+					  "a/b/",   "a___b",	   "host/p:t:x"};
 	struct img_ref r = {0};
 
 	(void)state;
@@ -110,9 +113,10 @@ static void test_challenge(void **state)
 	struct img_challenge c = {0};
 
 	(void)state;
-	assert_int_equal(img_challenge_parse("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-					     "scope=\"repository:library/busybox:pull\"",
-					     &c),
+	assert_int_equal(img_challenge_parse(
+			     "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+			     "scope=\"repository:library/busybox:pull\"",
+			     &c),
 			 0);
 	assert_int_equal(c.scheme, IMG_AUTH_BEARER);
 	assert_string_equal(c.realm, "https://auth.docker.io/token");
@@ -120,7 +124,8 @@ static void test_challenge(void **state)
 	assert_string_equal(c.scope, "repository:library/busybox:pull");
 	img_challenge_done(&c);
 
-	assert_int_equal(img_challenge_parse("bearer  realm=\"http://x/t?a=1\" , error=\"invalid_token\"", &c), 0);
+	assert_int_equal(
+	    img_challenge_parse("bearer  realm=\"http://x/t?a=1\" , error=\"invalid_token\"", &c), 0);
 	assert_string_equal(c.realm, "http://x/t?a=1");
 	assert_null(c.service);
 	img_challenge_done(&c);
@@ -208,9 +213,11 @@ static int pick(const char *manifests, const char *os, const char *arch, const c
 
 static void test_platform(void **state)
 {
-	const char *idx = "[" ENTRY("arm64", ",\"variant\":\"v8\"") "," ENTRY("arm", ",\"variant\":\"v6\"") "," ENTRY(
-	    "arm", ",\"variant\":\"v7\"") "," ENTRY("amd64", "") ","
-					  "{\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}}]";
+	const char *idx =
+	    "[" ENTRY("arm64", ",\"variant\":\"v8\"") "," ENTRY("arm", ",\"variant\":\"v6\"") "," ENTRY(
+		"arm", ",\"variant\":\"v7\"") "," ENTRY("amd64", "") ","
+								     "{\"platform\":{\"os\":\"unknown\","
+								     "\"architecture\":\"unknown\"}}]";
 	struct img_platform host;
 
 	(void)state;
@@ -221,10 +228,12 @@ static void test_platform(void **state)
 	assert_int_equal(pick(idx, "linux", "s390x", NULL), -ENOENT);
 	assert_int_equal(pick(idx, "windows", "amd64", NULL), -ENOENT);
 	/* an entry without a variant fits; an exact variant is preferred */
-	assert_int_equal(pick("[" ENTRY("arm", "") "," ENTRY("arm", ",\"variant\":\"v7\"") "]", "linux", "arm", "v7"), 1);
+	assert_int_equal(
+	    pick("[" ENTRY("arm", "") "," ENTRY("arm", ",\"variant\":\"v7\"") "]", "linux", "arm", "v7"), 1);
 	assert_int_equal(pick("[" ENTRY("arm", "") "]", "linux", "arm", "v7"), 0);
 	/* amd64 prefers the plain entry over a v3 one */
-	assert_int_equal(pick("[" ENTRY("amd64", ",\"variant\":\"v3\"") "," ENTRY("amd64", "") "]", "linux", "amd64", NULL),
+	assert_int_equal(pick("[" ENTRY("amd64", ",\"variant\":\"v3\"") "," ENTRY("amd64", "") "]", "linux",
+			      "amd64", NULL),
 			 1);
 	assert_int_equal(pick("[]", "linux", "amd64", NULL), -ENOENT);
 	img_platform_host(&host);

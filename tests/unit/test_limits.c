@@ -67,9 +67,12 @@ static void test_cpu_minimum(void **state)
 	struct spec *s;
 
 	(void)state;
-	expect_refused("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"1m\"}}", "resources.cpu", "10m");
-	expect_refused("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"9m\"}}", "resources.cpu", "10m");
-	expect_refused("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":0.009}}", "resources.cpu", "10m");
+	expect_refused("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"1m\"}}", "resources.cpu",
+		       "10m");
+	expect_refused("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"9m\"}}", "resources.cpu",
+		       "10m");
+	expect_refused("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":0.009}}", "resources.cpu",
+		       "10m");
 	s = parse("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"10m\"}}", &e);
 	assert_non_null(s);
 	assert_int_equal(s->cpu_millis, 10);
@@ -87,7 +90,7 @@ static void test_cpu_clamps(void **state)
 	assert_int_equal(l.cpu_quota_us, 1000); /* the kernel's minimum */
 	assert_int_equal(l.cpu_period_us, 100000);
 	assert_int_equal(l.cpu_shares, 10); /* 10 * 1024 / 1000 */
-	s.cpu_millis = 1; /* cannot come from a spec; the clamp holds anyway */
+	s.cpu_millis = 1;		    /* cannot come from a spec; the clamp holds anyway */
 	limits_compute(&p, &s, &l);
 	assert_int_equal(l.cpu_quota_us, 1000);
 	assert_int_equal(l.cpu_shares, 2);
@@ -108,7 +111,8 @@ static void test_cpu_clamps(void **state)
 
 static void test_defaults_and_oom(void **state)
 {
-	struct limits_policy p = {.default_memory = 512LL << 20, .default_pids = 1024, .oom_adj_guaranteed = -500};
+	struct limits_policy p = {
+	    .default_memory = 512LL << 20, .default_pids = 1024, .oom_adj_guaranteed = -500};
 	struct spec s = {.cpu_millis = -1, .memory = -1, .pids = -1, .qos = SPEC_QOS_ONLINE};
 	struct limits l;
 
@@ -179,15 +183,18 @@ static void test_admission(void **state)
 	assert_non_null(strstr(err_msg(e), "--max-instances"));
 	err_free(&e);
 	assert_int_equal(admission_check(&n, &u, &s, false, &e), 0); /* a new revision of one of them */
-	n.max_instances = 0;					      /* no cap */
+	n.max_instances = 0;					     /* no cap */
 	assert_int_equal(admission_check(&n, &u, &s, true, &e), 0);
 }
 
 static void test_json_reason_quotes_nothing(void **state)
 {
 	static const char *const bad[] = {
-		"{\"id\": secret-token-123}", "{\"id\":\"a\",\"id\":\"b\"}", "{\"a\":", "{} trailing-token-9",
-		"[1, 2, tok3n]",
+	    "{\"id\": secret-token-123}",
+	    "{\"id\":\"a\",\"id\":\"b\"}",
+	    "{\"a\":",
+	    "{} trailing-token-9",
+	    "[1, 2, tok3n]",
 	};
 
 	(void)state;
@@ -198,8 +205,8 @@ static void test_json_reason_quotes_nothing(void **state)
 		assert_null(s);
 		assert_non_null(e);
 		assert_non_null(strstr(err_msg(e), "line 1 column"));
-		if (strstr(err_msg(e), "secret") || strstr(err_msg(e), "trailing") || strstr(err_msg(e), "tok3n") ||
-		    strstr(err_msg(e), "near"))
+		if (strstr(err_msg(e), "secret") || strstr(err_msg(e), "trailing") ||
+		    strstr(err_msg(e), "tok3n") || strstr(err_msg(e), "near"))
 			fail_msg("the message quotes the input: %s", err_msg(e));
 		err_free(&e);
 	}
@@ -208,9 +215,9 @@ static void test_json_reason_quotes_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_quantity_overflow), cmocka_unit_test(test_cpu_minimum),
-		cmocka_unit_test(test_cpu_clamps),	  cmocka_unit_test(test_defaults_and_oom),
-		cmocka_unit_test(test_admission),	  cmocka_unit_test(test_json_reason_quotes_nothing),
+	    cmocka_unit_test(test_quantity_overflow), cmocka_unit_test(test_cpu_minimum),
+	    cmocka_unit_test(test_cpu_clamps),	      cmocka_unit_test(test_defaults_and_oom),
+	    cmocka_unit_test(test_admission),	      cmocka_unit_test(test_json_reason_quotes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,8 +104,9 @@ static void test_load_bad(void **state)
 
 static void test_portset_parse(void **state)
 {
-	static const char *const bad[] = {"0", "65536", "22,", ",22", "22,,23", "a", "22-", "-22", "30-20",
-					  "22 ", " 22", "1-2-3", "99999", "22;23", "2379-2380x", NULL};
+	static const char *const bad[] = {"0",	   "65536", "22,",	  ",22", "22,,23", "a",
+					  "22-",   "-22",   "30-20",	  "22 ", " 22",	   "1-2-3",
+					  "99999", "22;23", "2379-2380x", NULL};
 	struct net_portset set;
 	(void)state;
 

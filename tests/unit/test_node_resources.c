@@ -95,7 +95,8 @@ static void test_sub(void **state)
 
 static void test_add_spec(void **state)
 {
-	const char *a = "{\"id\":\"a\",\"image\":\"oci:/x\",\"resources\":{\"cpu\":\"250m\",\"memory\":\"64Mi\",\"pids\":100}}";
+	const char *a = "{\"id\":\"a\",\"image\":\"oci:/"
+			"x\",\"resources\":{\"cpu\":\"250m\",\"memory\":\"64Mi\",\"pids\":100}}";
 	const char *b = "{\"id\":\"b\",\"image\":\"oci:/x\",\"resources\":{\"cpu\":0.1}}";
 	const char *c = "{\"id\":\"c\",\"image\":\"oci:/x\"}";
 	struct spec *sa = NULL, *sb = NULL, *sc = NULL;
@@ -139,9 +140,15 @@ static void test_psi(void **state)
 
 static struct node_signals healthy(void)
 {
-	return (struct node_signals){.mem_total = 8192 * MI, .mem_available = 4096 * MI, .mem_full_avg10 = 0,
-				     .disk_total = 1000 * MI, .disk_avail = 500 * MI, .inodes_total = 1000,
-				     .inodes_free = 900, .pids_used = 300, .pids_max = 32768};
+	return (struct node_signals){.mem_total = 8192 * MI,
+				     .mem_available = 4096 * MI,
+				     .mem_full_avg10 = 0,
+				     .disk_total = 1000 * MI,
+				     .disk_avail = 500 * MI,
+				     .inodes_total = 1000,
+				     .inodes_free = 900,
+				     .pids_used = 300,
+				     .pids_max = 32768};
 }
 
 static void expect(const struct node_signals *s, int which, enum node_cond_status st, const char *reason)
@@ -198,8 +205,9 @@ static void test_conditions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),      cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_sub),
-	    cmocka_unit_test(test_add_spec),   cmocka_unit_test(test_psi),	  cmocka_unit_test(test_conditions),
+	    cmocka_unit_test(test_parse), cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_sub),	  cmocka_unit_test(test_add_spec),
+	    cmocka_unit_test(test_psi),	  cmocka_unit_test(test_conditions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

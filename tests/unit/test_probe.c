@@ -104,10 +104,10 @@ static void test_http_ok(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_count_readiness),
-		cmocka_unit_test(test_count_first_failure),
-		cmocka_unit_test(test_http_status),
-		cmocka_unit_test(test_http_ok),
+	    cmocka_unit_test(test_count_readiness),
+	    cmocka_unit_test(test_count_first_failure),
+	    cmocka_unit_test(test_http_status),
+	    cmocka_unit_test(test_http_ok),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

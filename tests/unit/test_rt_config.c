@@ -59,8 +59,9 @@ static bool strarr_has(json_t *arr, const char *s)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(arr, i,
-			   v) if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) return true;
+	json_array_foreach (arr, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return true;
 	return false;
 }
 
@@ -77,8 +78,9 @@ static json_t *find_ns(json_t *ns, const char *type)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(ns, i,
-			   v) if (strcmp(json_string_value(json_object_get(v, "type")), type) == 0) return v;
+	json_array_foreach (ns, i, v)
+		if (strcmp(json_string_value(json_object_get(v, "type")), type) == 0)
+			return v;
 	return NULL;
 }
 
@@ -307,9 +309,9 @@ static void test_mounts_paths(void **state)
 	static const char *const dests[] = {"/proc",	   "/dev", "/dev/pts",	    "/dev/shm",
 					    "/dev/mqueue", "/sys", "/sys/fs/cgroup"};
 	static const char *const masked[] = {
-	    "/proc/acpi",	 "/proc/asound",	"/proc/kcore",	      "/proc/keys",
-	    "/proc/latency_stats", "/proc/timer_list",	"/proc/timer_stats",  "/proc/sched_debug",
-	    "/sys/firmware",	 "/proc/scsi",		"/proc/interrupts",   "/sys/devices/virtual/powercap",
+	    "/proc/acpi",	   "/proc/asound",     "/proc/kcore",	    "/proc/keys",
+	    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	    "/sys/firmware",	   "/proc/scsi",       "/proc/interrupts",  "/sys/devices/virtual/powercap",
 	};
 	struct rt_bundle_spec s = base_spec();
 	_cleanup_(json_decrefp) json_t *cfg = build_ok(&s);
@@ -373,8 +375,7 @@ static bool seccomp_allows(json_t *prof, const char *name)
 	size_t i;
 	json_t *rule;
 
-	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
-	{
+	json_array_foreach (json_object_get(prof, "syscalls"), i, rule) {
 		if (strcmp(json_string_value(json_object_get(rule, "action")), "SCMP_ACT_ALLOW") != 0)
 			continue;
 		if (json_object_get(rule, "args"))
@@ -458,12 +459,11 @@ static void test_seccomp(void **state)
 		if (seccomp_allows(prof, denied[i]))
 			fail_msg("seccomp allows '%s'", denied[i]);
 	/* every name resolves on this architecture */
-	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
-	{
+	json_array_foreach (json_object_get(prof, "syscalls"), i, rule) {
 		size_t j;
 		json_t *n;
-		json_array_foreach(json_object_get(rule, "names"), j, n)
-		    assert_true(seccomp_syscall_resolve_name(json_string_value(n)) >= 0);
+		json_array_foreach (json_object_get(rule, "names"), j, n)
+			assert_true(seccomp_syscall_resolve_name(json_string_value(n)) >= 0);
 	}
 	if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
 		assert_false(seccomp_allows(prof, "socketcall")); /* i386-only name: dropped */
@@ -477,8 +477,7 @@ static json_t *filtered_rule(json_t *prof, const char *name)
 	json_t *found = NULL, *rule;
 	size_t i;
 
-	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
-	{
+	json_array_foreach (json_object_get(prof, "syscalls"), i, rule) {
 		if (!strarr_has(json_object_get(rule, "names"), name) || !json_object_get(rule, "args"))
 			continue;
 		if (found)
@@ -515,8 +514,7 @@ static void test_seccomp_arg_filters(void **state)
 	assert_string_equal(json_string_value(json_object_get(arg, "op")), "SCMP_CMP_NE");
 	assert_int_equal(json_integer_value(json_object_get(arg, "index")), 0);
 	assert_int_equal(json_integer_value(json_object_get(arg, "value")), 40); /* AF_VSOCK */
-	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
-	{
+	json_array_foreach (json_object_get(prof, "syscalls"), i, rule) {
 		const char *action = json_string_value(json_object_get(rule, "action"));
 
 		if (!strarr_has(json_object_get(rule, "names"), "clone3"))
@@ -527,8 +525,7 @@ static void test_seccomp_arg_filters(void **state)
 	}
 	assert_true(clone3_enosys);
 	/* nothing at all allows the namespace calls, filtered or not */
-	json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
-	{
+	json_array_foreach (json_object_get(prof, "syscalls"), i, rule) {
 		if (strcmp(json_string_value(json_object_get(rule, "action")), "SCMP_ACT_ALLOW") != 0)
 			continue;
 		assert_false(strarr_has(json_object_get(rule, "names"), "unshare"));
@@ -545,14 +542,16 @@ static void test_seccomp_arg_filters(void **state)
 static void test_cwd(void **state)
 {
 	(void)state;
-	static const char *const refused[] = {"/proc/self/fd/7", "/proc", "/sys/fs", "/dev/", "//dev//shm",
-					      "/a/../b", "/..",	 "rel",	    "",	     "/./proc/1/cwd"};
+	static const char *const refused[] = {
+	    "/proc/self/fd/7", "/proc", "/sys/fs", "/dev/", "//dev//shm",
+	    "/a/../b",	       "/..",	"rel",	   "",	    "/./proc/1/cwd"};
 	struct rt_bundle_spec s = base_spec();
 	json_t *cfg = NULL;
 
 	s.cwd = "//srv/./app//";
 	cfg = build_ok(&s);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(cfg, "process"), "cwd")), "/srv/app");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(cfg, "process"), "cwd")),
+			    "/srv/app");
 	json_decref(cfg);
 	cfg = NULL;
 	for (size_t i = 0; i < ELEMENTSOF(refused); i++) {

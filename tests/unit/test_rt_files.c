@@ -217,8 +217,9 @@ static void test_mode_special_bits(void **state)
 	assert_int_equal(rt_files_write(f->rootfd, files, ELEMENTSOF(files), RT_FILES_KEEP_SPECIAL, &e), 0);
 	assert_int_equal(mode_of(f->rootfs, "bin/tool") & 07777, 06755);
 	assert_int_equal(mode_of(f->rootfs, "tmp/shared") & 07777, 01777);
-	assert_int_equal(
-	    rt_files_chown(f->rootfd, files, ELEMENTSOF(files), getuid(), getgid(), RT_FILES_KEEP_SPECIAL, &e), 0);
+	assert_int_equal(rt_files_chown(f->rootfd, files, ELEMENTSOF(files), getuid(), getgid(),
+					RT_FILES_KEEP_SPECIAL, &e),
+			 0);
 	assert_int_equal(mode_of(f->rootfs, "bin/tool") & 07777, 06755);
 }
 

@@ -38,14 +38,17 @@ static void test_parse(void **state)
 	assert_int_equal(v.patch, 5);
 	assert_false(v.prerelease);
 
-	assert_int_equal(rt_version_parse("runc version 1.2.0-rc.1\ncommit: v1.2.0-rc.1-0-g275e6d85\n", &v), 0);
+	assert_int_equal(rt_version_parse("runc version 1.2.0-rc.1\ncommit: v1.2.0-rc.1-0-g275e6d85\n", &v),
+			 0);
 	assert_true(v.prerelease);
 	assert_int_equal(v.minor, 2);
-	assert_int_equal(rt_version_parse("runc version 1.0.0~rc93+ds1\r\ncommit: 1.0.0~rc93+ds1-5+deb11u3\r\n", &v), 0);
+	assert_int_equal(
+	    rt_version_parse("runc version 1.0.0~rc93+ds1\r\ncommit: 1.0.0~rc93+ds1-5+deb11u3\r\n", &v), 0);
 	assert_true(v.prerelease);
 	assert_string_equal(v.commit, "1.0.0~rc93+ds1-5+deb11u3");
 	/* crun puts more lines after the version; no commit line is fine */
-	assert_int_equal(rt_version_parse("crun version 1.8.1\nrundir: /run/crun\n+SYSTEMD +SECCOMP\n", &v), 0);
+	assert_int_equal(rt_version_parse("crun version 1.8.1\nrundir: /run/crun\n+SYSTEMD +SECCOMP\n", &v),
+			 0);
 	assert_string_equal(v.name, "crun");
 	assert_int_equal(v.minor, 8);
 	assert_int_equal(rt_version_parse("runc version 1.3.3\n", &v), 0);
@@ -67,7 +70,7 @@ static void test_judge_runc(void **state)
 	static const char *const refused[] = {
 	    "runc version 1.1.11\ncommit: v1.1.11-0-g4bccb38c\n",
 	    "runc version 1.1.5\ncommit: v1.1.5-0-gf19387a6\n",
-	    "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1\n",	    /* Debian before the fix */
+	    "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1\n",	     /* Debian before the fix */
 	    "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u0\n", /* not a real fix */
 	    "runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12\n",
 	    "runc version 1.1.4+ds1\ncommit: 1.1.4+ds1-1+deb12u1\n", /* another upstream version */
@@ -85,8 +88,9 @@ static void test_judge_runc(void **state)
 	    "runc version 1.3.2\n",
 	    "runc version 1.2.8-rc.1\n",
 	};
-	static const char *const fine[] = {"runc version 1.2.8\n", "runc version 1.2.9\n", "runc version 1.3.3\n",
-					   "runc version 1.4.0\n", "runc version 2.0.0\n"};
+	static const char *const fine[] = {"runc version 1.2.8\n", "runc version 1.2.9\n",
+					   "runc version 1.3.3\n", "runc version 1.4.0\n",
+					   "runc version 2.0.0\n"};
 	char msg[512];
 
 	for (size_t i = 0; i < ELEMENTSOF(refused); i++) {

@@ -24,10 +24,10 @@ static struct set_step *plan(enum inst_source src, const struct set_have *have, 
 static void test_create_replace_keep_remove(void **state)
 {
 	const struct set_have have[] = {
-		{"a", SRC_API, 1, true, false}, /* kept at the same revision */
-		{"b", SRC_API, 1, true, false}, /* replaced by revision 2 */
-		{"c", SRC_API, 1, true, false}, /* left the set: removed */
-		{"d", SRC_DIR, 1, true, false}, /* another source's: never touched */
+	    {"a", SRC_API, 1, true, false}, /* kept at the same revision */
+	    {"b", SRC_API, 1, true, false}, /* replaced by revision 2 */
+	    {"c", SRC_API, 1, true, false}, /* left the set: removed */
+	    {"d", SRC_DIR, 1, true, false}, /* another source's: never touched */
 	};
 	const struct set_want want[] = {{"a", 1, true}, {"b", 2, true}, {"e", 1, true}};
 	size_t n = 0;
@@ -47,15 +47,14 @@ static void test_create_replace_keep_remove(void **state)
 static void test_refusals(void **state)
 {
 	const struct set_have have[] = {
-		{"dirs", SRC_DIR, 1, true, false},
-		{"old", SRC_CP, 5, true, false},
+	    {"dirs", SRC_DIR, 1, true, false},
+	    {"old", SRC_CP, 5, true, false},
 	};
 	const struct set_want want[] = {
-		{"dirs", 9, true}, /* owned by the assignments dir */
-		{"old", 4, true},  /* lower than the running revision */
-		{"new", 1, true},
-		{"new", 2, true}, /* twice in one set */
-		{NULL, 0, false}, /* did not parse */
+	    {"dirs", 9, true},			 /* owned by the assignments dir */
+	    {"old", 4, true},			 /* lower than the running revision */
+	    {"new", 1, true},  {"new", 2, true}, /* twice in one set */
+	    {NULL, 0, false},			 /* did not parse */
 	};
 	size_t n = 0;
 	struct set_step *s = plan(SRC_CP, have, 2, want, 5, &n);
@@ -89,9 +88,9 @@ static void test_invalid_item_keeps_its_instance(void **state)
 static void test_removing_and_placeholders(void **state)
 {
 	const struct set_have have[] = {
-		{"back", SRC_API, 2, true, true},  /* being removed: the same revision brings it back */
-		{"going", SRC_API, 1, true, true}, /* being removed already: no second removal */
-		{"broken", SRC_API, 0, false, false},
+	    {"back", SRC_API, 2, true, true},  /* being removed: the same revision brings it back */
+	    {"going", SRC_API, 1, true, true}, /* being removed already: no second removal */
+	    {"broken", SRC_API, 0, false, false},
 	};
 	const struct set_want want[] = {{"back", 2, true}, {"broken", 1, true}};
 	size_t n = 0;
@@ -132,12 +131,12 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_replace_keep_remove),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_invalid_item_keeps_its_instance),
-		cmocka_unit_test(test_removing_and_placeholders),
-		cmocka_unit_test(test_empty_set_removes_all_of_the_source),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_create_replace_keep_remove),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_invalid_item_keeps_its_instance),
+	    cmocka_unit_test(test_removing_and_placeholders),
+	    cmocka_unit_test(test_empty_set_removes_all_of_the_source),
+	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,14 +40,17 @@ static void expect_error(const char *text, const char *field, const char *needle
 static void test_full_spec(void **state)
 {
 	(void)state;
-	struct spec *s = parse_ok(
-		"{\"id\":\"web-0\",\"app\":\"web\",\"revision\":7,\"image\":\"oci:/x\","
-		"\"command\":[\"/bin/httpd\",\"-f\",\"-p\",\"8080\"],\"env\":{\"MODE\":\"prod\"},\"workdir\":\"/\","
-		"\"user\":\"1000:1000\",\"files\":[{\"path\":\"/etc/app.conf\",\"content\":\"k=v\\n\",\"mode\":\"0600\"}],"
-		"\"resources\":{\"cpu\":\"500m\",\"memory\":\"128Mi\",\"pids\":256},\"qos\":\"batch\","
-		"\"network\":{\"mode\":\"host\",\"ports\":[{\"container\":8080,\"host\":18080,\"protocol\":\"udp\"}]},"
-		"\"health\":{\"liveness\":{\"tcp\":{\"port\":8080},\"interval_ms\":2000}},"
-		"\"restart\":\"on-failure\",\"stop_grace_ms\":500,\"labels\":{\"team\":\"a\"}}");
+	struct spec *s =
+	    parse_ok("{\"id\":\"web-0\",\"app\":\"web\",\"revision\":7,\"image\":\"oci:/x\","
+		     "\"command\":[\"/bin/"
+		     "httpd\",\"-f\",\"-p\",\"8080\"],\"env\":{\"MODE\":\"prod\"},\"workdir\":\"/\","
+		     "\"user\":\"1000:1000\",\"files\":[{\"path\":\"/etc/"
+		     "app.conf\",\"content\":\"k=v\\n\",\"mode\":\"0600\"}],"
+		     "\"resources\":{\"cpu\":\"500m\",\"memory\":\"128Mi\",\"pids\":256},\"qos\":\"batch\","
+		     "\"network\":{\"mode\":\"host\",\"ports\":[{\"container\":8080,\"host\":18080,"
+		     "\"protocol\":\"udp\"}]},"
+		     "\"health\":{\"liveness\":{\"tcp\":{\"port\":8080},\"interval_ms\":2000}},"
+		     "\"restart\":\"on-failure\",\"stop_grace_ms\":500,\"labels\":{\"team\":\"a\"}}");
 	assert_string_equal(s->id, "web-0");
 	assert_string_equal(s->app, "web");
 	assert_int_equal(s->revision, 7);
@@ -94,8 +97,9 @@ static void test_defaults(void **state)
 static void test_restart_backoff(void **state)
 {
 	(void)state;
-	struct spec *s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\","
-				  "\"restart_backoff\":{\"initial_ms\":200,\"max_ms\":400,\"reset_after_ms\":5000}}");
+	struct spec *s =
+	    parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\","
+		     "\"restart_backoff\":{\"initial_ms\":200,\"max_ms\":400,\"reset_after_ms\":5000}}");
 	int64_t cur = 0;
 
 	assert_int_equal(s->backoff.initial_ms, 200);
@@ -150,12 +154,14 @@ static void test_restart_backoff_errors(void **state)
 	expect_error(BO("{\"initial_ms\":1.5}"), "restart_backoff.initial_ms", "integer");
 	expect_error(BO("{\"max_ms\":3600001}"), "restart_backoff.max_ms", "between");
 	expect_error(BO("{\"max_ms\":99}"), "restart_backoff.max_ms", "between");
-	expect_error(BO("{\"reset_after_ms\":0}"), "restart_backoff.reset_after_ms", "between 100 and 86400000");
+	expect_error(BO("{\"reset_after_ms\":0}"), "restart_backoff.reset_after_ms",
+		     "between 100 and 86400000");
 	expect_error(BO("{\"reset_after_ms\":86400001}"), "restart_backoff.reset_after_ms", "between");
 	expect_error(BO("{\"initial_ms\":500,\"max_ms\":400}"), "restart_backoff.initial_ms",
 		     "(500) must not exceed max_ms (400)");
 	/* a larger initial_ms than the default cap needs max_ms too */
-	expect_error(BO("{\"initial_ms\":400000}"), "restart_backoff.initial_ms", "max_ms (300000, the default)");
+	expect_error(BO("{\"initial_ms\":400000}"), "restart_backoff.initial_ms",
+		     "max_ms (300000, the default)");
 #undef BO
 }
 
@@ -189,36 +195,48 @@ static void test_errors(void **state)
 		     "files[0].path", "absolute");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a/./b\",\"content\":\"\"}]}",
 		     "files[0].path", NULL);
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\"}]}", "files[0].content", "string");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\",\"mode\":\"999\"}]}",
-		     "files[0].mode", "octal");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\",\"mode\":99999}]}",
-		     "files[0].mode", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\"}]}", "files[0].content",
+		     "string");
+	expect_error(
+	    "{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\",\"mode\":\"999\"}]}",
+	    "files[0].mode", "octal");
+	expect_error(
+	    "{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\",\"mode\":99999}]}",
+	    "files[0].mode", "between");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"files\":[{\"path\":\"/a\",\"content\":\"\"},"
 		     "{\"path\":\"/a\",\"content\":\"\"}]}",
 		     "files", "twice");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"lots\"}}", "resources.cpu", "quantity");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":\"lots\"}}", "resources.cpu",
+		     "quantity");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"cpu\":0}}", "resources.cpu", "positive");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"memory\":\"12Qi\"}}", "resources.memory",
 		     "quantity");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"memory\":\"1Mi\"}}", "resources.memory", "4Mi");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"pids\":0}}", "resources.pids", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"memory\":\"1Mi\"}}", "resources.memory",
+		     "4Mi");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"pids\":0}}", "resources.pids",
+		     "between");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"resources\":{\"gpu\":1}}", "resources.gpu", "unknown");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"qos\":\"gold\"}", "qos", "online");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"mode\":\"overlay\"}}", "network.mode", "bridge");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"mode\":\"overlay\"}}", "network.mode",
+		     "bridge");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":0}]}}",
 		     "network.ports[0].container", "between");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"host\":70000}]}}",
-		     "network.ports[0].host", "between");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"protocol\":\"sctp\"}]}}",
+	expect_error(
+	    "{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"host\":70000}]}}",
+	    "network.ports[0].host", "between");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"protocol\":"
+		     "\"sctp\"}]}}",
 		     "network.ports[0].protocol", "tcp");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"network\":{\"ports\":[{\"container\":80,\"host\":81},"
 		     "{\"container\":90,\"host\":81}]}}",
 		     "network.ports", "twice");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"readiness\":{}}}", "health.readiness", "exactly one");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"liveness\":{\"tcp\":{\"port\":1},\"interval_ms\":-5}}}",
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"readiness\":{}}}", "health.readiness",
+		     "exactly one");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"liveness\":{\"tcp\":{\"port\":1},"
+		     "\"interval_ms\":-5}}}",
 		     "health.liveness.interval_ms", "between");
-	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"sometimes\":{}}}", "health.sometimes", "unknown");
+	expect_error("{\"id\":\"a\",\"image\":\"x\",\"health\":{\"sometimes\":{}}}", "health.sometimes",
+		     "unknown");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"restart\":\"sometimes\"}", "restart", "on-failure");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"stop_grace_ms\":-1}", "stop_grace_ms", "between");
 	expect_error("{\"id\":\"a\",\"image\":\"x\",\"labels\":{\"k\":1}}", "labels", "string");
@@ -232,10 +250,11 @@ static void test_health(void **state)
 	struct spec *s;
 
 	(void)state;
-	s = parse_ok(HS("{\"readiness\":{\"http\":{\"port\":8080,\"path\":\"/ready?x=1\"},\"interval_ms\":100,"
-			"\"success_threshold\":2,\"failure_threshold\":4,\"initial_delay_ms\":50},"
-			"\"liveness\":{\"tcp\":{\"port\":9}},"
-			"\"startup\":{\"exec\":{\"command\":[\"test\",\"-f\",\"/tmp/ok\"]},\"timeout_ms\":5000}}"));
+	s = parse_ok(
+	    HS("{\"readiness\":{\"http\":{\"port\":8080,\"path\":\"/ready?x=1\"},\"interval_ms\":100,"
+	       "\"success_threshold\":2,\"failure_threshold\":4,\"initial_delay_ms\":50},"
+	       "\"liveness\":{\"tcp\":{\"port\":9}},"
+	       "\"startup\":{\"exec\":{\"command\":[\"test\",\"-f\",\"/tmp/ok\"]},\"timeout_ms\":5000}}"));
 	assert_true(s->has_health);
 	assert_int_equal(s->probes[SPEC_PROBE_READINESS].kind, SPEC_PROBE_HTTP);
 	assert_int_equal(s->probes[SPEC_PROBE_READINESS].port, 8080);
@@ -270,21 +289,23 @@ static void test_health_errors(void **state)
 	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"http\":{\"port\":1}}}"), "health.readiness",
 		     "exactly one");
 	expect_error(HS("{\"readiness\":{\"tcp\":{}}}"), "health.readiness.tcp.port", "required");
-	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":0}}}"), "health.readiness.tcp.port", "between 1 and 65535");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":0}}}"), "health.readiness.tcp.port",
+		     "between 1 and 65535");
 	expect_error(HS("{\"readiness\":{\"tcp\":8080}}"), "health.readiness.tcp", "object");
 	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1,\"host\":\"x\"}}}"), "health.readiness.tcp.host",
 		     "unknown");
-	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"nope\"}}}"), "health.liveness.http.path",
-		     "start with '/'");
-	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"/a b\"}}}"), "health.liveness.http.path",
-		     "spaces");
+	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"nope\"}}}"),
+		     "health.liveness.http.path", "start with '/'");
+	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"/a b\"}}}"),
+		     "health.liveness.http.path", "spaces");
 	expect_error(HS("{\"liveness\":{\"http\":{\"port\":1,\"path\":\"/a\\r\\nX: y\"}}}"),
 		     "health.liveness.http.path", "control");
 	expect_error(HS("{\"startup\":{\"exec\":{\"command\":[]}}}"), "health.startup.exec.command", "empty");
-	expect_error(HS("{\"startup\":{\"exec\":{\"command\":[\"\"]}}}"), "health.startup.exec.command", "program");
+	expect_error(HS("{\"startup\":{\"exec\":{\"command\":[\"\"]}}}"), "health.startup.exec.command",
+		     "program");
 	expect_error(HS("{\"startup\":{\"exec\":{}}}"), "health.startup.exec.command", "required");
-	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"interval_ms\":99}}"), "health.readiness.interval_ms",
-		     "between 100");
+	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"interval_ms\":99}}"),
+		     "health.readiness.interval_ms", "between 100");
 	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"interval_ms\":500,\"timeout_ms\":501}}"),
 		     "health.readiness.timeout_ms", "between 1 and 500");
 	expect_error(HS("{\"readiness\":{\"tcp\":{\"port\":1},\"failure_threshold\":0}}"),
@@ -295,8 +316,8 @@ static void test_health_errors(void **state)
 		     "health.readiness.initial_delay_ms", "integer");
 	expect_error(HS("{\"liveness\":{\"notify\":true}}"), "health.liveness.notify", "only allowed under");
 	expect_error(HS("{\"readiness\":{\"notify\":1}}"), "health.readiness.notify", "true or false");
-	expect_error(HS("{\"readiness\":{\"notify\":true,\"interval_ms\":100}}"), "health.readiness.interval_ms",
-		     "no meaning");
+	expect_error(HS("{\"readiness\":{\"notify\":true,\"interval_ms\":100}}"),
+		     "health.readiness.interval_ms", "no meaning");
 	expect_error(HS("{\"readiness\":{\"notify\":false}}"), "health.readiness", "exactly one");
 }
 
@@ -304,13 +325,15 @@ static void test_unsupported(void **state)
 {
 	(void)state;
 	struct err *e = NULL;
-	struct spec *s = parse_ok("{\"id\":\"a\",\"image\":\"127.0.0.1:5000/x:1\",\"network\":{\"mode\":\"none\"}}");
+	struct spec *s =
+	    parse_ok("{\"id\":\"a\",\"image\":\"127.0.0.1:5000/x:1\",\"network\":{\"mode\":\"none\"}}");
 	assert_int_equal(spec_check_supported(s, &e), 0); /* registry images are pulled */
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\"}");
 	assert_int_equal(spec_check_supported(s, &e), 0); /* bridge, the default */
 	spec_free(s);
-	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"none\",\"ports\":[{\"container\":80,\"host\":8080}]}}");
+	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/"
+		     "x\",\"network\":{\"mode\":\"none\",\"ports\":[{\"container\":80,\"host\":8080}]}}");
 	assert_true(spec_check_supported(s, &e) < 0);
 	assert_string_equal(e->field, "network.ports");
 	err_free(&e);
@@ -376,15 +399,16 @@ static void test_id_and_paths(void **state)
 	assert_false(spec_id_valid("Web"));
 	assert_false(spec_id_valid("_a"));
 	assert_false(spec_id_valid("a/b"));
-	assert_false(spec_id_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
+	assert_false(
+	    spec_id_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
 }
 
 /* workdir is normalised; '..', /proc, /sys and /dev are refused naming the field (M4). */
 static void test_workdir(void **state)
 {
 	(void)state;
-	static const char *const bad_under[] = {"/proc/self/fd/7", "/proc", "/sys/kernel", "/dev", "//dev/shm/",
-						"/./proc/1/root"};
+	static const char *const bad_under[] = {"/proc/self/fd/7", "/proc",	    "/sys/kernel", "/dev",
+						"//dev/shm/",	   "/./proc/1/root"};
 	static const char *const bad_dots[] = {"/app/../proc", "/..", "/a/b/..", "rel", "./x", ""};
 	char text[256];
 	struct spec *s;
@@ -399,11 +423,13 @@ static void test_workdir(void **state)
 	assert_string_equal(s->workdir, "/a..b/.c");
 	spec_free(s);
 	for (size_t i = 0; i < sizeof(bad_under) / sizeof(bad_under[0]); i++) {
-		snprintf(text, sizeof(text), "{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"%s\"}", bad_under[i]);
+		snprintf(text, sizeof(text), "{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"%s\"}",
+			 bad_under[i]);
 		expect_error(text, "workdir", "/proc, /sys or /dev");
 	}
 	for (size_t i = 0; i < sizeof(bad_dots) / sizeof(bad_dots[0]); i++) {
-		snprintf(text, sizeof(text), "{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"%s\"}", bad_dots[i]);
+		snprintf(text, sizeof(text), "{\"id\":\"a\",\"image\":\"oci:/x\",\"workdir\":\"%s\"}",
+			 bad_dots[i]);
 		expect_error(text, "workdir", "'..'");
 	}
 }
@@ -411,12 +437,17 @@ static void test_workdir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_spec),   cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_errors),	    cmocka_unit_test(test_unsupported),
-		cmocka_unit_test(test_quantities), cmocka_unit_test(test_id_and_paths),
-		cmocka_unit_test(test_workdir),	    cmocka_unit_test(test_health),
-		cmocka_unit_test(test_health_errors), cmocka_unit_test(test_restart_backoff),
-		cmocka_unit_test(test_restart_backoff_errors),
+	    cmocka_unit_test(test_full_spec),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_unsupported),
+	    cmocka_unit_test(test_quantities),
+	    cmocka_unit_test(test_id_and_paths),
+	    cmocka_unit_test(test_workdir),
+	    cmocka_unit_test(test_health),
+	    cmocka_unit_test(test_health_errors),
+	    cmocka_unit_test(test_restart_backoff),
+	    cmocka_unit_test(test_restart_backoff_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

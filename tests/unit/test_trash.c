@@ -164,7 +164,7 @@ static void test_detach_mount(void **state)
 	assert_int_equal(trash_detach_mount(f->trash, m, &e), 0);
 	assert_int_equal(stat(f->tmp, &top), 0);
 	assert_int_equal(stat(m, &st), 0);
-	assert_true(st.st_dev == top.st_dev); /* the path is a plain dir again */
+	assert_true(st.st_dev == top.st_dev);			      /* the path is a plain dir again */
 	assert_int_equal(trash_detach_mount(f->trash, plain, &e), 0); /* nothing mounted: fine */
 	assert_int_equal(wait_empty(f), 0);
 }
@@ -172,9 +172,9 @@ static void test_detach_mount(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_put_and_sweep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_filesystem, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_detach_mount, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_and_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_filesystem, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_detach_mount, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
