@@ -108,11 +108,12 @@ gone() { # gone ID: the agent no longer knows ID
 	pid=$(status_of ja .pid)
 	for mode in junk fail big halfclose; do
 		n=$(cp_polls)
-		# the agent may be in its back-off from the previous mode (at most 10 s plus jitter)
-		wait_for 25 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $n ]"
+		# the agent may be in its back-off from the previous mode (at most 10 s plus jitter), and a
+		# poll in a bad mode may last until its own deadline: two of them fit in 60 s by the clock
+		wait_for 60 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $n ]"
 		cp_mode "$mode"
 		n=$(cp_polls)
-		wait_for 25 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $((n + 1)) ]"
+		wait_for 60 sh -c "[ \$(curl -sf http://127.0.0.1:$CP_CTL/stats | jq .polls) -gt $((n + 1)) ]"
 		cp_mode ok
 		[ "$(status_of ja .pid)" = "$pid" ]
 		[ "$(status_of ja .phase)" = running ]
