@@ -55,7 +55,10 @@ cleanup() {
 	wait 2>/dev/null
 	grep " $B/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	for d in /sys/fs/cgroup/*"$CG"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
-	rm -rf "$B"
+	nft delete table ip "drover_intake$$" 2>/dev/null
+	nft delete table bridge "drover_intake$$" 2>/dev/null
+	ip link del "dbi$$" 2>/dev/null
+	rm -rf "$B" "/run/drover-nft/drover_intake$$.lock"
 }
 trap cleanup EXIT
 

@@ -44,10 +44,12 @@ cleanup() {
 	for c in $(runc --root "$B/a3/run/runc" list -q 2>/dev/null); do runc --root "$B/a3/run/runc" delete -f "$c" >/dev/null 2>&1; done
 	ip link del "${BR}a" 2>/dev/null
 	nft delete table ip "${NFT}a" 2>/dev/null
+	nft delete table bridge "${NFT}a" 2>/dev/null
 	for f in $(ip -o link show master "$BR" 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do ip link del "$f"; done
 	ip link del "$BR" 2>/dev/null
 	ip link del cni-podman0 2>/dev/null # podman's default network bridge
 	nft delete table ip "$NFT" 2>/dev/null
+	nft delete table bridge "$NFT" 2>/dev/null
 	grep " $B/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	for d in /sys/fs/cgroup/*"$CG"; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 	rm -rf "$B" "/run/drover-nft/$NFT.lock" "/run/drover-nft/${NFT}a.lock" /run/netns/"$BR"-*
