@@ -171,9 +171,22 @@ $(BUILD)/bench/exec-stamp: bench/exec-stamp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-bench: all $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(TEST_HELPERS)
+# The colocation bench (bench/coloc.sh): an open-loop load generator on the host, and a light
+# online server that runs inside the busybox bench image (static, no sanitizers).
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+$(BUILD)/bench/online-srv: bench/online-srv.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+BENCH_BINS := $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(BUILD)/bench/loadgen $(BUILD)/bench/online-srv
+
+bench: all $(BENCH_BINS) $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
+	bench/coloc.sh
 
 demo: all
 	demo/build-image.sh /var/lib/drover/layouts/demo
