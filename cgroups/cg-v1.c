@@ -91,8 +91,7 @@ static int v1_init(struct cg_ctx *c, struct err **err)
 }
 
 /* online: the default weight; batch: the lowest one, and idle where the kernel has v1 cpu.idle. */
-static int v1_set_tier_cpu(const char *base, const char *root, const char *tier, bool batch,
-			   struct err **err)
+static int v1_set_tier_cpu(const char *base, const char *root, const char *tier, bool batch, struct err **err)
 {
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int fd = -1;
