@@ -103,7 +103,10 @@ hog_ms() { # CPU used so far by the hog's cgroup, ms
 	esac
 	[ -f "$f" ] && echo $(($(cat "$f") / 1000000)) || echo 0
 }
-evictions() { curl -s --unix-socket "$SOCK" http://localhost/v1/node | jq '.colocation.evictions_total // 0'; }
+evictions() { # "evictions quota-changes" so far
+	curl -s --unix-socket "$SOCK" http://localhost/v1/node |
+		jq -r '"\(.colocation.evictions_total // 0) \(.colocation.batch_cpu_quota_changes_total // 0)"'
+}
 
 hog_start() { # CASE
 	case $1 in
@@ -136,7 +139,7 @@ hog_stop() {
 	sleep 1
 }
 
-# data: round server rate case p50 p99 p999 errors hog_ms busy_ms evictions window_ms
+# data: round server rate case p50 p99 p999 errors hog_ms busy_ms evictions window_ms quota_changes
 : >"$B/data"
 for r in $(seq 1 "$ROUNDS"); do
 	for s in $SERVERS; do
@@ -144,7 +147,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			for c in $CASES; do
 				echo "bench: (k) round $r/$ROUNDS $s $rate req/s $c" >&2
 				hog_start "$c"
-				e0=$(evictions)
+				read -r e0 q0 < <(evictions)
 				h0=$(hog_ms "$c")
 				b0=$(busy_ms)
 				t0=$(date +%s%N)
@@ -153,8 +156,8 @@ for r in $(seq 1 "$ROUNDS"); do
 				h1=$(hog_ms "$c")
 				b1=$(busy_ms)
 				t1=$(date +%s%N)
-				e1=$(evictions)
-				echo "$r $s $rate $c $p50 $p99 $p999 $err $((h1 - h0)) $((b1 - b0)) $((e1 - e0)) $(((t1 - t0) / 1000000))" >>"$B/data"
+				read -r e1 q1 < <(evictions)
+				echo "$r $s $rate $c $p50 $p99 $p999 $err $((h1 - h0)) $((b1 - b0)) $((e1 - e0)) $(((t1 - t0) / 1000000)) $((q1 - q0))" >>"$B/data"
 				hog_stop "$c"
 			done
 		done
@@ -174,6 +177,7 @@ for s in $SERVERS; do
 			p999=$(sel | awk '{print $7}' | median)
 			errs=$(sel | awk '{n+=$8} END {print n+0}')
 			ev=$(sel | awk '{n+=$11} END {print n+0}')
+			qc=$(sel | awk '{n+=$13} END {print n+0}')
 			# idle CPU per ms of window when alone, times the case's own window
 			share=$(awk -v s="$s" -v r="$rate" -v c="$c" -v n="$NCPU" '
 				$2==s && $3==r && $4=="alone" && $12 > 0 {idle[$1] = (n * $12 - $10) / $12}
@@ -184,7 +188,7 @@ for s in $SERVERS; do
 			name=$s
 			[ "$s" = srv ] && name="online-srv (epoll, 200 us CPU/req)"
 			[ "$s" = httpd ] && name="busybox httpd (fork/req)"
-			rows+="| $name | $rate | $c | $p50 | $p99 | $p999 | $x | $share | $errs | $ev |"$'\n'
+			rows+="| $name | $rate | $c | $p50 | $p99 | $p999 | $x | $share | $errs | $ev | $qc |"$'\n'
 		done
 	done
 done
@@ -199,8 +203,8 @@ request. Online runs as a drover instance (\`qos: online\`, host network) in eve
 limit. *drover*: the hog as a \`qos: batch\` instance, colocation controller on (defaults).
 "hog CPU" is the hog's CPU as a share of the CPU the node left idle in the same round's alone run.
 
-| online | req/s | case | p50 ms | p99 ms | p99.9 ms | p99 vs alone | hog CPU % of idle | errors | evictions |
-|---|---|---|---|---|---|---|---|---|---|
+| online | req/s | case | p50 ms | p99 ms | p99.9 ms | p99 vs alone | hog CPU % of idle | errors | evictions | batch quota changes |
+|---|---|---|---|---|---|---|---|---|---|---|
 $rows
 Targets (issue 12): busybox httpd at 300 req/s p99 within 1.5x of alone and no worse than plain,
 hog keeping at least 60% of idle; at 100 req/s within 1.3x keeping 80%; online-srv never worse
