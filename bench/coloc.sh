@@ -5,15 +5,18 @@
 #   plain   + the hog in a plain root-level cgroup with cpu.shares=2 (kubelet's BestEffort), no
 #           memory limit
 #   drover  + the hog as a drover instance with qos: batch, the colocation controller on
+#   rootidle + the hog in a root-level cgroup with cpu.idle 1 (where the kernel has it): what the
+#           batch tier would give if it sat beside drover's root instead of below it (see
+#           docs/colocation-latency.md: why drover's batch tier hurt online more than plain)
 # Online is two servers: bench/online-srv.c (epoll, no fork, ~200 us of CPU per request) and busybox
 # httpd (a fork per request); each at COLOC_RATES req/s. The load client (bench/loadgen.c) runs at
 # real-time priority: it stands for remote users, so what it measures is the server's latency.
 # The hog's CPU is reported as a share of the CPU the node had idle in the same round's alone run.
 #
-# Short runs for trying: COLOC_ROUNDS (5), COLOC_SECONDS (20), COLOC_RATES ("100 300"),
-# COLOC_SERVERS ("srv httpd"), COLOC_CASES ("alone plain drover"). COLOC_VARIANTS names a file
-# defining shell functions variant_NAME, run after the hog starts in a case "drover:NAME" (for A/B
-# experiments on knobs; see the investigation notes in docs/colocation.md). COLOC_NO_RESULTS=1
+# Short runs for trying: COLOC_ROUNDS (5), COLOC_SECONDS (15), COLOC_RATES ("100 300"),
+# COLOC_SERVERS ("srv httpd"), COLOC_CASES ("alone plain drover rootidle"). COLOC_VARIANTS names a
+# file defining shell functions variant_NAME, run with the cgroup mount and drover's cgroup root
+# after the hog starts in a case "drover:NAME" (A/B experiments on knobs). COLOC_NO_RESULTS=1
 # prints the section instead of writing bench/RESULTS.md. COLOC_AGENT_ARGS: extra droverd flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +25,10 @@ scripts/deps.sh bench
 make -s all build/bench/put-wait build/bench/loadgen build/bench/online-srv
 
 ROUNDS=${COLOC_ROUNDS:-5}
-SECS=${COLOC_SECONDS:-20}
+SECS=${COLOC_SECONDS:-15}
 RATES=${COLOC_RATES:-100 300}
 SERVERS=${COLOC_SERVERS:-srv httpd}
-CASES=${COLOC_CASES:-alone plain drover}
+CASES=${COLOC_CASES:-alone plain drover rootidle}
 NCPU=$(nproc)
 B=/tmp/drover-coloc-$$
 CG=/drover-coloc-$$
@@ -98,7 +101,7 @@ busy_ms() { awk '/^cpu / {printf "%d\n", ($2+$3+$4+$7+$8+$9) * 1000 / '"$(getcon
 hog_ms() { # CPU used so far by the hog's cgroup, ms
 	local f
 	case $1 in
-	plain) f=/sys/fs/cgroup/cpuacct$HOGCG/cpuacct.usage ;;
+	plain | rootidle) f=/sys/fs/cgroup/cpuacct$HOGCG/cpuacct.usage ;;
 	*) f=/sys/fs/cgroup/cpuacct$CG/batch/cpuacct.usage ;;
 	esac
 	[ -f "$f" ] && echo $(($(cat "$f") / 1000000)) || echo 0
@@ -111,9 +114,16 @@ evictions() { # "evictions quota-changes" so far
 hog_start() { # CASE
 	case $1 in
 	alone) ;;
-	plain)
+	plain | rootidle)
 		for h in cpu cpuacct; do mkdir -p "/sys/fs/cgroup/$h$HOGCG"; done
-		echo 2 >"/sys/fs/cgroup/cpu$HOGCG/cpu.shares"
+		if [ "$1" = plain ]; then
+			[ ! -f "/sys/fs/cgroup/cpu$HOGCG/cpu.idle" ] || echo 0 >"/sys/fs/cgroup/cpu$HOGCG/cpu.idle"
+			echo 2 >"/sys/fs/cgroup/cpu$HOGCG/cpu.shares"
+		elif [ -f "/sys/fs/cgroup/cpu$HOGCG/cpu.idle" ]; then
+			echo 1 >"/sys/fs/cgroup/cpu$HOGCG/cpu.idle"
+		else
+			echo 2 >"/sys/fs/cgroup/cpu$HOGCG/cpu.shares" # no cpu.idle here: the same as plain
+		fi
 		setsid sh -c 'for h in cpu cpuacct; do echo $$ >"/sys/fs/cgroup/$h'"$HOGCG"'/cgroup.procs"; done; exec "$@"' \
 			hog "${HOG_ARGS[@]}" &
 		HOG_PID=$!
@@ -129,7 +139,7 @@ hog_start() { # CASE
 hog_stop() {
 	case $1 in
 	alone) ;;
-	plain)
+	plain | rootidle)
 		kill -- "-$HOG_PID" 2>/dev/null || true
 		wait "$HOG_PID" 2>/dev/null || true
 		HOG_PID=""
@@ -182,7 +192,8 @@ for s in $SERVERS; do
 			share=$(awk -v s="$s" -v r="$rate" -v c="$c" -v n="$NCPU" '
 				$2==s && $3==r && $4=="alone" && $12 > 0 {idle[$1] = (n * $12 - $10) / $12}
 				$2==s && $3==r && $4==c {hog[$1] = $9; win[$1] = $12}
-				END {for (k in hog) if (idle[k] > 0) printf "%.0f\n", 100 * hog[k] / (idle[k] * win[k])}' "$B/data" | median)
+				END {for (k in hog) if (idle[k] > 0) printf "%.0f\n", 100 * hog[k] / (idle[k] * win[k])}' "$B/data" |
+				median | awk '{print ($1 == "-") ? "-" : sprintf("%.0f", $1)}')
 			[ "$c" = alone ] && share="-"
 			x=$(awk -v a="$p99" -v b="$base" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')
 			name=$s
@@ -201,6 +212,8 @@ load client at SCHED_FIFO, open loop (latency from each request's due time), a c
 request. Online runs as a drover instance (\`qos: online\`, host network) in every case.
 *plain*: the hog in a root-level cgroup with \`cpu.shares=2\` (kubelet's BestEffort), no memory
 limit. *drover*: the hog as a \`qos: batch\` instance, colocation controller on (defaults).
+*rootidle*: the hog in a root-level cgroup with \`cpu.idle=1\`: where the batch tier would sit if
+it were beside drover's root rather than below it (docs/colocation-latency.md).
 "hog CPU" is the hog's CPU as a share of the CPU the node left idle in the same round's alone run.
 
 | online | req/s | case | p50 ms | p99 ms | p99.9 ms | p99 vs alone | hog CPU % of idle | errors | evictions | batch quota changes |
