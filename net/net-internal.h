@@ -198,7 +198,7 @@ enum {
 };
 
 struct net_nft_spec {
-	unsigned tables; /* NET_NFT_*: the tables rendered whole, replacing what is there */
+	unsigned tables;		/* NET_NFT_*: the tables rendered whole, replacing what is there */
 	const struct net_lease *change; /* else: only this lease's elements added or removed */
 	bool change_add;
 	const char *table;

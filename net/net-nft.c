@@ -182,8 +182,8 @@ static void render_veth_change(FILE *f, const struct net_nft_spec *s)
 			fprintf(f, "%s element bridge %s instances { \"%s\" }\n", ops[k], s->table, v.veth);
 		fprintf(f, "%s element bridge %s ipv4_ok { \"%s\" . %s . %s }\n", ops[k], s->table, v.veth,
 			v.mac, v.ip);
-		fprintf(f, "%s element bridge %s arp_ok { \"%s\" . %s . %s . %s }\n", ops[k], s->table, v.veth,
-			v.mac, v.mac, v.ip);
+		fprintf(f, "%s element bridge %s arp_ok { \"%s\" . %s . %s . %s }\n", ops[k], s->table,
+			v.veth, v.mac, v.mac, v.ip);
 	}
 }
 

@@ -347,8 +347,8 @@ static int check_ports(const struct net_ctx *n, const char *id, const struct net
 
 /* Replaces the ip table (and the tables in `also`) with next's ports, with change's elements
  * removed in the same transaction, persists next, and adopts it; on failure nothing changed. */
-static int commit_pubs(struct net_ctx *n, struct net_pubs *next, unsigned also, const struct net_lease *change,
-		       struct err **err)
+static int commit_pubs(struct net_ctx *n, struct net_pubs *next, unsigned also,
+		       const struct net_lease *change, struct err **err)
 {
 	int r;
 

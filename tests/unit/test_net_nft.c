@@ -82,8 +82,9 @@ static void test_render(void **state)
 	assert_int_equal(count(buf, ". 02:d7:0a:4d:00:07 . 10.77.0.7"), 2);
 	snprintf(rule, sizeof(rule), "elements = { \"%s\", \"", veth);
 	assert_non_null(strstr(buf, rule));
-	assert_non_null(strstr(buf, "iifname . ether saddr . ip saddr @ipv4_ok accept\n"
-				    "\t\tiifname . ether saddr . arp saddr ether . arp saddr ip @arp_ok accept\n"));
+	assert_non_null(
+	    strstr(buf, "iifname . ether saddr . ip saddr @ipv4_ok accept\n"
+			"\t\tiifname . ether saddr . arp saddr ether . arp saddr ip @arp_ok accept\n"));
 	assert_int_equal(count(buf, "element"), 3); /* one "elements =" per set, no per-veth rule */
 	assert_non_null(strstr(buf, "iifname != @instances accept\n"));
 	assert_non_null(strstr(buf, "\t\tcounter drop comment \"spoofed\"\n\t}\n}\n"));
@@ -118,8 +119,11 @@ static void test_render_refuses_bad_names(void **state)
 	_cleanup_pubs_ struct net_pubs pubs = {0};
 	char *buf = NULL;
 	struct net_subnet sn;
-	struct net_nft_spec spec = {
-	    .tables = NET_NFT_IP, .table = "drover; flush ruleset", .bridge = "drover0", .sn = &sn, .pubs = &pubs};
+	struct net_nft_spec spec = {.tables = NET_NFT_IP,
+				    .table = "drover; flush ruleset",
+				    .bridge = "drover0",
+				    .sn = &sn,
+				    .pubs = &pubs};
 	(void)state;
 
 	assert_int_equal(net_subnet_parse("10.77.0.0/24", &sn), 0);
@@ -159,7 +163,8 @@ static void test_render_change(void **state)
 	snprintf(want, sizeof(want),
 		 "add element bridge drover instances { \"%s\" }\n"
 		 "add element bridge drover ipv4_ok { \"%s\" . 02:d7:0a:4d:00:05 . 10.77.0.5 }\n"
-		 "add element bridge drover arp_ok { \"%s\" . 02:d7:0a:4d:00:05 . 02:d7:0a:4d:00:05 . 10.77.0.5 }\n",
+		 "add element bridge drover arp_ok { \"%s\" . 02:d7:0a:4d:00:05 . 02:d7:0a:4d:00:05 . "
+		 "10.77.0.5 }\n",
 		 veth, veth, veth);
 	assert_string_equal(buf, want);
 	/* a removal adds first, so it succeeds when an element is already gone */
