@@ -205,9 +205,9 @@ static int64_t next_tick_ms(const struct coloc *c, const struct coloc_sample *s,
 
 	if (any_batch || c->st.batch_cpu_quota != COLOC_UNLIMITED)
 		return COLOC_TICK_MS;
-	if (thr > 0 && (s->mem_available < 0 || s->mem_full_pct > 0 ||
-			s->mem_available < thr * COLOC_REST_FACTOR ||
-			s->mem_available < thr + COLOC_REST_MARGIN_BYTES))
+	if (thr > 0 &&
+	    (s->mem_available < 0 || s->mem_full_pct > 0 || s->mem_available < thr * COLOC_REST_FACTOR ||
+	     s->mem_available < thr + COLOC_REST_MARGIN_BYTES))
 		return COLOC_IDLE_TICK_MS;
 	return COLOC_REST_TICK_MS;
 }
