@@ -18,6 +18,7 @@
 # file defining shell functions variant_NAME, run with the cgroup mount and drover's cgroup root
 # after the hog starts in a case "drover:NAME" (A/B experiments on knobs). COLOC_NO_RESULTS=1
 # prints the section instead of writing bench/RESULTS.md. COLOC_AGENT_ARGS: extra droverd flags.
+# The raw rows of the last run are kept in /tmp/drover-coloc-last.data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
