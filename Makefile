@@ -47,7 +47,8 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
-TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
+TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send \
+	$(BUILD)/tests/sd-notify
 
 # torture: the crash-torture harness (tests/torture/run.sh; TORTURE_KILLS, TORTURE_STEADY, TORTURE_CHURN).
 .PHONY: format-check all check check-v2 unit sanitize integration lint bench torture install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
@@ -121,6 +122,11 @@ $(BUILD)/tests/clone-ns: tests/helpers/clone-ns.c
 
 # Hand-made frames from inside a container (75-net-security.bats).
 $(BUILD)/tests/raw-send: tests/helpers/raw-send.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+# A service's sd_notify from inside a container (77-health.bats).
+$(BUILD)/tests/sd-notify: tests/helpers/sd-notify.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
