@@ -180,6 +180,7 @@ $(BUILD)/bench/exec-stamp: bench/exec-stamp.c
 bench: all $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
+	bench/probes.sh
 
 demo: all
 	demo/build-image.sh /var/lib/drover/layouts/demo
