@@ -242,7 +242,11 @@ static int spawn_shim(struct instance *i, struct err **err)
 			oom,
 			"--runtime-timeout",
 			timeout,
+			NULL, /* "--notify" goes here, see below */
 			NULL};
+	/* the readiness comes over NOTIFY_SOCKET: the shim makes and reads the socket */
+	if (i->spec->probes[SPEC_PROBE_READINESS].kind == SPEC_PROBE_NOTIFY)
+		argv[ELEMENTSOF(argv) - 2] = "--notify";
 	lock = shim_lock(i, err);
 	if (lock < 0)
 		return lock;
