@@ -242,6 +242,10 @@ static int spawn_shim(struct instance *i, struct err **err)
 			oom,
 			"--runtime-timeout",
 			timeout,
+			/* spawn_exec made its session already; the shim's own fork would be one more process
+			 * on every start's path. It stays our child (the SIGCHLD handler reaps it) and, like
+			 * any orphan, outlives us. */
+			"--foreground",
 			NULL};
 	lock = shim_lock(i, err);
 	if (lock < 0)
