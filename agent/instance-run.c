@@ -225,6 +225,9 @@ static int spawn_shim(struct instance *i, struct err **err)
 	snprintf(logmax, sizeof(logmax), "%lld", (long long)a->cfg->log_max_bytes);
 	snprintf(timeout, sizeof(timeout), "%lld",
 		 (long long)(a->cfg->runtime_timeout_ms > 0 ? a->cfg->runtime_timeout_ms : 120000));
+	/* --foreground: spawn_exec makes the shim's session already; the shim's own fork would be one
+	 * more process on every start's path. It stays our child (the SIGCHLD handler reaps it) and,
+	 * like any orphan, outlives us. */
 	char *argv[] = {a->shim_path,
 			"--id",
 			i->id,
@@ -242,9 +245,6 @@ static int spawn_shim(struct instance *i, struct err **err)
 			oom,
 			"--runtime-timeout",
 			timeout,
-			/* spawn_exec made its session already; the shim's own fork would be one more process
-			 * on every start's path. It stays our child (the SIGCHLD handler reaps it) and, like
-			 * any orphan, outlives us. */
 			"--foreground",
 			NULL};
 	lock = shim_lock(i, err);
