@@ -105,4 +105,9 @@ for v in A B; do
 		"$(col "$v" 7)" "$(col "$v" 8)"
 done
 printf '%-8s %8s\n' runc "$rr"
+# rounds pair up (A and B ran next to each other): the median of the differences drifts less
+paste "$B/A.split" "$B/B.split" | awk '{n = NF / 2; print $1 - $(n + 1), $2 - $(n + 2), ($1 - $2) - ($(n + 1) - $(n + 2))}' >"$B/diff"
+printf 'paired A-B medians: total %s, pre %s, post %s; B faster in %s of %s rounds\n' \
+	"$(awk '{print $1}' "$B/diff" | median)" "$(awk '{print $2}' "$B/diff" | median)" \
+	"$(awk '{print $3}' "$B/diff" | median)" "$(awk '$1 > 0' "$B/diff" | wc -l)" "$N"
 [ -z "${KEEP:-}" ] || echo "rows in $B"
