@@ -5,7 +5,7 @@ DESTDIR ?=
 BUILD ?= build
 SAN ?= 0
 
-PKGS := jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd gnutls
+PKGS := jansson libnl-3.0 libnl-route-3.0 libnftables libnftnl libmnl libseccomp libcap libmicrohttpd libcurl libarchive libcrypto libsystemd gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -37,7 +37,7 @@ IMG_TOOL_SRC := image/img-blob.c image/img-layout.c image/img-record.c image/img
 	image/img-pull.c image/img-gc.c image/img-import.c image/img-policy.c
 AGENT_SRC := $(filter-out $(IMG_TOOL_SRC),$(LIB_SRC))
 # libcurl is not linked: agent/httpc.c loads it (dlopen) only when a control plane is configured.
-AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
+AGENT_LIBS := $(shell pkg-config --libs jansson libnl-3.0 libnl-route-3.0 libnftables libnftnl libmnl libseccomp libcap libmicrohttpd gnutls libsystemd 2>/dev/null)
 SHIM_SRC := $(wildcard runtime/shim/*.c) common/crash.c common/err.c common/fs.c common/timeutil.c common/log.c common/spawn.c
 CTL_SRC := $(wildcard cli/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -133,7 +133,7 @@ $(BUILD)/tests/sd-notify: tests/helpers/sd-notify.c
 # A small CLI over net/ for tests/integration/40-net.bats.
 $(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard net/*.c) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libnftables jansson)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 libnftables libnftnl libmnl jansson)
 
 integration: all $(TEST_HELPERS)
 	@tests/run-integration.sh

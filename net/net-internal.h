@@ -211,10 +211,28 @@ struct net_nft_spec {
 };
 
 /* Writes one transaction into a malloc'd buffer: the tables in spec->tables deleted and recreated
- * whole, or, when the bridge table is not among them, spec->change's elements added or removed. */
+ * whole. */
 int net_nft_render(const struct net_nft_spec *spec, char **ret);
 /* Applies what net_nft_render writes, in one transaction. */
 int net_nft_apply(const struct net_nft_spec *spec, struct err **err);
 /* Deletes both tables if they exist. */
 int net_nft_delete(const char *table, struct err **err);
 bool net_nft_table_name_valid(const char *table);
+
+/* ---- net-nft-elem.c: one lease's set elements, without replacing a table ---- */
+
+#define NET_NFT_IFNAME_LEN 16
+/* The keys of the bridge table's sets for one veth, laid out as nftables lays out their types. */
+struct net_nft_keys {
+	uint8_t instances[NET_NFT_IFNAME_LEN]; /* ifname */
+	uint8_t ipv4_ok[16 + 8 + 4];	       /* ifname . ether_addr . ipv4_addr */
+	uint8_t arp_ok[16 + 8 + 8 + 4];	       /* ifname . ether_addr . ether_addr . ipv4_addr */
+};
+int net_nft_elem_keys(const char *veth, const uint8_t mac[6], uint32_t ip, struct net_nft_keys *k);
+/* Does another lease's id give the same veth name as l's (48-bit names can collide)? */
+bool net_nft_name_shared(const char *bridge, const struct net_lease *leases, size_t n,
+			 const struct net_lease *l);
+/* Adds k's elements, or removes them (succeeding when they are gone already; with keep_name the
+ * veth's name stays in "instances"), in one netfilter batch. */
+int net_nft_elem_apply(const char *table, const struct net_nft_keys *k, bool add, bool keep_name,
+		       struct err **err);

@@ -2,7 +2,7 @@
  * in-memory state and the leases and replaced in one transaction ("table; delete table; table
  * {...}"), so rules never pile up, a failure changes nothing, and no other table is touched. The
  * per-instance anti-spoofing facts are elements of sets in the bridge table, so an instance's start
- * or stop adds or removes its elements in a small transaction instead of replacing the tables.
+ * or stop adds or removes its elements (net-nft-elem.c) instead of replacing the tables.
  * Through libnftables, a library: nothing is exec'd. */
 #include <errno.h>
 #include <stdio.h>
@@ -161,40 +161,12 @@ static void render_bridge(FILE *f, const struct net_nft_spec *s)
 		   "\t\tcounter drop comment \"spoofed\"\n\t}\n}\n");
 }
 
-/* Adds or removes one lease's elements. A removal adds first so that it succeeds when an element
- * is already gone (nftables has no "delete if present" here), all in the one transaction. The
- * veth's name leaves "instances" only if no other lease shares it: its frames stay filtered. */
-static void render_veth_change(FILE *f, const struct net_nft_spec *s)
-{
-	static const char *const ops_add[] = {"add"}, *const ops_del[] = {"add", "delete"};
-	const char *const *ops = s->change_add ? ops_add : ops_del;
-	size_t n_ops = s->change_add ? ELEMENTSOF(ops_add) : ELEMENTSOF(ops_del);
-	struct veth_facts v, o;
-	bool shared = false;
-
-	if (!veth_facts(s, s->change, &v))
-		return;
-	for (size_t i = 0; !s->change_add && i < s->n_leases; i++)
-		shared |= veth_facts(s, &s->leases[i], &o) && strcmp(o.veth, v.veth) == 0 &&
-			  strcmp(s->leases[i].id, s->change->id) != 0;
-	for (size_t k = 0; k < n_ops; k++) {
-		if (!shared || k == 0)
-			fprintf(f, "%s element bridge %s instances { \"%s\" }\n", ops[k], s->table, v.veth);
-		fprintf(f, "%s element bridge %s ipv4_ok { \"%s\" . %s . %s }\n", ops[k], s->table, v.veth,
-			v.mac, v.ip);
-		fprintf(f, "%s element bridge %s arp_ok { \"%s\" . %s . %s . %s }\n", ops[k], s->table,
-			v.veth, v.mac, v.mac, v.ip);
-	}
-}
-
 static void render(FILE *f, const struct net_nft_spec *s)
 {
 	if (s->tables & NET_NFT_IP)
 		render_ip(f, s);
 	if (s->tables & NET_NFT_BRIDGE)
 		render_bridge(f, s);
-	else if (s->change)
-		render_veth_change(f, s);
 }
 
 int net_nft_render(const struct net_nft_spec *spec, char **ret)
@@ -267,7 +239,7 @@ int net_nft_apply(const struct net_nft_spec *spec, struct err **err)
 			       spec->bridge);
 	if (r < 0)
 		return err_set(err, -r, "render nftables table '%s'", spec->table);
-	return nft_run(buf, spec->tables ? "replace" : "change", spec->table, err);
+	return nft_run(buf, "replace", spec->table, err);
 }
 
 int net_nft_delete(const char *table, struct err **err)

@@ -134,18 +134,32 @@ static int set_knobs(const char *bridge, struct err **err)
 	return net_ipv6_off(bridge, err);
 }
 
-/* One transaction: the tables in `tables` replaced whole from pubs and the leases, and/or one
- * lease's anti-spoofing elements added or removed. A change of elements that fails (the bridge
- * table was removed behind the agent's back, say) is done again as a replacement of both tables,
- * which puts every lease's elements back. */
+/* One lease's anti-spoofing elements added or removed (no table replaced). */
+static int change_elements(struct net_ctx *n, const struct net_lease *leases, size_t n_leases,
+			   const struct net_lease *change, bool add, struct err **err)
+{
+	struct net_nft_keys k;
+	char veth[16];
+	uint8_t mac[6];
+
+	net_veth_name(n->bridge, change->id, veth);
+	net_mac_for_ip(change->ip, mac);
+	if (net_nft_elem_keys(veth, mac, change->ip, &k) < 0)
+		return err_set(err, EINVAL, "bad veth name '%s'", veth);
+	return net_nft_elem_apply(n->nft_table, &k, add,
+				  !add && net_nft_name_shared(n->bridge, leases, n_leases, change), err);
+}
+
+/* The tables in `tables` replaced whole from pubs and the leases, and/or one lease's anti-spoofing
+ * elements added or removed. A change of elements that fails (the bridge table was removed behind
+ * the agent's back, say) is done again as a replacement of both tables, which puts every lease's
+ * elements back. */
 static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, unsigned tables,
 		       const struct net_lease *change, bool add, struct err **err)
 {
 	_cleanup_free_ struct net_lease *leases = NULL;
 	_cleanup_(err_freep) struct err *first = NULL;
 	struct net_nft_spec spec = {.tables = tables,
-				    .change = change,
-				    .change_add = add,
 				    .table = n->nft_table,
 				    .bridge = n->bridge,
 				    .sn = net_ipam_subnet(n->ipam),
@@ -157,13 +171,11 @@ static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, unsigned 
 	if (r < 0)
 		return r;
 	spec.leases = leases;
-	if (!change || (tables & NET_NFT_BRIDGE))
-		return net_nft_apply(&spec, err);
-	r = net_nft_apply(&spec, &first);
-	if (r >= 0)
-		return r;
-	spec.tables = NET_NFT_IP | NET_NFT_BRIDGE;
-	spec.change = NULL;
+	if (change && !(tables & NET_NFT_BRIDGE) &&
+	    change_elements(n, leases, spec.n_leases, change, add, &first) < 0)
+		spec.tables = NET_NFT_IP | NET_NFT_BRIDGE;
+	if (!spec.tables)
+		return 0;
 	return net_nft_apply(&spec, err);
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libjansson-dev libnl-3-dev libnl-route-3-dev
 	libseccomp-dev libcap-dev libmicrohttpd-dev libcurl4-openssl-dev libarchive-dev
-	libssl-dev libsystemd-dev libcmocka-dev libnftables-dev libgnutls28-dev)
+	libssl-dev libsystemd-dev libcmocka-dev libnftables-dev libnftnl-dev libmnl-dev libgnutls28-dev)
 run_pkgs=(runc busybox-static libnftables1)
 test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy clang-format systemd
 	docker-registry skopeo apache2-utils python3 python3-cryptography openssl socat zstd

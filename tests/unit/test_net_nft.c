@@ -136,90 +136,47 @@ static void test_render_refuses_bad_names(void **state)
 	assert_true(net_nft_table_name_valid("drover_t123"));
 }
 
-/* A start or a stop changes its lease's elements only: no table is replaced. */
-static void test_render_change(void **state)
+/* The keys of one veth's elements, byte for byte as nftables lays out the sets' types (what
+ * `nft list` prints of them is checked in 70-agent-net.bats). */
+static void test_elem_keys(void **state)
 {
-	_cleanup_pubs_ struct net_pubs pubs = {0};
-	_cleanup_free_ char *buf = NULL, *del = NULL, *ip_and_del = NULL;
-	struct net_lease leases[] = {{.id = "db"}};
-	struct net_lease l = {.id = "web-0"};
-	struct net_subnet sn;
-	struct net_nft_spec spec = {.change = &l,
-				    .change_add = true,
-				    .table = "drover",
-				    .bridge = "drover0",
-				    .sn = &sn,
-				    .pubs = &pubs,
-				    .leases = leases,
-				    .n_leases = 1};
-	char veth[16], want[512];
+	static const uint8_t mac[6] = {0x02, 0xd7, 0x0a, 0x4d, 0x00, 0x05};
+	struct net_nft_keys k;
+	uint32_t ip;
 	(void)state;
 
-	assert_int_equal(net_subnet_parse("10.77.0.0/24", &sn), 0);
-	assert_int_equal(net_ip_parse("10.77.0.5", &l.ip), 0);
-	assert_int_equal(net_ip_parse("10.77.0.7", &leases[0].ip), 0);
-	net_veth_name("drover0", "web-0", veth);
-	assert_int_equal(net_nft_render(&spec, &buf), 0);
-	snprintf(want, sizeof(want),
-		 "add element bridge drover instances { \"%s\" }\n"
-		 "add element bridge drover ipv4_ok { \"%s\" . 02:d7:0a:4d:00:05 . 10.77.0.5 }\n"
-		 "add element bridge drover arp_ok { \"%s\" . 02:d7:0a:4d:00:05 . 02:d7:0a:4d:00:05 . "
-		 "10.77.0.5 }\n",
-		 veth, veth, veth);
-	assert_string_equal(buf, want);
-	/* a removal adds first, so it succeeds when an element is already gone */
-	spec.change_add = false;
-	assert_int_equal(net_nft_render(&spec, &del), 0);
-	assert_int_equal(count(del, "add element"), 3);
-	assert_int_equal(count(del, "delete element"), 3);
-	assert_true(strstr(del, "add element bridge drover arp_ok") < strstr(del, "delete element"));
-	assert_null(strstr(del, "table"));
-	assert_null(strstr(del, "10.77.0.7"));
-	/* with the ip table replaced (ports dropped) in the same transaction */
-	spec.tables = NET_NFT_IP;
-	assert_int_equal(net_nft_render(&spec, &ip_and_del), 0);
-	assert_memory_equal(ip_and_del, "table ip drover\ndelete table ip drover\n", 38);
-	assert_null(strstr(ip_and_del, "table bridge"));
-	assert_int_equal(count(ip_and_del, "delete element"), 3);
+	assert_int_equal(net_ip_parse("10.77.0.5", &ip), 0);
+	assert_int_equal(net_nft_elem_keys("dv0123456789ab", mac, ip, &k), 0);
+	assert_memory_equal(k.instances, "dv0123456789ab\0\0", 16);
+	assert_memory_equal(k.ipv4_ok, "dv0123456789ab\0\0", 16);
+	assert_memory_equal(k.ipv4_ok + 16, "\x02\xd7\x0a\x4d\x00\x05\0\0", 8); /* padded to 2 registers */
+	assert_memory_equal(k.ipv4_ok + 24, "\x0a\x4d\x00\x05", 4);		/* network order */
+	assert_memory_equal(k.arp_ok, "dv0123456789ab\0\0", 16);
+	assert_memory_equal(k.arp_ok + 16, "\x02\xd7\x0a\x4d\x00\x05\0\0", 8);
+	assert_memory_equal(k.arp_ok + 24, "\x02\xd7\x0a\x4d\x00\x05\0\0", 8);
+	assert_memory_equal(k.arp_ok + 32, "\x0a\x4d\x00\x05", 4);
+	assert_int_equal(net_nft_elem_keys("bad name", mac, ip, &k), -EINVAL);
+	assert_int_equal(net_nft_elem_keys("a-name-longer-than-15", mac, ip, &k), -EINVAL);
 }
 
 /* Another lease whose veth has the same (hashed) name keeps that name in "instances", so its
- * frames stay filtered; only the removed lease's own address elements go. */
-static void test_render_change_shared_veth_name(void **state)
+ * frames stay filtered. */
+static void test_name_shared(void **state)
 {
-	_cleanup_pubs_ struct net_pubs pubs = {0};
-	_cleanup_free_ char *buf = NULL;
 	/* two ids whose veth names collide on drover0 (found by search over 48-bit names) */
 	struct net_lease l = {.id = "c16483267"};
-	struct net_lease leases[] = {{.id = "c18118750"}};
-	struct net_subnet sn;
-	struct net_nft_spec spec = {.change = &l,
-				    .table = "drover",
-				    .bridge = "drover0",
-				    .sn = &sn,
-				    .pubs = &pubs,
-				    .leases = leases,
-				    .n_leases = 1};
+	struct net_lease leases[] = {{.id = "c18118750"}, {.id = "c16483267"}, {.id = ""}};
 	char a[16], b[16];
 	(void)state;
 
 	net_veth_name("drover0", l.id, a);
 	net_veth_name("drover0", leases[0].id, b);
 	assert_string_equal(a, b);
-	assert_int_equal(net_subnet_parse("10.77.0.0/24", &sn), 0);
-	assert_int_equal(net_ip_parse("10.77.0.5", &l.ip), 0);
-	assert_int_equal(net_ip_parse("10.77.0.9", &leases[0].ip), 0);
-	assert_int_equal(net_nft_render(&spec, &buf), 0);
-	assert_null(strstr(buf, "delete element bridge drover instances"));
-	assert_int_equal(count(buf, "delete element"), 2);
-	assert_non_null(strstr(buf, "delete element bridge drover ipv4_ok { \"dvbef8d09a35f3\" . "
-				    "02:d7:0a:4d:00:05 . 10.77.0.5 }"));
-	free(buf);
-	buf = NULL;
-	/* no other lease: the name goes too */
-	spec.n_leases = 0;
-	assert_int_equal(net_nft_render(&spec, &buf), 0);
-	assert_int_equal(count(buf, "delete element bridge drover instances"), 1);
+	assert_true(net_nft_name_shared("drover0", leases, 3, &l));
+	/* its own lease, an empty one, or other names: not shared */
+	assert_false(net_nft_name_shared("drover0", leases + 1, 2, &l));
+	leases[0] = (struct net_lease){.id = "web-1"};
+	assert_false(net_nft_name_shared("drover0", leases, 3, &l));
 }
 
 int main(void)
@@ -228,8 +185,8 @@ int main(void)
 	    cmocka_unit_test(test_render),
 	    cmocka_unit_test(test_render_host_access_and_empty),
 	    cmocka_unit_test(test_render_refuses_bad_names),
-	    cmocka_unit_test(test_render_change),
-	    cmocka_unit_test(test_render_change_shared_veth_name),
+	    cmocka_unit_test(test_elem_keys),
+	    cmocka_unit_test(test_name_shared),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
