@@ -171,9 +171,14 @@ $(BUILD)/bench/exec-stamp: bench/exec-stamp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-bench: all $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(TEST_HELPERS)
+$(BUILD)/bench/scale-wait: bench/scale-wait.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
+
+bench: all $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(BUILD)/bench/scale-wait $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
+	bench/scale.sh
 
 demo: all
 	demo/build-image.sh /var/lib/drover/layouts/demo

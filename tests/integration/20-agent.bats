@@ -209,6 +209,25 @@ teardown() {
 	wait_for 10 phase_is a1 running
 }
 
+@test "droverd raises its open-file limit: two pidfds per instance, 500 need more than 1024" {
+	limits() { awk '/^Max open files/ {print $4, $5}' "/proc/$AGENT_PID/limits"; }
+	stop_agent
+	ulimit -Sn 256
+	ulimit -Hn 8192
+	start_agent
+	[ "$(limits)" = "8192 8192" ] # the soft limit up to the hard one
+	stop_agent
+	# below what --max-instances needs: raised with CAP_SYS_RESOURCE, else a warning says so
+	ulimit -Hn 300
+	start_agent --max-instances 1000
+	if (($(printf '%d' "0x$(awk '/^CapEff/ {print $2}' /proc/self/status)") & (1 << 24))); then
+		[ "$(limits)" = "2256 2256" ]
+	else
+		[ "$(limits)" = "300 300" ]
+		grep -q "open-file limit 300 is below the 2256 that --max-instances 1000 needs" "$AGENT_LOG"
+	fi
+}
+
 @test "an exit while droverd is down is picked up from the exit record" {
 	put_file gone '.command = ["sleep", "1000"] | .restart = "never"'
 	wait_for 10 phase_is gone running
