@@ -24,6 +24,7 @@ struct coloc {
 	struct coloc_config cfg;
 	struct coloc_state st;
 	struct loop_timer *timer;
+	int64_t timer_due_ms; /* CLOCK_MONOTONIC ms when timer fires */
 	/* cumulative counters of the previous tick */
 	int64_t prev_ns;
 	struct cg_tier_sample prev_on, prev_ba;
@@ -190,6 +191,27 @@ static void apply(struct coloc *c, const struct coloc_decision *d)
 	}
 }
 
+static int64_t now_ms(void)
+{
+	return time_mono_ns() / 1000000;
+}
+
+/* CPU control needs a quick pace while batch runs or a quota is in force; memory alone needs a
+ * second's pace only near the eviction threshold (or under memory pressure, or when it cannot be
+ * read). A batch instance admitted meanwhile kicks the timer (coloc_kick). */
+static int64_t next_tick_ms(const struct coloc *c, const struct coloc_sample *s, bool any_batch)
+{
+	int64_t thr = c->cfg.evict_available_bytes;
+
+	if (any_batch || c->st.batch_cpu_quota != COLOC_UNLIMITED)
+		return COLOC_TICK_MS;
+	if (thr > 0 &&
+	    (s->mem_available < 0 || s->mem_full_pct > 0 || s->mem_available < thr * COLOC_REST_FACTOR ||
+	     s->mem_available < thr + COLOC_REST_MARGIN_BYTES))
+		return COLOC_IDLE_TICK_MS;
+	return COLOC_REST_TICK_MS;
+}
+
 static void tick(struct loop *l, void *data)
 {
 	struct coloc *c = data;
@@ -205,8 +227,9 @@ static void tick(struct loop *l, void *data)
 		     s.mem_full_pct >= COLOC_MEM_FULL_PCT);
 	s.inst = inst;
 	s.n_inst = instances(c, inst, short_mem, &s.online_memory_requests);
-	for (size_t k = 0; k < s.n_inst; k++)
-		any_batch |= inst[k].batch;
+	/* the pace follows every batch instance the agent holds, running or about to */
+	for (const struct instance *i = c->a->instances; i && !any_batch; i = i->next)
+		any_batch = i->spec && i->spec->qos == SPEC_QOS_BATCH;
 	if (c->have_last) { /* the first tick has no rates yet */
 		coloc_step(&c->cfg, &c->st, &s, &d);
 		apply(c, &d);
@@ -217,9 +240,20 @@ static void tick(struct loop *l, void *data)
 	s.n_inst = 0;
 	c->last = s;
 	c->have_last = true;
-	c->timer = loop_timer_add(
-	    l, any_batch || c->st.batch_cpu_quota != COLOC_UNLIMITED ? COLOC_TICK_MS : COLOC_IDLE_TICK_MS,
-	    tick, c);
+	int64_t next = next_tick_ms(c, &s, any_batch);
+
+	c->timer = loop_timer_add(l, next, tick, c);
+	c->timer_due_ms = now_ms() + next;
+}
+
+void coloc_kick(struct coloc *c)
+{
+	if (!c || (c->timer && c->timer_due_ms <= now_ms() + COLOC_TICK_MS))
+		return;
+	if (c->timer)
+		loop_timer_cancel(c->a->loop, c->timer);
+	c->timer = loop_timer_add(c->a->loop, COLOC_TICK_MS, tick, c);
+	c->timer_due_ms = now_ms() + COLOC_TICK_MS;
 }
 
 static int config_of(const struct agent_config *k, struct coloc_config *cfg, struct err **err)

@@ -9,6 +9,7 @@
 
 #include "agent/admission.h"
 #include "agent/agent.h"
+#include "agent/coloc.h"
 #include "agent/events.h"
 #include "agent/history.h"
 #include "agent/instance.h"
@@ -107,6 +108,8 @@ int agent_apply(struct agent *a, struct spec *spec, enum inst_source src, const 
 		spec_free(spec);
 		return r;
 	}
+	if (spec->qos == SPEC_QOS_BATCH)
+		coloc_kick(a->coloc); /* CPU control from the batch instance's first moments */
 	if (i) {
 		/* a spec file renamed or replaced by another file: the new file owns the id now */
 		if (ref && (!i->source_ref || strcmp(i->source_ref, ref) != 0)) {

@@ -192,7 +192,15 @@ bool net_pubs_has(const struct net_pubs *p, const char *id, uint16_t host, bool 
 
 /* ---- net-nft.c: the nftables table ---- */
 
+enum {
+	NET_NFT_IP = 1 << 0,	 /* "ip NAME": guard, NAT, published ports */
+	NET_NFT_BRIDGE = 1 << 1, /* "bridge NAME": anti-spoofing, one set element per lease */
+};
+
 struct net_nft_spec {
+	unsigned tables;		/* NET_NFT_*: the tables rendered whole, replacing what is there */
+	const struct net_lease *change; /* else: only this lease's elements added or removed */
+	bool change_add;
 	const char *table;
 	const char *bridge;
 	const struct net_subnet *sn;
@@ -202,9 +210,10 @@ struct net_nft_spec {
 	bool allow_host_access;
 };
 
-/* Writes the whole ruleset (delete + recreate both tables) into a malloc'd buffer. */
+/* Writes one transaction into a malloc'd buffer: the tables in spec->tables deleted and recreated
+ * whole, or, when the bridge table is not among them, spec->change's elements added or removed. */
 int net_nft_render(const struct net_nft_spec *spec, char **ret);
-/* Replaces both tables in one transaction. */
+/* Applies what net_nft_render writes, in one transaction. */
 int net_nft_apply(const struct net_nft_spec *spec, struct err **err);
 /* Deletes both tables if they exist. */
 int net_nft_delete(const char *table, struct err **err);

@@ -1,8 +1,9 @@
-/* The nftables tables drover owns, "ip NAME" and "bridge NAME". They are always rendered whole from
- * the in-memory state and the leases, and replaced together in one transaction ("table; delete
- * table; table {...}" for each, in one buffer), so rules never pile up, a failure changes nothing,
- * and no other table is touched. Through libnftables, a
- * library: nothing is exec'd. */
+/* The nftables tables drover owns, "ip NAME" and "bridge NAME". A table is rendered whole from the
+ * in-memory state and the leases and replaced in one transaction ("table; delete table; table
+ * {...}"), so rules never pile up, a failure changes nothing, and no other table is touched. The
+ * per-instance anti-spoofing facts are elements of sets in the bridge table, so an instance's start
+ * or stop adds or removes its elements in a small transaction instead of replacing the tables.
+ * Through libnftables, a library: nothing is exec'd. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,60 +94,107 @@ static void render_ip(FILE *f, const struct net_nft_spec *s)
 		s->bridge, s->bridge);
 }
 
-static void render_veths(FILE *f, const struct net_nft_spec *s, bool rules)
+/* One lease's anti-spoofing facts: its veth may send IPv4 from its MAC and address, and ARP
+ * naming that MAC and address only. Elements of sets, so a start or a stop changes three elements
+ * instead of replacing the table (which costs a kernel commit of every chain). */
+struct veth_facts {
+	char veth[16], mac[NET_MAC_STRLEN], ip[NET_IP_STRLEN];
+};
+
+static bool veth_facts(const struct net_nft_spec *s, const struct net_lease *l, struct veth_facts *v)
+{
+	uint8_t m[6];
+
+	if (!l->id[0] || !net_id_valid(l->id))
+		return false; /* a lease left empty by a crash has no veth */
+	net_veth_name(s->bridge, l->id, v->veth);
+	net_mac_for_ip(l->ip, m);
+	net_mac_format(m, v->mac);
+	net_ip_format(l->ip, v->ip);
+	return true;
+}
+
+/* "elements = { ... }" of one of the three sets, from every lease. */
+static void render_set_elements(FILE *f, const struct net_nft_spec *s, const char *set)
 {
 	size_t named = 0;
+	struct veth_facts v;
 
 	for (size_t i = 0; i < s->n_leases; i++) {
-		char veth[16], mac[NET_MAC_STRLEN], ip[NET_IP_STRLEN];
-		uint8_t m[6];
-
-		if (!s->leases[i].id[0] || !net_id_valid(s->leases[i].id))
-			continue; /* a lease left empty by a crash has no veth */
-		net_veth_name(s->bridge, s->leases[i].id, veth);
-		if (!rules) {
-			fprintf(f, "%s\"%s\"", named++ ? ", " : "", veth);
+		if (!veth_facts(s, &s->leases[i], &v))
 			continue;
-		}
-		net_mac_for_ip(s->leases[i].ip, m);
-		net_mac_format(m, mac);
-		net_ip_format(s->leases[i].ip, ip);
-		fprintf(f,
-			"\t\tiifname \"%s\" ether saddr %s ip saddr %s accept\n"
-			"\t\tiifname \"%s\" ether saddr %s arp saddr ether %s arp saddr ip %s accept\n",
-			veth, mac, ip, veth, mac, mac, ip);
+		fprintf(f, "%s", named++ ? ", " : "\t\telements = { ");
+		if (strcmp(set, "instances") == 0)
+			fprintf(f, "\"%s\"", v.veth);
+		else if (strcmp(set, "ipv4_ok") == 0)
+			fprintf(f, "\"%s\" . %s . %s", v.veth, v.mac, v.ip);
+		else
+			fprintf(f, "\"%s\" . %s . %s . %s", v.veth, v.mac, v.mac, v.ip);
 	}
+	if (named)
+		fprintf(f, " }\n");
 }
 
 /* Frames from an instance's veth: IPv4 and ARP from its lease's MAC and address only (no
  * spoofing of a neighbour, no IPv6 router advertisements, no VLAN tricks), never to loopback. */
 static void render_bridge(FILE *f, const struct net_nft_spec *s)
 {
-	size_t named = 0;
+	static const struct {
+		const char *name, *type;
+	} sets[] = {{"instances", "ifname"},
+		    {"ipv4_ok", "ifname . ether_addr . ipv4_addr"},
+		    {"arp_ok", "ifname . ether_addr . ether_addr . ipv4_addr"}};
 
 	fprintf(f, "table bridge %s\ndelete table bridge %s\ntable bridge %s {\n", s->table, s->table,
 		s->table);
-	for (size_t i = 0; i < s->n_leases; i++)
-		named += s->leases[i].id[0] && net_id_valid(s->leases[i].id);
-	fprintf(f, "\tset instances {\n\t\ttype ifname;\n");
-	if (named) {
-		fprintf(f, "\t\telements = { ");
-		render_veths(f, s, false);
-		fprintf(f, " }\n");
+	for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
+		fprintf(f, "\tset %s {\n\t\ttype %s;\n", sets[i].name, sets[i].type);
+		render_set_elements(f, s, sets[i].name);
+		fprintf(f, "\t}\n");
 	}
-	fprintf(f, "\t}\n"
-		   "\tchain prerouting {\n"
+	fprintf(f, "\tchain prerouting {\n"
 		   "\t\ttype filter hook prerouting priority -300; policy accept;\n"
 		   "\t\tiifname != @instances accept\n"
-		   "\t\tip daddr 127.0.0.0/8 counter drop comment \"loopback\"\n");
-	render_veths(f, s, true);
-	fprintf(f, "\t\tcounter drop comment \"spoofed\"\n\t}\n}\n");
+		   "\t\tip daddr 127.0.0.0/8 counter drop comment \"loopback\"\n"
+		   "\t\tiifname . ether saddr . ip saddr @ipv4_ok accept\n"
+		   "\t\tiifname . ether saddr . arp saddr ether . arp saddr ip @arp_ok accept\n"
+		   "\t\tcounter drop comment \"spoofed\"\n\t}\n}\n");
+}
+
+/* Adds or removes one lease's elements. A removal adds first so that it succeeds when an element
+ * is already gone (nftables has no "delete if present" here), all in the one transaction. The
+ * veth's name leaves "instances" only if no other lease shares it: its frames stay filtered. */
+static void render_veth_change(FILE *f, const struct net_nft_spec *s)
+{
+	static const char *const ops_add[] = {"add"}, *const ops_del[] = {"add", "delete"};
+	const char *const *ops = s->change_add ? ops_add : ops_del;
+	size_t n_ops = s->change_add ? ELEMENTSOF(ops_add) : ELEMENTSOF(ops_del);
+	struct veth_facts v, o;
+	bool shared = false;
+
+	if (!veth_facts(s, s->change, &v))
+		return;
+	for (size_t i = 0; !s->change_add && i < s->n_leases; i++)
+		shared |= veth_facts(s, &s->leases[i], &o) && strcmp(o.veth, v.veth) == 0 &&
+			  strcmp(s->leases[i].id, s->change->id) != 0;
+	for (size_t k = 0; k < n_ops; k++) {
+		if (!shared || k == 0)
+			fprintf(f, "%s element bridge %s instances { \"%s\" }\n", ops[k], s->table, v.veth);
+		fprintf(f, "%s element bridge %s ipv4_ok { \"%s\" . %s . %s }\n", ops[k], s->table, v.veth,
+			v.mac, v.ip);
+		fprintf(f, "%s element bridge %s arp_ok { \"%s\" . %s . %s . %s }\n", ops[k], s->table,
+			v.veth, v.mac, v.mac, v.ip);
+	}
 }
 
 static void render(FILE *f, const struct net_nft_spec *s)
 {
-	render_ip(f, s);
-	render_bridge(f, s);
+	if (s->tables & NET_NFT_IP)
+		render_ip(f, s);
+	if (s->tables & NET_NFT_BRIDGE)
+		render_bridge(f, s);
+	else if (s->change)
+		render_veth_change(f, s);
 }
 
 int net_nft_render(const struct net_nft_spec *spec, char **ret)
@@ -219,7 +267,7 @@ int net_nft_apply(const struct net_nft_spec *spec, struct err **err)
 			       spec->bridge);
 	if (r < 0)
 		return err_set(err, -r, "render nftables table '%s'", spec->table);
-	return nft_run(buf, "replace", spec->table, err);
+	return nft_run(buf, spec->tables ? "replace" : "change", spec->table, err);
 }
 
 int net_nft_delete(const char *table, struct err **err)

@@ -134,10 +134,19 @@ static int set_knobs(const char *bridge, struct err **err)
 	return net_ipv6_off(bridge, err);
 }
 
-static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, struct err **err)
+/* One transaction: the tables in `tables` replaced whole from pubs and the leases, and/or one
+ * lease's anti-spoofing elements added or removed. A change of elements that fails (the bridge
+ * table was removed behind the agent's back, say) is done again as a replacement of both tables,
+ * which puts every lease's elements back. */
+static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, unsigned tables,
+		       const struct net_lease *change, bool add, struct err **err)
 {
 	_cleanup_free_ struct net_lease *leases = NULL;
-	struct net_nft_spec spec = {.table = n->nft_table,
+	_cleanup_(err_freep) struct err *first = NULL;
+	struct net_nft_spec spec = {.tables = tables,
+				    .change = change,
+				    .change_add = add,
+				    .table = n->nft_table,
 				    .bridge = n->bridge,
 				    .sn = net_ipam_subnet(n->ipam),
 				    .pubs = pubs,
@@ -148,6 +157,13 @@ static int apply_table(struct net_ctx *n, const struct net_pubs *pubs, struct er
 	if (r < 0)
 		return r;
 	spec.leases = leases;
+	if (!change || (tables & NET_NFT_BRIDGE))
+		return net_nft_apply(&spec, err);
+	r = net_nft_apply(&spec, &first);
+	if (r >= 0)
+		return r;
+	spec.tables = NET_NFT_IP | NET_NFT_BRIDGE;
+	spec.change = NULL;
 	return net_nft_apply(&spec, err);
 }
 
@@ -192,7 +208,7 @@ int net_ctx_new(const struct net_config *cfg, struct net_ctx **ret, struct err *
 	if (r >= 0)
 		r = set_knobs(n->bridge, err);
 	if (r >= 0)
-		r = apply_table(n, &n->pubs, err);
+		r = apply_table(n, &n->pubs, NET_NFT_IP | NET_NFT_BRIDGE, NULL, false, err);
 	if (r < 0)
 		return err_wrap(err, "network on bridge '%s'", cfg->bridge);
 	*ret = TAKE_PTR(n);
@@ -276,9 +292,13 @@ int net_attach(struct net_ctx *n, const char *id, struct net_attachment *ret, st
 	r = net_link_veth_ensure(&req, fresh_ns, err);
 	if (r >= 0)
 		r = net_ipv6_off(host, err);
-	/* a new lease: its veth's anti-spoofing rules, before the container can send anything */
-	if (r >= 0 && fresh_lease > 0)
-		r = apply_table(n, &n->pubs, err);
+	/* a new lease: its veth's anti-spoofing elements, before the container can send anything */
+	if (r >= 0 && fresh_lease > 0) {
+		struct net_lease l = {.ip = req.ip};
+
+		snprintf(l.id, sizeof(l.id), "%s", id);
+		r = apply_table(n, &n->pubs, 0, &l, true, err);
+	}
 	if (r < 0)
 		goto out_remove_ns;
 	ns_name_link(n, id, path, true);
@@ -325,17 +345,20 @@ static int check_ports(const struct net_ctx *n, const char *id, const struct net
 	return 0;
 }
 
-/* Replaces the table with next, persists it, and adopts it; on failure nothing changed. */
-static int commit_pubs(struct net_ctx *n, struct net_pubs *next, struct err **err)
+/* Replaces the ip table (and the tables in `also`) with next's ports, with change's elements
+ * removed in the same transaction, persists next, and adopts it; on failure nothing changed. */
+static int commit_pubs(struct net_ctx *n, struct net_pubs *next, unsigned also,
+		       const struct net_lease *change, struct err **err)
 {
 	int r;
 
-	r = apply_table(n, next, err);
+	r = apply_table(n, next, NET_NFT_IP | also, change, false, err);
 	if (r < 0)
 		return r;
 	r = net_pubs_save(n->state_dirfd, PORTS_FILE, next, err);
 	if (r < 0) {
-		(void)apply_table(n, &n->pubs, NULL); /* put the old rules back; the save error is reported */
+		/* put the old rules back; the save error is reported */
+		(void)apply_table(n, &n->pubs, NET_NFT_IP | also, NULL, false, NULL);
 		return err_wrap(err, "save published ports");
 	}
 	net_pubs_done(&n->pubs);
@@ -344,7 +367,6 @@ static int commit_pubs(struct net_ctx *n, struct net_pubs *next, struct err **er
 	return 0;
 }
 
-/* Would setting id's ports change nothing (same address, same published ports in order)? */
 static bool pubs_unchanged(const struct net_pubs *p, const char *id, const char *ip,
 			   const struct net_port *ports, size_t n_ports)
 {
@@ -385,17 +407,34 @@ int net_publish(struct net_ctx *n, const char *id, const char *ip, const struct 
 		return 0; /* a restart with the same ports: the table already says so */
 	if (net_pubs_copy(&n->pubs, &next) < 0 || net_pubs_set(&next, id, ip ? ip : "", ports, n_ports) < 0)
 		return err_set(err, ENOMEM, "out of memory");
-	r = commit_pubs(n, &next, err);
+	r = commit_pubs(n, &next, 0, NULL, err);
 	if (r < 0)
 		return err_wrap(err, "publish '%s'", id);
 	return 0;
 }
 
+/* How many leases id holds (one, unless a crash left an old one), the first in *ret. */
+static int leases_of(struct net_ctx *n, const char *id, struct net_lease *ret, struct err **err)
+{
+	_cleanup_free_ struct net_lease *v = NULL;
+	size_t nv = 0;
+	int r, found = 0;
+
+	r = net_ipam_list(n->ipam, &v, &nv, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nv; i++)
+		if (strcmp(v[i].id, id) == 0 && found++ == 0)
+			*ret = v[i];
+	return found;
+}
+
 int net_detach(struct net_ctx *n, const char *id, struct err **err)
 {
 	_cleanup_pubs_ struct net_pubs next = {0};
+	struct net_lease lease = {0};
 	char path[PATH_MAX], host[16], legacy[16];
-	int r, released;
+	int r, released, n_leases;
 
 	if (!net_id_valid(id))
 		return err_field(err, "id", EINVAL, "invalid instance id '%s'", id ? id : "");
@@ -412,16 +451,23 @@ int net_detach(struct net_ctx *n, const char *id, struct err **err)
 		r = net_ns_remove(path, err);
 	if (r < 0)
 		return err_wrap(err, "detach '%s'", id);
+	n_leases = leases_of(n, id, &lease, err);
+	if (n_leases < 0)
+		return err_wrap(err, "detach '%s'", id);
 	released = net_ipam_release(n->ipam, id, err);
 	if (released < 0)
 		return err_wrap(err, "detach '%s'", id);
 	if (!released && net_pubs_find(&n->pubs, id) < 0)
 		return 0; /* nothing of id in the tables */
-	/* one transaction drops id's ports and its veth's rules */
-	if (net_pubs_copy(&n->pubs, &next) < 0)
+	if (net_pubs_find(&n->pubs, id) < 0)
+		r = apply_table(n, &n->pubs, n_leases > 1 ? NET_NFT_BRIDGE : 0, &lease, false, err);
+	else if (net_pubs_copy(&n->pubs, &next) < 0)
 		return err_set(err, ENOMEM, "out of memory");
-	(void)net_pubs_set(&next, id, "", NULL, 0); /* removal never allocates */
-	r = commit_pubs(n, &next, err);
+	else {
+		/* one transaction drops id's ports and its veth's elements */
+		(void)net_pubs_set(&next, id, "", NULL, 0); /* removal never allocates */
+		r = commit_pubs(n, &next, n_leases > 1 ? NET_NFT_BRIDGE : 0, released ? &lease : NULL, err);
+	}
 	if (r < 0)
 		return err_wrap(err, "detach '%s'", id);
 	return 0;
@@ -533,7 +579,7 @@ static int reclaim_ports(struct net_ctx *n, char *const *keep, struct err **err)
 		count++;
 	}
 	/* one rebuild, also when nothing changed: a restarted agent puts back a table someone removed */
-	r = commit_pubs(n, &next, err);
+	r = commit_pubs(n, &next, NET_NFT_BRIDGE, NULL, err);
 	return r < 0 ? r : count;
 }
 

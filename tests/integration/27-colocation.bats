@@ -110,6 +110,30 @@ now_ms() {
 	[ "$(status_of hog)" = running ]
 }
 
+# epoll_wait returns of droverd over SECONDS (strace counts them; nothing else is traced)
+wakeups() {
+	timeout -s INT "$1" strace -qq -e trace=epoll_wait,epoll_pwait -p "$AGENT_PID" -o "$T/wake.log" || true
+	grep -c 'epoll_wait\|epoll_pwait' "$T/wake.log" || true
+}
+
+@test "at rest (no batch, memory far from the threshold) the sampler wakes the agent every 5 s; a batch instance brings the quick pace back" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	start_agent
+	put_file web '.command = ["sleep", "1000"]'
+	wait_for 10 phase_is web running
+	sleep 6 # past the start's own work and one resting period
+	n=$(wakeups 11)
+	echo "at rest: $n wake-ups in 11 s" >&3
+	[ "$n" -ge 1 ]
+	[ "$n" -le 5 ]
+	# a batch instance: sampled at once, then every 250 ms
+	put_file hog '.command = ["sleep", "1000"] | .qos = "batch"'
+	wait_for 10 phase_is hog running
+	n=$(wakeups 3)
+	echo "with batch: $n wake-ups in 3 s" >&3
+	[ "$n" -ge 9 ]
+}
+
 @test "below the eviction threshold a batch instance is evicted (Evicted, numbers in the message); online beside it is untouched" {
 	avail=$(($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) * 1024))
 	thr=$((avail - 100 * 1024 * 1024))

@@ -5,6 +5,7 @@
 # namespaces, veths and bridge the test made.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup_file() {
 	image_setup_file
@@ -55,6 +56,10 @@ client_setup() {
 }
 
 count_dnat() { nft list table ip "$NFT_TABLE" 2>/dev/null | grep -c 'dnat to' || true; }
+# the addresses the bridge table's anti-spoofing sets hold (one element per set per instance)
+count_elements() {
+	nft list table bridge "$NFT_TABLE" 2>/dev/null | grep -o "$NET_PREFIX\.[0-9]*" | sort -u | wc -l
+}
 count_leases() { find "$STATE/net/leases" -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l; }
 # the links this test owns (links.bash): its bridge's ports and its ids' veths, never host-wide
 count_links() { count_owned_links "$NET_BR" "$@"; }
@@ -138,6 +143,7 @@ count_netns() { find "$RUN/netns" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 	[ "$(count_leases)" = 0 ]
 	[ "$(count_netns)" = 0 ]
 	[ "$(count_dnat)" = 0 ]
+	[ "$(count_elements)" = 0 ]
 	body=$(spec cyc '.network = {mode: "bridge", ports: [{container: 8080, host: 18082}]} | .command = ["sleep", "1000"] | .stop_grace_ms = 0')
 	per=""
 	for n in $(seq 1 100); do
@@ -147,6 +153,7 @@ count_netns() { find "$RUN/netns" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 		[ "$per" -ge 1 ]
 		[ "$(count_dnat)" = "$per" ]
 		[ "$(count_links cyc)" = 1 ] # its veth, on our bridge
+		[ "$(count_elements)" = 1 ]  # its address in the anti-spoofing sets
 		curl -sf --unix-socket "$SOCK" -X DELETE http://localhost/v1/instances/cyc >/dev/null
 		wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/cyc"
 	done
@@ -154,6 +161,36 @@ count_netns() { find "$RUN/netns" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 	[ "$(count_leases)" = 0 ]
 	[ "$(count_netns)" = 0 ]
 	[ "$(count_dnat)" = 0 ]
+	[ "$(count_elements)" = 0 ]
+}
+
+@test "a start changes only its own anti-spoofing elements; a bridge table removed behind the agent comes back whole" {
+	start_agent
+	spec a1 '.network = {mode: "bridge"} | .command = ["sleep", "1000"] | .stop_grace_ms = 0' >"$ASSIGN/a1.json"
+	wait_for 10 phase_is a1 running
+	local ip_a ip_b handle
+	ip_a=$(status_of a1 .ip)
+	nft list set bridge "$NFT_TABLE" ipv4_ok | grep -q "$ip_a"
+	nft list set bridge "$NFT_TABLE" arp_ok | grep -q "$ip_a"
+	# the chain is not rebuilt by a start: its rules keep their handles
+	handle=$(nft -a list chain bridge "$NFT_TABLE" prerouting | grep 'counter' | tail -1)
+	spec b1 '.network = {mode: "bridge"} | .command = ["sleep", "1000"] | .stop_grace_ms = 0' >"$ASSIGN/b1.json"
+	wait_for 10 phase_is b1 running
+	ip_b=$(status_of b1 .ip)
+	[ "$(nft -a list chain bridge "$NFT_TABLE" prerouting | grep 'counter' | tail -1 | sed 's/packets [0-9]* bytes [0-9]*//')" = "$(sed 's/packets [0-9]* bytes [0-9]*//' <<<"$handle")" ]
+	[ "$(count_elements)" = 2 ]
+	# someone removes the table: the next start puts it back with every instance's elements
+	nft delete table bridge "$NFT_TABLE"
+	spec c1 '.network = {mode: "bridge"} | .command = ["sleep", "1000"] | .stop_grace_ms = 0' >"$ASSIGN/c1.json"
+	wait_for 10 phase_is c1 running
+	[ "$(count_elements)" = 3 ]
+	nft list set bridge "$NFT_TABLE" ipv4_ok | grep -q "$ip_a"
+	nft list set bridge "$NFT_TABLE" ipv4_ok | grep -q "$ip_b"
+	# a removal takes its elements only
+	rm "$ASSIGN/b1.json"
+	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/b1"
+	[ "$(count_elements)" = 2 ]
+	run ! grep -q "$ip_b" <<<"$(nft list table bridge "$NFT_TABLE")"
 }
 
 @test "a host port another instance publishes is refused without disturbing it" {
