@@ -47,7 +47,8 @@ LIB_OBJ := $(call obj,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 BINS := $(BUILD)/droverd $(BUILD)/drover-shim $(BUILD)/droverctl $(BUILD)/drover-image
-TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send
+TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)/tests/clone-ns $(BUILD)/tests/raw-send \
+	$(BUILD)/tests/sd-notify
 
 # torture: the crash-torture harness (tests/torture/run.sh; TORTURE_KILLS, TORTURE_STEADY, TORTURE_CHURN).
 .PHONY: format-check all check check-v2 unit sanitize integration lint bench torture install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
@@ -124,6 +125,11 @@ $(BUILD)/tests/raw-send: tests/helpers/raw-send.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
+# A service's sd_notify from inside a container (77-health.bats).
+$(BUILD)/tests/sd-notify: tests/helpers/sd-notify.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
 # A small CLI over net/ for tests/integration/40-net.bats.
 $(BUILD)/tests/net-harness: $(call obj,tests/helpers/net-harness.c $(wildcard net/*.c) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -175,9 +181,24 @@ $(BUILD)/bench/scale-wait: bench/scale-wait.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
 
-bench: all $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(BUILD)/bench/scale-wait $(TEST_HELPERS)
+# The colocation bench (bench/coloc.sh): an open-loop load generator on the host, and a light
+# online server that runs inside the busybox bench image (static, no sanitizers).
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+$(BUILD)/bench/online-srv: bench/online-srv.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+BENCH_BINS := $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(BUILD)/bench/loadgen $(BUILD)/bench/online-srv \
+	$(BUILD)/bench/scale-wait
+
+bench: all $(BENCH_BINS) $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
+	bench/probes.sh
+	bench/coloc.sh
 	bench/scale.sh
 
 demo: all

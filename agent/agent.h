@@ -104,6 +104,8 @@ int agent_trash_rootfs(struct agent *a, const char *bundle_dir, const char *id, 
 
 /* Status change hook: persist + notify waiters. */
 void agent_status_changed(struct agent *a, struct instance *i);
+/* save_flags: for inst_save_flags(), FS_NOSYNC where the record need not be durable yet. */
+void agent_status_changed_flags(struct agent *a, struct instance *i, int save_flags);
 /* Wakes log followers and event long-polls (api.c; declared here so the agent's parts below the API
  * can call it without including it). NULL-safe. */
 void api_wake(struct api *api);

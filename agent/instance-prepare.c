@@ -161,6 +161,7 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 	_cleanup_strv_ char **env = NULL;
 	_cleanup_free_ char *cgpath = NULL;
 	_cleanup_free_ char *cwd = NULL;
+	_cleanup_free_ char *notify_dir = NULL;
 	int r;
 
 	args = build_args(s, &img->config);
@@ -195,13 +196,19 @@ static int write_bundle(struct instance *i, const struct img_image *img, const c
 	b.pids_limit = lim.pids;
 	b.net = s->net == SPEC_NET_HOST ? RT_NET_HOST : s->net == SPEC_NET_BRIDGE ? RT_NET_PATH : RT_NET_NONE;
 	b.netns_path = i->netns_path;
+	if (s->probes[SPEC_PROBE_READINESS].kind == SPEC_PROBE_NOTIFY) {
+		/* the shim makes the socket in it before the runtime runs (drover-shim --notify) */
+		if (!(notify_dir = fs_path_join(i->bundle_dir, RT_NOTIFY_DIR_NAME)))
+			return err_set(err, ENOMEM, "out of memory");
+		b.notify_dir = notify_dir;
+	}
 	return rt_bundle_write(i->bundle_dir, &b, err);
 }
 
 static void remove_stale(const char *dir)
 {
 	static const char *const names[] = {RT_EXIT_FILE, RT_SHIM_PID_FILE, RT_CONTAINER_PID_FILE,
-					    "runc.log"};
+					    RT_NOTIFY_STATE_FILE, "runc.log"};
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)

@@ -101,6 +101,31 @@ void inst_save_retry_api_set(struct agent *a)
 
 int inst_save(struct instance *i)
 {
+	return inst_save_flags(i, 0);
+}
+
+int inst_sync_record(struct instance *i)
+{
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *name = NULL;
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	if (!i->spec || i->save_error)
+		return 0; /* nothing written, or the retry timer writes it whole (synced) */
+	if (asprintf(&name, "%s.json", i->id) < 0)
+		return -ENOMEM;
+	dfd = open(i->a->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return log_err_errno(-errno, "open '%s'", i->a->instances_dir);
+	r = fs_sync_written(dfd, name, &e);
+	if (r < 0)
+		save_failed(i, e); /* retried as a whole, synced save */
+	return r;
+}
+
+int inst_save_flags(struct instance *i, int flags)
+{
 	_cleanup_err_ struct err *e = NULL;
 	_cleanup_free_ char *text = NULL, *name = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -128,12 +153,14 @@ int inst_save(struct instance *i)
 	if (dfd < 0)
 		return log_err_errno(-errno, "open '%s'", i->a->instances_dir);
 	i->saved_hash = 0; /* a failed write may leave the old record or none */
-	r = fs_write_atomic(dfd, name, text, strlen(text), 0600, 0, &e);
+	r = fs_write_atomic(dfd, name, text, strlen(text), 0600, flags, &e);
 	if (r < 0) {
 		save_failed(i, e);
 		return r;
 	}
-	i->saved_hash = h;
+	/* only a synced record counts as on disk: one written FS_NOSYNC is written again by the next
+	 * save even if unchanged (inst_sync_record() may not have followed yet) */
+	i->saved_hash = flags & FS_NOSYNC ? 0 : h;
 	if (i->save_error) {
 		log_notice("state saved again id=%s", i->id);
 		(void)save_api_set(

@@ -108,6 +108,11 @@ json_t *inst_status_json(const struct instance *i);
 /* The persisted record (instance-state.c). */
 /* On failure the instance shows state_error and the write is retried every few seconds. */
 int inst_save(struct instance *i);
+/* flags: FS_NOSYNC writes the record whole but not durable (what it adds dies with the host, or
+ * inst_sync_record() follows). */
+int inst_save_flags(struct instance *i, int flags);
+/* Makes durable the record inst_save_flags(i, FS_NOSYNC) wrote. */
+int inst_sync_record(struct instance *i);
 /* The API's set could not be saved: it is saved again with the records that could not be. */
 void inst_save_retry_api_set(struct agent *a);
 int inst_delete_record(struct instance *i);

@@ -12,6 +12,7 @@
 #include "agent/instance-internal.h"
 #include "agent/lifecycle.h"
 #include "agent/probe.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -84,6 +85,19 @@ static void drop(struct instance *i)
 	inst_free(i);
 }
 
+/* Two saves of a start are kept off its critical path; both stay whole for a restarted agent (written
+ * and renamed as ever: the page cache outlives a killed agent), only their durability moves:
+ *  - phase creating (image ready): made durable by inst_create() right after the shim is spawned,
+ *    while the runtime works, yet before the API's set is saved and the PUT answered. It is on disk,
+ *    renamed, before any shim exists, so an agent killed meanwhile adopts the start as ever.
+ *  - phase running (start ok): never synced. What it adds (pids, the start time) dies with the host;
+ *    after a reboot the durable creating record is adopted as a start that never ran and begun again.
+ *    A client waiting for running is then not kept two fsyncs behind. */
+static int publish_save_flags(enum lc_event ev)
+{
+	return ev == LC_EV_IMAGE_READY || ev == LC_EV_START_OK ? FS_NOSYNC : 0;
+}
+
 /* One action; false when i is gone or belongs to a nested event now (the actions that start, create
  * or remove are always last in their list). */
 static bool act(struct instance *i, const struct lc_input *in, const struct lc_result *r, enum lc_action a)
@@ -125,7 +139,7 @@ static bool act(struct instance *i, const struct lc_input *in, const struct lc_r
 		(void)inst_save(i); /* logged inside; the in-memory intent stays right */
 		return true;
 	case LC_ACT_PUBLISH:
-		agent_status_changed(i->a, i);
+		agent_status_changed_flags(i->a, i, publish_save_flags(in->ev));
 		return true;
 	case LC_ACT_ANNOUNCE:
 		events_publish(i->a, i);

@@ -29,6 +29,7 @@ struct loop {
 	int tfd;
 	struct loop_src *srcs;
 	struct loop_timer *timers; /* sorted by deadline */
+	int64_t armed;		   /* the deadline the timerfd holds; 0: disarmed */
 	bool quit;
 	int code;
 };
@@ -140,18 +141,21 @@ static void reap_dead(struct loop *l)
 	}
 }
 
+/* The timerfd is set only before the loop blocks, and only when the first deadline changed: a
+ * burst of adds and cancels in one turn costs one timerfd_settime, or none. */
 static void arm(struct loop *l)
 {
 	struct itimerspec its = {0};
+	int64_t d = l->timers ? l->timers->deadline : 0;
 
-	if (l->timers) {
-		int64_t d = l->timers->deadline;
-		if (d <= 0)
-			d = 1;
-		its.it_value.tv_sec = d / 1000000000LL;
-		its.it_value.tv_nsec = d % 1000000000LL;
-	}
+	if (l->timers && d <= 0)
+		d = 1;
+	if (d == l->armed)
+		return;
+	its.it_value.tv_sec = d / 1000000000LL;
+	its.it_value.tv_nsec = d % 1000000000LL;
 	(void)timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL); /* cannot fail with valid values */
+	l->armed = d;
 }
 
 struct loop_timer *loop_timer_add(struct loop *l, int64_t delay_ms, loop_timer_cb cb, void *data)
@@ -167,7 +171,6 @@ struct loop_timer *loop_timer_add(struct loop *l, int64_t delay_ms, loop_timer_c
 		;
 	t->next = *pp;
 	*pp = t;
-	arm(l);
 	return t;
 }
 
@@ -177,26 +180,34 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t)
 		if (*pp == t) {
 			*pp = t->next;
 			free(t);
-			arm(l);
 			return;
 		}
 	}
 }
 
-static void run_timers(struct loop *l)
+/* Runs the timers due now; true if it ran any. */
+static bool run_due(struct loop *l)
 {
-	uint64_t expirations;
 	int64_t now = time_mono_ns();
+	bool ran = false;
 
-	(void)!read(l->tfd, &expirations, sizeof(expirations)); /* EAGAIN is fine: we check deadlines */
-	while (l->timers && l->timers->deadline <= now) {
+	while (l->timers && l->timers->deadline <= now && !l->quit) {
 		struct loop_timer *t = l->timers;
 		l->timers = t->next;
-		arm(l);
 		t->cb(l, t->data);
 		free(t);
+		ran = true;
 	}
-	arm(l);
+	return ran;
+}
+
+static void on_timerfd(struct loop *l)
+{
+	uint64_t expirations;
+
+	(void)!read(l->tfd, &expirations, sizeof(expirations)); /* EAGAIN is fine: we check deadlines */
+	l->armed = 0;						/* a fired absolute timer is spent */
+	(void)run_due(l);
 }
 
 int loop_run(struct loop *l)
@@ -204,7 +215,16 @@ int loop_run(struct loop *l)
 	struct epoll_event evs[32];
 
 	while (!l->quit) {
-		int n = epoll_wait(l->epfd, evs, 32, -1);
+		/* timers due already (a 0 ms timer set by a callback, libcurl's among them) run before
+		 * blocking, not after a wake-up of their own; a few rounds, so a timer that re-adds
+		 * itself at 0 ms cannot keep the loop from its fds */
+		for (int round = 0; round < 4 && run_due(l); round++)
+			;
+		if (l->quit)
+			break;
+		arm(l);
+		int n =
+		    epoll_wait(l->epfd, evs, 32, l->timers && l->timers->deadline <= time_mono_ns() ? 0 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -213,7 +233,7 @@ int loop_run(struct loop *l)
 		for (int i = 0; i < n && !l->quit; i++) {
 			struct loop_src *s = evs[i].data.ptr;
 			if (s == &timer_src) {
-				run_timers(l);
+				on_timerfd(l);
 				continue;
 			}
 			if (!s->dead)

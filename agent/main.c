@@ -52,8 +52,8 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *data)
 	(void)data;
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
-			/* the shims' first forks and nothing else: the shims themselves are not our children
-			 */
+			/* the shims (spawned --foreground, watched through their pidfds), exec probes and the
+			 * trash child */
 			int status;
 			pid_t pid;
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)

@@ -58,6 +58,7 @@ struct probe_state {
 	char buf[PROBE_HTTP_READ_MAX];
 	pid_t pid; /* exec: the runtime's exec */
 	struct probe_state *next_exec;
+	int notify_wd; /* notify readiness: the inotify watch on the bundle dir, -1 when none */
 };
 
 /* Initialises an instance's per-role states (n of them, indexed by role). */

@@ -81,6 +81,7 @@ static void cancel_in_flight(struct probe_state *ps)
 
 void probe_stop(struct instance *i)
 {
+	probe_notify_stop(i);
 	for (int r = 0; r < _SPEC_PROBE_ROLE_MAX; r++) {
 		struct probe_state *ps = &i->probes[r];
 		if (ps->tick) {
@@ -166,6 +167,8 @@ void probe_start(struct instance *i, bool adopted)
 {
 	if (!i->spec || i->phase != PH_RUNNING)
 		return;
+	if (cfg(i, SPEC_PROBE_READINESS)->kind == SPEC_PROBE_NOTIFY && startup_done(i))
+		probe_notify_start(i); /* no traffic: the shim records what the service says */
 	for (int r = 0; r < _SPEC_PROBE_ROLE_MAX; r++) {
 		struct probe_state *ps = &i->probes[r];
 		const struct spec_probe *p = cfg(i, (enum spec_probe_role)r);

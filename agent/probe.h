@@ -46,3 +46,7 @@ int probe_net_begin(struct probe_state *ps);
 void probe_net_cancel(struct probe_state *ps);
 int probe_exec_begin(struct probe_state *ps);
 void probe_exec_cancel(struct probe_state *ps);
+/* notify readiness (probe-notify.c): watch the shim's BUNDLE/notify.state and take what it says now;
+ * stop watching. */
+void probe_notify_start(struct instance *i);
+void probe_notify_stop(struct instance *i);

@@ -45,11 +45,15 @@ void agent_unlink(struct agent *a, struct instance *i)
 
 void agent_status_changed(struct agent *a, struct instance *i)
 {
-	/* watchers first: the event journal is not synced either, and a client waiting for `running`
-	 * should not wait two fsyncs of a record whose new facts (pids, times) die with the host */
+	agent_status_changed_flags(a, i, 0);
+}
+
+void agent_status_changed_flags(struct agent *a, struct instance *i, int save_flags)
+{
+	/* watchers first: the event journal is not synced either */
 	events_publish(a, i);
 	if (i->spec)
-		(void)inst_save(i); /* logged inside; the in-memory status stays right */
+		(void)inst_save_flags(i, save_flags); /* logged inside; the in-memory status stays right */
 	history_update(i);
 }
 

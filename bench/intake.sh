@@ -237,6 +237,10 @@ echo "intake: writing bench/RESULTS.md" >&2
 	echo
 	echo "Target: median under 20 ms in every mode. A negative figure means the runtime was already"
 	echo "exec'd when the client got its answer (the push PUT answers after the start is under way)."
+	echo "Every figure includes the agent's own work for a start before the runtime is exec'd (spec,"
+	echo "image, overlay mount, bundle, record, shim spawn: section (a3)). The fixture sends with"
+	echo "TCP_NODELAY: earlier pull figures (61 ms) held a 40 ms stall of the fixture's own (its headers"
+	echo "and body left in two writes, the body held by Nagle until the agent's delayed ACK)."
 	echo
 	echo "### (i2) Idle cost, $IDLE_S s, $idle_count instances running, every mode connected"
 	echo
@@ -245,6 +249,10 @@ echo "intake: writing bench/RESULTS.md" >&2
 	echo "| $wakeups | $(echo "$wakeups $IDLE_S" | awk '{printf "%.2f", $1/$2}') | $(echo "$cpu0 $cpu1 $hz" | awk '{printf "%.2f s", ($2-$1)/$3}') | $((polls1 - polls0)) / $((posts1 - posts0)) | $((grpc1 - grpc0)) |"
 	echo
 	echo "Target: at most one wake-up per second plus the status heartbeat (--status-interval 10 s)."
+	echo "What wakes an idle agent: the colocation sampler every 5 s at rest, etcd's lease keep-alive"
+	echo "every TTL/3 (3.3 s; a request and its answer), the status heartbeat to the control plane and"
+	echo "the node status to etcd every 10 s, and the long-poll's renewal. Timers due at once (libcurl"
+	echo "asks for 0 ms ones) run before the loop blocks, not on a wake-up of their own."
 	echo
 	echo "### (i3) Status delivery across a $OUTAGE_S s control-plane outage"
 	echo

@@ -149,7 +149,7 @@ printf '%s\n%s\n' "$(command -v runc)" "$B/a3/exec.log" >"$B/a3/runc-wrap.conf"
 : >"$B/a3/droverd.conf"
 build/droverd --config "$B/a3/droverd.conf" --state-dir "$B/a3/state" --run-dir "$B/a3/run" \
 	--assignments-dir "$B/a3/assign" --cgroup-root "$CG/a3" --bridge "${BR}a" --nft-table "${NFT}a" \
-	--image-layout-root "$B" --runtime "$B/a3/runc-wrap" --log-level info 2>"$B/a3/droverd.log" &
+	--image-layout-root "$B" --runtime "$B/a3/runc-wrap" --log-level debug 2>"$B/a3/droverd.log" &
 A3_PID=$!
 A3_SOCK="$B/a3/run/droverd.sock"
 for _ in $(seq 1 100); do [ -S "$A3_SOCK" ] && break; sleep 0.05; done
@@ -160,7 +160,10 @@ for i in $(seq 1 "$N"); do
 	read -r total w0 < <(build/bench/put-wait poll "$A3_SOCK" "s$i" "$B/spec.json")
 	tx=$(awk -v id="s$i" '$2 == id {print $1; exit}' "$B/a3/exec.log")
 	agent_ms=$(sed -n "s/.*start_ms=\([0-9.]*\) id=s$i\$/\1/p" "$B/a3/droverd.log" | head -1)
-	echo "$total $(echo "$tx $w0" | awk '{printf "%.2f", ($1 - $2) / 1000}') ${agent_ms:-0}" >>"$B/a3.split"
+	# the agent's own split (a debug line): its parts before the shim, and when the shim was exec'd
+	split=$(sed -n "s/.*start split: to create \([0-9.]*\) ms, prepare \([0-9.]*\) ms, shim spawn \([0-9.]*\) ms, record sync \([0-9.]*\) ms wall_us=\([0-9]*\) id=s$i\$/\1 \2 \3 \4 \5/p" "$B/a3/droverd.log" | head -1)
+	[ -n "$split" ] || split="0 0 0 0 $tx"
+	echo "$total $(echo "$tx $w0" | awk '{printf "%.2f", ($1 - $2) / 1000}') ${agent_ms:-0} $(echo "$split $tx $w0" | awk '{printf "%s %s %s %s %.2f %.2f", $1, $2, $3, $4, ($6 - $5) / 1000, ($5 - $7) / 1000}')" >>"$B/a3.split"
 	build/bench/put-wait rm "$A3_SOCK" "s$i" >/dev/null
 done
 kill "$A3_PID"
@@ -171,6 +174,7 @@ a3_pre=$(awk '{print $2}' "$B/a3.split" | median)
 a3_post=$(awk '{printf "%.2f\n", $1 - $2}' "$B/a3.split" | median)
 a3_agent=$(awk '{print $3}' "$B/a3.split" | median)
 a3_seen=$(awk '{printf "%.2f\n", $1 - $3}' "$B/a3.split" | median)
+a3_col() { awk -v c="$1" '{print $c}' "$B/a3.split" | median; }
 write_section <<MD
 ## (a3) Where a start's time goes, as a client polling GET sees it
 
@@ -180,7 +184,13 @@ runtime is a wrapper that stamps the moment it is exec'd. Medians of $N rounds.
 | part | median ms |
 |---|---|
 | PUT to \`running\` seen by the client | $a3_total |
-| the agent's work before the runtime is exec'd (spec, image, overlay mount, bundle, fsync'd record, shim spawn) | $a3_pre |
+| the agent's work before the runtime is exec'd (spec, image, overlay mount, bundle, record, shim spawn) | $a3_pre |
+| &nbsp; PUT to the shim exec'd (HTTP, spec, image, record, bundle, fork and exec of the shim) | $(a3_col 9) |
+| &nbsp; &nbsp; in it: start begun to \`creating\` (image resolved, record written unsynced) | $(a3_col 4) |
+| &nbsp; &nbsp; in it: overlay mount, bundle, config.json | $(a3_col 5) |
+| &nbsp; &nbsp; in it: the shim's fork and exec, as droverd waits for it | $(a3_col 6) |
+| &nbsp; the shim exec'd to the runtime exec'd (its set-up, fork and exec of the runtime) | $(a3_col 8) |
+| the creating record's fsyncs, after the spawn (off the client's path, overlapping the runtime) | $(a3_col 7) |
 | runtime exec'd to \`running\` seen (\`runc run -d\`, the shim's report, the client's next poll) | $a3_post |
 | raw \`runc run -d\` of the same bundle, from (a) | $a_runc |
 | agent overhead: client's time minus raw runc | $(echo "$a3_total $a_runc" | awk '{printf "%.2f", $1 - $2}') |

@@ -51,6 +51,13 @@ int cg_tree_remove(const char *dir, bool use_kill_file, int64_t deadline_ns, str
 int cg_remove_root_dirs(const char *base, const char *root, struct err **err);
 /* Reads a knob and writes value only when the current one (trailing whitespace dropped) differs. */
 int cg_set_knob(int dirfd, const char *dir, const char *name, const char *value, struct err **err);
+/* The batch tier's CPU: the lowest weight (weight_knob = weight) plus cpu.idle 1 where the kernel
+ * has it (5.15+, in v1's cpu hierarchy too). An idle group is SCHED_IDLE to its siblings: a waking
+ * online task preempts it at once, and a CPU running only idle work counts as idle when the
+ * scheduler places a woken or forked task. An idle group refuses weight writes (EINVAL), so one
+ * that is already idle is left as it is. */
+int cg_set_idle_tier(int dirfd, const char *dir, const char *weight_knob, const char *weight,
+		     struct err **err);
 /* mkdir of <base><root> (with parents) and <base><root>/online, /batch. */
 int cg_mkdir_tiers(const char *base, const char *root, struct err **err);
 /* Whether list (whitespace-separated words) contains word. */

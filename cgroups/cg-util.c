@@ -88,6 +88,29 @@ int cg_set_knob(int dirfd, const char *dir, const char *name, const char *value,
 	return 0;
 }
 
+int cg_set_idle_tier(int dirfd, const char *dir, const char *weight_knob, const char *weight,
+		     struct err **err)
+{
+	_cleanup_err_ struct err *e = NULL;
+	char idle[16];
+	bool have_idle;
+	int r;
+
+	r = fs_read_knob(dirfd, "cpu.idle", idle, sizeof(idle), &e);
+	if (r < 0 && e && e->errnum != ENOENT)
+		return err_set(err, -r, "cgroup '%s': %s", dir, err_msg(e));
+	have_idle = r >= 0;
+	if (have_idle && idle[0] == '1')
+		return 0;
+	r = cg_set_knob(dirfd, dir, weight_knob, weight, err);
+	if (r < 0 || !have_idle)
+		return r;
+	r = fs_write_knob(dirfd, "cpu.idle", "1", err);
+	if (r < 0)
+		return err_wrap(err, "cgroup '%s'", dir);
+	return 0;
+}
+
 int cg_mkdir_tiers(const char *base, const char *root, struct err **err)
 {
 	static const char *const tiers[] = {"online", "batch"};

@@ -90,8 +90,8 @@ static int v1_init(struct cg_ctx *c, struct err **err)
 	return r;
 }
 
-static int v1_set_tier_shares(const char *base, const char *root, const char *tier, const char *shares,
-			      struct err **err)
+/* online: the default weight; batch: the lowest one, and idle where the kernel has v1 cpu.idle. */
+static int v1_set_tier_cpu(const char *base, const char *root, const char *tier, bool batch, struct err **err)
 {
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int fd = -1;
@@ -101,7 +101,9 @@ static int v1_set_tier_shares(const char *base, const char *root, const char *ti
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open cgroup '%s'", dir);
-	return cg_set_knob(fd, dir, "cpu.shares", shares, err);
+	if (batch) /* 2 is the lowest cpu.shares the kernel accepts */
+		return cg_set_idle_tier(fd, dir, "cpu.shares", "2", err);
+	return cg_set_knob(fd, dir, "cpu.shares", "1024", err);
 }
 
 static int v1_create_parents(const struct cg_ctx *c, struct err **err)
@@ -126,11 +128,10 @@ static int v1_create_parents(const struct cg_ctx *c, struct err **err)
 			return r;
 		if (strcmp(v1_prepared[i], "cpu") != 0)
 			continue;
-		/* 2 is the lowest cpu.shares the kernel accepts; 1024 is the default. */
-		r = v1_set_tier_shares(base, c->root, "batch", "2", err);
+		r = v1_set_tier_cpu(base, c->root, "batch", true, err);
 		if (r < 0)
 			return r;
-		r = v1_set_tier_shares(base, c->root, "online", "1024", err);
+		r = v1_set_tier_cpu(base, c->root, "online", false, err);
 		if (r < 0)
 			return r;
 	}

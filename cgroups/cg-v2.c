@@ -89,30 +89,6 @@ static int v2_enable_path(const struct cg_ctx *c, struct err **err)
 	return r;
 }
 
-/* cpu.weight 1 plus cpu.idle 1 where the kernel has it (5.15+). A group that is already idle
- * refuses cpu.weight writes with EINVAL, so an idle batch tier is left as it is. */
-static int v2_set_batch_cpu(int fd, const char *dir, struct err **err)
-{
-	_cleanup_err_ struct err *e = NULL;
-	char idle[16];
-	bool have_idle;
-	int r;
-
-	r = fs_read_knob(fd, "cpu.idle", idle, sizeof(idle), &e);
-	if (r < 0 && e && e->errnum != ENOENT)
-		return err_set(err, -r, "cgroup '%s': %s", dir, err_msg(e));
-	have_idle = r >= 0;
-	if (have_idle && idle[0] == '1')
-		return 0;
-	r = cg_set_knob(fd, dir, "cpu.weight", "1", err);
-	if (r < 0 || !have_idle)
-		return r;
-	r = fs_write_knob(fd, "cpu.idle", "1", err);
-	if (r < 0)
-		return err_wrap(err, "cgroup '%s'", dir);
-	return 0;
-}
-
 static int v2_set_tier_cpu(const struct cg_ctx *c, enum cg_qos qos, struct err **err)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -129,7 +105,7 @@ static int v2_set_tier_cpu(const struct cg_ctx *c, enum cg_qos qos, struct err *
 		return err_set(err, errno, "cgroup '%s': cpu.weight", dir);
 	}
 	if (qos == CG_QOS_BATCH)
-		return v2_set_batch_cpu(fd, dir, err);
+		return cg_set_idle_tier(fd, dir, "cpu.weight", "1", err);
 	return cg_set_knob(fd, dir, "cpu.weight", "100", err); /* the kernel default */
 }
 

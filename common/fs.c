@@ -88,6 +88,19 @@ int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, m
 	return 0;
 }
 
+int fs_sync_written(int dirfd, const char *name, struct err **err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return err_set(err, errno, "open '%s'", name);
+	if (fsync(fd) < 0)
+		return err_set(err, errno, "fsync '%s'", name);
+	if (fsync(dirfd) < 0)
+		return err_set(err, errno, "fsync the directory of '%s'", name);
+	return 0;
+}
+
 bool fs_is_atomic_tmp(const char *name)
 {
 	const char *t = strstr(name, ".tmp.");

@@ -13,6 +13,9 @@ enum {
 /* tmp file in the same dir + write loop + fsync + rename + fsync(dir). */
 int fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode, int flags,
 		    struct err **err);
+/* Makes durable what fs_write_atomic(..., FS_NOSYNC) wrote and renamed: fsync of name, then of dirfd.
+ * The file is whole for any process at once; only a host crash before this call can tear it. */
+int fs_sync_written(int dirfd, const char *name, struct err **err);
 /* Is name a temp file fs_write_atomic makes ("NAME.tmp.PID")? */
 bool fs_is_atomic_tmp(const char *name);
 /* Removes every fs_write_atomic temp file in path that a process other than this one left (a crash

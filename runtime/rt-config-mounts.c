@@ -45,7 +45,7 @@ static int mount_json(const struct mount_def *m, json_t **ret)
 	return 0;
 }
 
-int rt_config_mounts(json_t **ret, struct err **err)
+int rt_config_mounts(const struct rt_bundle_spec *s, json_t **ret, struct err **err)
 {
 	_cleanup_json_ json_t *arr = json_array();
 
@@ -56,6 +56,16 @@ int rt_config_mounts(json_t **ret, struct err **err)
 
 		if (mount_json(&default_mounts[i], &m) < 0 || rt_json_append(arr, m) < 0)
 			return err_set(err, ENOMEM, "mount '%s'", default_mounts[i].destination);
+	}
+	if (s->notify_dir) {
+		/* read-only: the container can send to the socket (a socket is exempt from the mount's
+		 * read-only flag) but neither replace it nor put files next to it */
+		struct mount_def notify = {
+		    RT_NOTIFY_DIR, "bind", s->notify_dir, {"rbind", "ro", "nosuid", "nodev", "noexec", NULL}};
+		json_t *m = NULL;
+
+		if (mount_json(&notify, &m) < 0 || rt_json_append(arr, m) < 0)
+			return err_field(err, "notify_dir", EINVAL, "notify dir is not valid UTF-8");
 	}
 	*ret = TAKE_PTR(arr);
 	return 0;

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -116,6 +117,24 @@ static int strv_field(json_t *obj, const char *key, char *const *v, struct err *
 	return 0;
 }
 
+/* env with NOTIFY_SOCKET pointing at the mounted socket (one the image or spec set is replaced). */
+static int env_with_notify(json_t *p, char *const *env, struct err **err)
+{
+	_cleanup_free_ char **v = NULL;
+	size_t n = 0, m = 0;
+
+	while (env && env[n])
+		n++;
+	v = calloc(n + 2, sizeof(*v));
+	if (!v)
+		return err_set(err, ENOMEM, "process.env");
+	for (size_t k = 0; k < n; k++)
+		if (strncmp(env[k], "NOTIFY_SOCKET=", 14) != 0)
+			v[m++] = env[k];
+	v[m++] = (char *)"NOTIFY_SOCKET=" RT_NOTIFY_SOCKET;
+	return strv_field(p, "env", v, err);
+}
+
 static int process_fields(const struct rt_bundle_spec *s, json_t *p, struct err **err)
 {
 	_cleanup_free_ char *cwd = NULL;
@@ -129,7 +148,7 @@ static int process_fields(const struct rt_bundle_spec *s, json_t *p, struct err 
 	r = strv_field(p, "args", s->args, err);
 	if (r < 0)
 		return r;
-	r = strv_field(p, "env", s->env, err);
+	r = s->notify_dir ? env_with_notify(p, s->env, err) : strv_field(p, "env", s->env, err);
 	if (r < 0)
 		return r;
 	r = rt_cwd_normalize(s->cwd ? s->cwd : "/", &cwd);
@@ -187,7 +206,7 @@ static int config_fields(const struct rt_bundle_spec *s, json_t *cfg, struct err
 	r = root_json(s, cfg, err);
 	if (r < 0)
 		return r;
-	r = rt_config_mounts(&part, err);
+	r = rt_config_mounts(s, &part, err);
 	if (r < 0)
 		return r;
 	if (rt_json_set(cfg, "mounts", part) < 0)

@@ -25,4 +25,4 @@ json_t *rt_json_strn(const char *const *v, size_t n);
 
 /* config.json parts, built in rt-config-linux.c / rt-config-mounts.c. */
 int rt_config_linux(const struct rt_bundle_spec *s, json_t **ret, struct err **err);
-int rt_config_mounts(json_t **ret, struct err **err);
+int rt_config_mounts(const struct rt_bundle_spec *s, json_t **ret, struct err **err);

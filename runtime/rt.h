@@ -42,7 +42,13 @@ struct rt_bundle_spec {
 	int oom_score_adj;
 	enum rt_net_mode net;
 	const char *netns_path; /* RT_NET_PATH only */
+	/* sd_notify readiness: the host dir holding the shim's notify socket (BUNDLE/notify), mounted
+	 * read-only at RT_NOTIFY_DIR with NOTIFY_SOCKET set in env; NULL: none */
+	const char *notify_dir;
 };
+
+#define RT_NOTIFY_DIR "/run/drover"
+#define RT_NOTIFY_SOCKET RT_NOTIFY_DIR "/notify.sock"
 
 /* Normalises a working directory ("//a/./b/" -> "/a/b"; caller frees *ret). -EINVAL for a relative
  * path or one with a ".." component, -EPERM for /proc, /sys, /dev and anything under them.
@@ -121,3 +127,5 @@ int rt_version_probe(const char *runtime, int timeout_ms, struct rt_runtime_vers
 #define RT_SHIM_PID_FILE "shim.pid"
 #define RT_SHIM_LOCK_FILE "shim.lock" /* flock'ed for the shim's whole life (its stdin) */
 #define RT_CONTAINER_PID_FILE "container.pid"
+#define RT_NOTIFY_DIR_NAME "notify"	    /* BUNDLE/notify/notify.sock, made by `drover-shim --notify` */
+#define RT_NOTIFY_STATE_FILE "notify.state" /* "ready\n" or "stopping\n", written by the shim */

@@ -13,7 +13,7 @@ test_pkgs=(bats jq curl iproute2 nftables util-linux procps cppcheck clang-tidy 
 # the cgroup v2 guest (make check-v2): installed where Debian has them; the test command runs
 # that stage only if they are there
 v2_pkgs=(qemu-system-x86 linux-image-cloud-amd64)
-bench_pkgs=(jq curl bc podman conmon containernetworking-plugins docker-registry skopeo umoci)
+bench_pkgs=(jq curl bc podman conmon containernetworking-plugins docker-registry skopeo umoci stress-ng)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 case "${1:-all}" in

@@ -420,8 +420,5 @@ int spec_check_supported(const struct spec *s, struct err **err)
 			return err_field(err, "network.ports", EINVAL,
 					 "published ports need network mode \"bridge\", not \"%s\"",
 					 spec_net_name(s->net));
-	if (s->probes[SPEC_PROBE_READINESS].kind == SPEC_PROBE_NOTIFY)
-		return err_field(err, "health.readiness.notify", ENOTSUP,
-				 "readiness by \"notify\" is not supported yet");
 	return 0;
 }

@@ -135,6 +135,10 @@ static int parse_all(int argc, char *const *argv, struct shim_args *a, struct er
 			a->foreground = true;
 			continue;
 		}
+		if (strcmp(arg, "notify") == 0) {
+			a->notify = true;
+			continue;
+		}
 		eq = strchr(arg, '=');
 		n = eq ? (size_t)(eq - arg) : strlen(arg);
 		if (n >= sizeof(name))

@@ -1,4 +1,5 @@
-/* The shim's event loop: poll(2) over the two output pipes and a signalfd for SIGCHLD. */
+/* The shim's event loop: poll(2) over the two output pipes, a signalfd for SIGCHLD and, with --notify,
+ * the container's notify socket. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -63,24 +64,41 @@ static int poll_timeout(const struct shim_loop *l, int64_t drain_deadline)
 	return left < 0 ? 0 : (int)left;
 }
 
+/* The notify socket is read only while init runs (its readiness ends with it), and not while it
+ * rests after a burst: then the rest's end bounds the poll. */
+static int notify_fd(const struct shim_loop *l, int *timeout)
+{
+	int rest = -1, fd;
+
+	if (!l->notify || l->exited)
+		return -1;
+	fd = shim_notify_poll_fd(l->notify, time_mono_ns(), &rest);
+	if (rest >= 0 && (*timeout < 0 || rest < *timeout))
+		*timeout = rest;
+	return fd;
+}
+
 int shim_loop_run(struct shim_loop *l, struct err **err)
 {
 	int64_t deadline = 0;
 
 	shim_loop_reap(l); /* init may have exited before the loop started */
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 		    {.fd = l->fds[0], .events = POLLIN},
 		    {.fd = l->fds[1], .events = POLLIN},
 		    {.fd = l->sigfd, .events = POLLIN},
+		    {.fd = -1, .events = POLLIN},
 		};
-		int n;
+		int n, timeout;
 
 		if (l->exited && deadline == 0)
 			deadline = time_mono_ns() + (int64_t)SHIM_DRAIN_MS * 1000000;
 		if (l->exited && ((l->fds[0] < 0 && l->fds[1] < 0) || time_mono_ns() >= deadline))
 			break;
-		n = poll(pfd, 3, poll_timeout(l, deadline));
+		timeout = poll_timeout(l, deadline);
+		pfd[3].fd = notify_fd(l, &timeout);
+		n = poll(pfd, 4, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -93,6 +111,8 @@ int shim_loop_run(struct shim_loop *l, struct err **err)
 			drain_signalfd(l->sigfd);
 			shim_loop_reap(l);
 		}
+		if (pfd[3].fd >= 0 && pfd[3].revents)
+			shim_notify_pump(l->notify);
 	}
 	/* Output still held open by a leftover process: log what arrived, cut as partial. */
 	for (int i = 0; i < 2; i++)

@@ -28,6 +28,7 @@ struct shim_run {
 	int sync_fd; /* -1 once used, or when fd 3 was not given */
 	int out[2];  /* pipes: [0] read end kept by the shim, [1] for runc create */
 	int err[2];
+	struct shim_notify notify; /* fd -1 without --notify */
 	pid_t init_pid;
 	bool oom_base_ok;
 	uint64_t oom_base;
@@ -195,6 +196,9 @@ static int start_container(struct shim_run *s, struct err **err)
 	r = make_pipes(s, err);
 	if (r < 0)
 		return r;
+	/* before the runtime runs: its config bind-mounts the socket's dir, which must exist */
+	if (s->a->notify && (r = shim_notify_open(&s->notify, s->bundle_fd, err)) < 0)
+		return r;
 	read_oom(s->a, true, &s->oom_base_ok, &s->oom_base);
 	r = shim_runc_run(s->a, s->out[1], s->err[1], err);
 	close_fd(&s->out[1]); /* only the container holds the write ends now: its exit means EOF */
@@ -209,6 +213,7 @@ static int watch_container(struct shim_run *s, int sigfd, struct shim_logfile *l
 {
 	struct shim_loop l = {
 	    .sigfd = sigfd,
+	    .notify = s->notify.fd >= 0 ? &s->notify : NULL,
 	    .fds = {s->out[0], s->err[0]},
 	    .lb = {&out_buf, &err_buf},
 	    .lf = lf,
@@ -222,7 +227,8 @@ static int watch_container(struct shim_run *s, int sigfd, struct shim_logfile *l
 	out_buf.stream = "stdout";
 	err_buf.stream = "stderr";
 	r = shim_loop_run(&l, err);
-	s->out[0] = l.fds[0]; /* the loop closes pipes at EOF */
+	shim_notify_close(&s->notify); /* readiness ends with init */
+	s->out[0] = l.fds[0];	       /* the loop closes pipes at EOF */
 	s->err[0] = l.fds[1];
 	if (r < 0)
 		return r;
@@ -265,7 +271,11 @@ static int shim_main(int argc, char **argv)
 {
 	_cleanup_err_ struct err *e = NULL;
 	struct shim_args a = {0};
-	struct shim_run s = {.a = &a, .bundle_fd = -1, .out = {-1, -1}, .err = {-1, -1}};
+	struct shim_run s = {.a = &a,
+			     .bundle_fd = -1,
+			     .out = {-1, -1},
+			     .err = {-1, -1},
+			     .notify = {.fd = -1, .bundle_fd = -1}};
 	int sigfd = -1, r;
 
 	ensure_std_fds();
@@ -293,6 +303,7 @@ static int shim_main(int argc, char **argv)
 	close_fd(&s.out[1]);
 	close_fd(&s.err[0]);
 	close_fd(&s.err[1]);
+	shim_notify_close(&s.notify);
 	close_fd(&s.bundle_fd);
 	close_fd(&sigfd);
 	shim_args_done(&a);
@@ -301,24 +312,26 @@ static int shim_main(int argc, char **argv)
 
 static void usage(void)
 {
-	printf(
-	    "Usage: drover-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR --log FILE\n"
-	    "                   [--log-max BYTES] [--oom-file FILE] [--runtime-timeout MS] [--foreground]\n\n"
-	    "One per container, started by droverd: runs the OCI runtime's create and start for\n"
-	    "the bundle, stays the container's parent, copies its output into the capped log\n"
-	    "(one rotated file is kept), and writes the exit record into the bundle.\n"
-	    "It is not meant to be run by hand.\n\n"
-	    "  --id ID              container id given to the runtime\n"
-	    "  --bundle DIR         the OCI bundle (config.json, rootfs)\n"
-	    "  --runtime PATH       the OCI runtime binary (runc)\n"
-	    "  --runtime-root DIR   the runtime's state root (--root)\n"
-	    "  --log FILE           where the container's output goes\n"
-	    "  --log-max BYTES      size before rotation (default %llu)\n"
-	    "  --oom-file FILE      the cgroup file whose oom_kill count tells an OOM kill\n"
-	    "  --runtime-timeout MS deadline of each runtime exec, then it is killed (default %llu)\n"
-	    "  --foreground         stay attached to the caller (no daemonising)\n"
-	    "  --help, --version\n",
-	    (unsigned long long)SHIM_LOG_MAX_DEFAULT, (unsigned long long)SHIM_RUNTIME_TIMEOUT_DEFAULT_MS);
+	printf("Usage: drover-shim --id ID --bundle DIR --runtime PATH --runtime-root DIR --log FILE\n"
+	       "                   [--log-max BYTES] [--oom-file FILE] [--runtime-timeout MS] [--notify]\n"
+	       "                   [--foreground]\n\n"
+	       "One per container, started by droverd: runs the OCI runtime's create and start for\n"
+	       "the bundle, stays the container's parent, copies its output into the capped log\n"
+	       "(one rotated file is kept), and writes the exit record into the bundle.\n"
+	       "It is not meant to be run by hand.\n\n"
+	       "  --id ID              container id given to the runtime\n"
+	       "  --bundle DIR         the OCI bundle (config.json, rootfs)\n"
+	       "  --runtime PATH       the OCI runtime binary (runc)\n"
+	       "  --runtime-root DIR   the runtime's state root (--root)\n"
+	       "  --log FILE           where the container's output goes\n"
+	       "  --log-max BYTES      size before rotation (default %llu)\n"
+	       "  --oom-file FILE      the cgroup file whose oom_kill count tells an OOM kill\n"
+	       "  --runtime-timeout MS deadline of each runtime exec, then it is killed (default %llu)\n"
+	       "  --notify             relay sd_notify readiness: BUNDLE/notify/notify.sock in,\n"
+	       "                       BUNDLE/notify.state out\n"
+	       "  --foreground         stay attached to the caller (no daemonising)\n"
+	       "  --help, --version\n",
+	       (unsigned long long)SHIM_LOG_MAX_DEFAULT, (unsigned long long)SHIM_RUNTIME_TIMEOUT_DEFAULT_MS);
 }
 
 int main(int argc, char **argv)

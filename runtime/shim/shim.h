@@ -27,6 +27,7 @@ struct shim_args {
 	uint64_t log_max;
 	uint64_t runtime_timeout_ms; /* deadline of each runtime exec; then it is killed */
 	bool foreground;	     /* debugging and tests: do not fork away from the caller */
+	bool notify;		     /* relay sd_notify readiness (BUNDLE/notify/notify.sock) */
 };
 
 int shim_args_parse(int argc, char *const *argv, struct shim_args *ret, struct err **err);
@@ -112,9 +113,43 @@ int shim_parse_oom_kill(const char *text, uint64_t *ret);
 int shim_read_oom_kill(const char *path, uint64_t *ret);
 int shim_parse_u64(const char *s, const char **ret_end, uint64_t *ret);
 
+/* shim-notify.c: the container's NOTIFY_SOCKET (sd_notify datagrams). Only READY=1 and STOPPING=1
+ * count; the readiness they give is kept in BUNDLE/notify.state for droverd. */
+#define SHIM_NOTIFY_DIR "notify"	      /* in the bundle; bind-mounted read-only into the container */
+#define SHIM_NOTIFY_SOCK "notify/notify.sock" /* the socket, relative to the bundle */
+#define SHIM_NOTIFY_STATE "notify.state"      /* "ready\n" or "stopping\n", written atomically */
+#define SHIM_NOTIFY_DGRAM_MAX 4096	      /* a longer datagram is junk and ignored */
+#define SHIM_NOTIFY_RATE 64		      /* datagrams read per second at most; then the socket rests */
+
+enum { SHIM_NOTIFY_READY = 1 << 0, SHIM_NOTIFY_STOPPING = 1 << 1 };
+enum shim_notify_state { SHIM_NOTIFY_NONE, SHIM_NOTIFY_IS_READY, SHIM_NOTIFY_IS_STOPPING };
+
+struct shim_notify {
+	int fd;	       /* -1: not relaying (no --notify, or done after STOPPING=1) */
+	int bundle_fd; /* where the state file goes */
+	enum shim_notify_state state;
+	int64_t window_start; /* monotonic ns of the current one-second rate window */
+	unsigned in_window;   /* datagrams read in it */
+};
+
+/* The flags of one datagram: newline-separated VAR=VALUE assignments, of which only the exact lines
+ * READY=1 and STOPPING=1 mean something. A datagram holding a NUL byte is junk (0). */
+unsigned shim_notify_parse(const char *buf, size_t len);
+/* The next state after a datagram's flags: none -> ready -> stopping, and stopping is final. */
+enum shim_notify_state shim_notify_next(enum shim_notify_state s, unsigned flags);
+/* Makes BUNDLE/notify/ (0755) with a fresh datagram socket in it that any user can send to, and
+ * removes a notify.state an earlier run left. */
+int shim_notify_open(struct shim_notify *n, int bundle_fd, struct err **err);
+/* Reads what the socket holds, within the rate budget; never blocks. */
+void shim_notify_pump(struct shim_notify *n);
+/* The fd to poll (-1 while resting or done) and how long the rest still lasts (-1: no rest). */
+int shim_notify_poll_fd(const struct shim_notify *n, int64_t now_mono, int *ret_timeout_ms);
+void shim_notify_close(struct shim_notify *n);
+
 /* shim-loop.c */
 struct shim_loop {
-	int sigfd; /* signalfd for SIGCHLD */
+	int sigfd;		    /* signalfd for SIGCHLD */
+	struct shim_notify *notify; /* NULL: no notify socket */
 	int fds[2];
 	struct shim_linebuf *lb[2];
 	struct shim_logfile *lf;

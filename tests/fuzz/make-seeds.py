@@ -373,6 +373,21 @@ def etcd():
     put("fuzz_etcd", "key", bytes([5]) + key.encode())
 
 
+def shim_notify():
+    """Datagrams a service sends to NOTIFY_SOCKET (drover-shim's parser)."""
+    for name, data in [
+        ("ready", b"READY=1"),
+        ("ready-nl", b"READY=1\n"),
+        ("status-ready", b"STATUS=serving\nMAINPID=1\nREADY=1\n"),
+        ("stopping", b"STOPPING=1"),
+        ("both", b"READY=1\nSTOPPING=1"),
+        ("near-misses", b"READY=0\n READY=1\nREADY=1 \nready=1\nREADY=11"),
+        ("nul", b"READY=1\x00STOPPING=1"),
+        ("empty-lines", b"\n\n\nREADY=1\n\n"),
+    ]:
+        put("fuzz_shim_notify", name, data)
+
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     specs()
@@ -387,3 +402,4 @@ if __name__ == "__main__":
     registry()
     docker_save()
     etcd()
+    shim_notify()

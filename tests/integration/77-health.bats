@@ -2,12 +2,23 @@
 # Health probes against real containers: readiness (http, tcp, exec), liveness restarts with
 # LivenessFailed under the back-off, startup gating, probes into a mode-none namespace, ready
 # instances staying ready across kill -9 of droverd, and a 100 ms period that leaves no TIME_WAIT
-# and no fd behind. Probe traffic goes only to this test's own bridge and namespaces.
+# and no fd behind; "notify" readiness (READY=1 over NOTIFY_SOCKET, relayed by the shim), also
+# across kill -9 of droverd. Probe traffic goes only to this test's own bridge and namespaces.
 
 load helpers
 
+SD_NOTIFY="$REPO_ROOT/${DROVER_BUILD:-build}/tests/sd-notify"
+
 setup_file() {
 	image_setup_file
+	# the demo image plus the static sd-notify helper at /bin/sd-notify (busybox's nc has no
+	# unix datagram mode)
+	if [ -x "$SD_NOTIFY" ]; then
+		local x="$BATS_FILE_TMPDIR/notify-layer"
+		mkdir -p "$x/bin"
+		cp "$SD_NOTIFY" "$x/bin/sd-notify"
+		"$REPO_ROOT/demo/build-image.sh" "$BATS_FILE_TMPDIR/notify-image" latest --extra-layer "$x" >/dev/null
+	fi
 }
 
 setup() {
@@ -188,6 +199,116 @@ httpd_spec() { # ID [jq]
 	done
 	drv_run sh -c "curl -sf --unix-socket '$SOCK' 'http://localhost/v1/events?after=$seq' | jq -c '[.events[] | select(.ready == false)]'"
 	[ "$output" = "[]" ]
+}
+
+# A spec on the image with sd-notify, readiness by notify, as a non-root user.
+notify_spec() { # ID COMMAND-STRING [jq]
+	spec "$1" ".image = \"oci:$BATS_FILE_TMPDIR/notify-image:latest\" | .user = \"65534:65534\" |
+		.health.readiness = {notify: true} | .command = [\"sh\", \"-c\", $(jq -n --arg c "$2" '$c')] | ${3:-.}"
+}
+
+shim_of() { # ID: the pid of the instance's shim
+	cat "$STATE/bundles/$1/shim.pid"
+}
+
+@test "notify readiness: not ready until the service sends READY=1, ready then; events in order" {
+	requires sd_notify
+	notify_spec nt 'sleep 3; sd-notify STATUS=up READY=1; exec sleep 1000' >"$ASSIGN/nt.json"
+	wait_for 10 phase_is nt running
+	t0=${EPOCHREALTIME/[.,]/}
+	[ "$(status_of nt .ready)" = false ]
+	[ "$(status_of nt .health)" = unknown ]
+	[ "$(status_of nt .probes.readiness.kind)" = notify ]
+	[ "$(status_of nt .probes.readiness.state)" = unknown ]
+	# the service, not root, can reach the socket, and finds it where NOTIFY_SOCKET says
+	[ "$(in_ctr nt id -u)" = 65534 ]
+	[ "$(in_ctr nt sh -c 'echo $NOTIFY_SOCKET')" = /run/drover/notify.sock ]
+	# the mount is read-only: the container cannot replace the socket or add files
+	run in_ctr nt touch /run/drover/x
+	[ "$status" -ne 0 ]
+	wait_for 10 ready_is nt true
+	t1=${EPOCHREALTIME/[.,]/}
+	echo "ready $(((t1 - t0) / 1000)) ms after running" >&2
+	[ $((t1 - t0)) -ge 2000000 ] # the service said it only after its 3 s sleep
+	[ "$(status_of nt .health)" = healthy ]
+	[ "$(status_of nt .probes.readiness.last.message)" = READY=1 ]
+	[ "$(status_of nt .probes.readiness.last.ok)" = true ]
+	drv_run events_of nt
+	[[ "$output" == *"running false unknown"*"running true healthy"* ]]
+	[[ "$output" != *"running true healthy"*"running false"* ]]
+	grep -q 'readiness probe passing: READY=1 id=nt' "$AGENT_LOG"
+	# STOPPING=1 ends the readiness for this run, and a later READY=1 does not bring it back (the
+	# shim has closed the socket: the send is refused)
+	in_ctr nt sd-notify STOPPING=1
+	wait_for 5 ready_is nt false
+	[ "$(status_of nt .probes.readiness.last.message)" = STOPPING=1 ]
+	run in_ctr nt sd-notify READY=1
+	[[ "$output" == *"Connection refused"* ]]
+	sleep 0.5
+	[ "$(status_of nt .ready)" = false ]
+	# a restart is a new run: not ready until the service says so again
+	pid=$(status_of nt .pid)
+	kill -9 "$pid"
+	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/nt | jq -r .restarts)\" = 1 ]"
+	wait_for 10 phase_is nt running
+	[ "$(status_of nt .pid)" != "$pid" ]
+	[ "$(status_of nt .ready)" = false ]
+	wait_for 10 ready_is nt true
+}
+
+@test "notify readiness: a service that never sends READY=1, or sends junk or a flood, stays not ready" {
+	requires sd_notify
+	notify_spec quiet 'exec sleep 1000' >"$ASSIGN/quiet.json"
+	notify_spec junk 'sd-notify READY=0 ready=1 " READY=1" "READY=1 " STATUS=x; sd-notify -f 20000 X=1; exec sleep 1000' >"$ASSIGN/junk.json"
+	wait_for 10 phase_is quiet running
+	wait_for 10 phase_is junk running
+	wait_for 10 grep -q '^X' "$STATE/bundles/junk/container.log" || true
+	shim=$(shim_of junk)
+	cpu0=$(awk '{print $14 + $15}' "/proc/$shim/stat")
+	sleep 3
+	for id in quiet junk; do
+		[ "$(status_of "$id" .ready)" = false ]
+		[ "$(status_of "$id" .health)" = unknown ]
+		[ "$(status_of "$id" .probes.readiness.last)" = null ]
+	done
+	[ ! -e "$STATE/bundles/junk/notify.state" ]
+	# another flood, now with the shim watched: it reads a bounded number of datagrams a second
+	in_ctr junk sd-notify -f 50000 X=1
+	cpu1=$(awk '{print $14 + $15}' "/proc/$shim/stat")
+	echo "shim cpu ticks during the flood: $((cpu1 - cpu0))" >&2
+	[ $((cpu1 - cpu0)) -le 20 ]
+	# still listening after all that
+	in_ctr junk sd-notify READY=1
+	wait_for 5 ready_is junk true
+	[ "$(status_of quiet .ready)" = false ]
+}
+
+@test "notify readiness across kill -9 of droverd: ready stays ready, READY=1 sent meanwhile is taken" {
+	requires sd_notify
+	notify_spec early 'sd-notify READY=1; exec sleep 1000' >"$ASSIGN/early.json"
+	notify_spec late 'exec sleep 1000' >"$ASSIGN/late.json"
+	wait_for 10 ready_is early true
+	wait_for 10 phase_is late running
+	[ "$(status_of late .ready)" = false ]
+	pid=$(status_of early .pid)
+	seq=$(last_seq)
+	kill9_agent
+	# said while no agent runs: the shim keeps it for the next one
+	in_ctr late sd-notify READY=1
+	wait_for 5 test -e "$STATE/bundles/late/notify.state"
+	start_agent
+	[ "$(status_of early .ready)" = true ]
+	[ "$(status_of early .health)" = healthy ]
+	[ "$(status_of early .pid)" = "$pid" ]
+	[ "$(status_of early .restarts)" = 0 ]
+	wait_for 5 ready_is late true
+	sleep 1
+	[ "$(status_of early .ready)" = true ]
+	drv_run sh -c "curl -sf --unix-socket '$SOCK' 'http://localhost/v1/events?after=$seq' | jq -c '[.events[] | select(.ready == false and .id == \"early\")]'"
+	[ "$output" = "[]" ]
+	# the watch works in the new agent too
+	in_ctr early sd-notify STOPPING=1
+	wait_for 5 ready_is early false
 }
 
 @test "bad probe specs are refused with the field named" {

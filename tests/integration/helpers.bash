@@ -45,7 +45,7 @@ net_run() { show_run net_run "$@"; }
 
 # requires FEATURE...: skips the test, naming what is missing, unless every feature is there.
 #   root, runc, busybox, cgroups_v1 (v1 or hybrid: the controllers on v1), cgroups_v2 (unified),
-#   droverd, droverctl, shim, drover_image, net_harness, clone_ns, raw_send (built here),
+#   droverd, droverctl, shim, drover_image, net_harness, clone_ns, raw_send, sd_notify (built here),
 #   registry (docker-registry), etcd (etcd-server), qemu (qemu-system-x86_64), x86_64,
 #   python_cryptography; any other name is a command that must be on PATH (jq, skopeo, nft, ...).
 requires() {
@@ -61,7 +61,7 @@ requires() {
 		droverd | droverctl) [ -x "$DROVER_BIN/$f" ] || skip "build $DROVER_BIN/$f first (make)" ;;
 		shim) [ -x "$SHIM" ] || skip "build $SHIM first (make)" ;;
 		drover_image) [ -x "$DROVER_IMAGE" ] || skip "build $DROVER_IMAGE first (make)" ;;
-		net_harness | clone_ns | raw_send)
+		net_harness | clone_ns | raw_send | sd_notify)
 			local helper="$DROVER_BIN/tests/${f//_/-}"
 			[ "$f" != net_harness ] || helper=$NET_HARNESS
 			[ -x "$helper" ] || skip "build $helper first (make integration)" ;;

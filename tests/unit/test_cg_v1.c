@@ -147,6 +147,33 @@ static void test_fake_create(void **state)
 	assert_file_eq(batch, "cpu.shares", "2");
 }
 
+/* Where the kernel has v1 cpu.idle (5.15+), batch is made idle as on v2 (a waking online task
+ * preempts it at once, a CPU running only batch counts as idle for placing woken and forked
+ * tasks); online never is. An already idle tier (which refuses cpu.shares writes) is left alone. */
+static void test_fake_create_idle(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *online = path_of(f->tmp, "cpu/drover/online");
+	_cleanup_free_ char *batch = path_of(f->tmp, "cpu/drover/batch");
+
+	write_file(online, "cpu.idle", "");
+	write_file(batch, "cpu.idle", "");
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V1, "/drover", &c, &e), 0);
+	assert_file_eq(batch, "cpu.shares", "2");
+	assert_file_eq(batch, "cpu.idle", "1");
+	assert_file_eq(online, "cpu.shares", "1024");
+	assert_file_eq(online, "cpu.idle", "");
+
+	/* the kernel shows an idle group's weight as 3 and refuses writes to it */
+	c = cg_ctx_free(c);
+	write_file(batch, "cpu.shares", "3");
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V1, "/drover", &c, &e), 0);
+	assert_file_eq(batch, "cpu.shares", "3");
+	assert_file_eq(batch, "cpu.idle", "1");
+}
+
 /* The tiers' caps live in the memory and pids hierarchies; a missing one is skipped. */
 static void test_fake_tier_limits(void **state)
 {
@@ -410,7 +437,17 @@ static void test_real_v1(void **state)
 		assert_true(is_dir(p));
 	}
 	assert_int_equal(asprintf(&batch, REAL_MOUNT "/cpu%s/batch", r->root) > 0, 1);
-	assert_file_eq(batch, "cpu.shares", "2");
+	{
+		/* idle where the kernel has v1 cpu.idle (it then shows the weight as 3), else shares 2 */
+		_cleanup_free_ char *idle = path_of(batch, "cpu.idle");
+
+		if (access(idle, F_OK) == 0) {
+			assert_file_eq(batch, "cpu.idle", "1");
+			assert_file_eq(batch, "cpu.shares", "3");
+		} else {
+			assert_file_eq(batch, "cpu.shares", "2");
+		}
+	}
 	{
 		/* the kernel's own knobs take the tier caps */
 		_cleanup_free_ char *mb = NULL, *pb = NULL;
@@ -496,6 +533,7 @@ int main(void)
 {
 	const struct CMUnitTest fake[] = {
 	    cmocka_unit_test_setup_teardown(test_fake_create, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fake_create_idle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_paths, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_tier_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_instance_remove, setup, teardown),

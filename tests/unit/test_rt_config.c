@@ -343,6 +343,38 @@ static void test_mounts_paths(void **state)
 	assert_true(strarr_has(json_object_get(lx, "readonlyPaths"), "/proc/sysrq-trigger"));
 }
 
+/* notify readiness: the shim's socket dir mounted read-only, NOTIFY_SOCKET set (replacing one the
+ * image or spec had); without notify_dir neither. */
+static void test_notify(void **state)
+{
+	(void)state;
+	static char *const env[] = {"PATH=/bin", "NOTIFY_SOCKET=/elsewhere", "A=1", NULL};
+	struct rt_bundle_spec s = base_spec();
+	s.env = env;
+	s.notify_dir = "/var/lib/drover/bundles/x/notify";
+	_cleanup_(json_decrefp) json_t *cfg = build_ok(&s);
+	json_t *mounts = json_object_get(cfg, "mounts");
+	json_t *m = json_array_get(mounts, json_array_size(mounts) - 1);
+	json_t *penv = json_object_get(json_object_get(cfg, "process"), "env");
+
+	assert_string_equal(json_string_value(json_object_get(m, "destination")), "/run/drover");
+	assert_string_equal(json_string_value(json_object_get(m, "source")), s.notify_dir);
+	assert_string_equal(json_string_value(json_object_get(m, "type")), "bind");
+	assert_true(strarr_has(json_object_get(m, "options"), "ro"));
+	assert_true(strarr_has(json_object_get(m, "options"), "nosuid"));
+	assert_true(strarr_has(json_object_get(m, "options"), "noexec"));
+	assert_int_equal(json_array_size(penv), 3);
+	assert_true(strarr_has(penv, "NOTIFY_SOCKET=/run/drover/notify.sock"));
+	assert_false(strarr_has(penv, "NOTIFY_SOCKET=/elsewhere"));
+	assert_true(strarr_has(penv, "A=1"));
+
+	s.notify_dir = NULL;
+	_cleanup_(json_decrefp) json_t *plain = build_ok(&s);
+	assert_int_equal(json_array_size(json_object_get(plain, "mounts")), 7);
+	assert_true(strarr_has(json_object_get(json_object_get(plain, "process"), "env"),
+			       "NOTIFY_SOCKET=/elsewhere"));
+}
+
 static void test_caps(void **state)
 {
 	(void)state;
@@ -622,6 +654,7 @@ int main(void)
 	    cmocka_unit_test(test_process_cwd_rlimits),
 	    cmocka_unit_test(test_root_hostname),
 	    cmocka_unit_test(test_mounts_paths),
+	    cmocka_unit_test(test_notify),
 	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_seccomp),
 	    cmocka_unit_test(test_seccomp_arg_filters),

@@ -17,6 +17,7 @@
 
 #include "runtime/shim/shim-log.c"
 #include "runtime/shim/shim-loop.c"
+#include "runtime/shim/shim-notify.c"
 
 static struct shim_linebuf out_lb = {.stream = "stdout"};
 static struct shim_linebuf err_lb = {.stream = "stderr"};

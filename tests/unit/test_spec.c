@@ -343,9 +343,7 @@ static void test_unsupported(void **state)
 	assert_int_equal(spec_check_supported(s, &e), 0);
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"health\":{\"readiness\":{\"notify\":true}}}");
-	assert_true(spec_check_supported(s, &e) < 0);
-	assert_string_equal(e->field, "health.readiness.notify");
-	err_free(&e);
+	assert_int_equal(spec_check_supported(s, &e), 0);
 	spec_free(s);
 	s = parse_ok("{\"id\":\"a\",\"image\":\"oci:/x\",\"network\":{\"mode\":\"host\"}}");
 	assert_int_equal(spec_check_supported(s, &e), 0);
