@@ -177,6 +177,10 @@ $(BUILD)/bench/exec-stamp: bench/exec-stamp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
+$(BUILD)/bench/scale-wait: bench/scale-wait.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcurl jansson)
+
 # The colocation bench (bench/coloc.sh): an open-loop load generator on the host, and a light
 # online server that runs inside the busybox bench image (static, no sanitizers).
 $(BUILD)/bench/loadgen: bench/loadgen.c
@@ -187,13 +191,15 @@ $(BUILD)/bench/online-srv: bench/online-srv.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
-BENCH_BINS := $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(BUILD)/bench/loadgen $(BUILD)/bench/online-srv
+BENCH_BINS := $(BUILD)/bench/put-wait $(BUILD)/bench/exec-stamp $(BUILD)/bench/loadgen $(BUILD)/bench/online-srv \
+	$(BUILD)/bench/scale-wait
 
 bench: all $(BENCH_BINS) $(TEST_HELPERS)
 	bench/run.sh
 	bench/intake.sh
 	bench/probes.sh
 	bench/coloc.sh
+	bench/scale.sh
 
 demo: all
 	demo/build-image.sh /var/lib/drover/layouts/demo

@@ -21,9 +21,12 @@
 #define JOURNAL_MAX ((size_t)256 * 1024 * 1024)
 #define MAX_LISTENERS 4
 
+/* The kept events as their journal lines' text: a parsed event (about 30 keys with the status in it)
+ * takes some 4.5 KiB of jansson nodes, its text about 600 bytes; 1,024 of them are what a node with
+ * hundreds of instances keeps (bench/scale.sh). GET /v1/events parses the few it sends. */
 static struct {
 	uint64_t seq;
-	json_t *doc;
+	char *text;
 } ring[EVENTS_KEPT];
 
 static struct {
@@ -90,13 +93,14 @@ static uint64_t line_seq(const char *line)
 	return strtoull(line + sizeof(pfx) - 1, NULL, 10);
 }
 
-static void keep_in_ring(uint64_t seq, json_t *doc)
+/* Takes text. */
+static void keep_in_ring(uint64_t seq, char *text)
 {
 	size_t slot = seq % EVENTS_KEPT;
 
-	json_decref(ring[slot].doc);
+	free(ring[slot].text);
 	ring[slot].seq = seq;
-	ring[slot].doc = doc;
+	ring[slot].text = text;
 	if (!st.first_kept)
 		st.first_kept = seq;
 	/* the oldest seq still held (a gap after a host crash is skipped) */
@@ -194,14 +198,13 @@ static uint64_t load_journal(int dfd, bool *ret_torn)
 	from = max > EVENTS_KEPT ? max - EVENTS_KEPT : 0;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		uint64_t seq = line_seq(line);
-		json_t *doc;
+		char *copy;
 		st.j_lines++;
 		if (seq <= from || seq <= st.last)
 			continue; /* older than the ring, or a torn line */
-		doc = json_loads(line, 0, NULL);
-		if (!doc)
-			continue;
-		keep_in_ring(seq, doc);
+		if (line[strlen(line) - 1] != '}' || !(copy = strdup(line)))
+			continue; /* a torn line (parsed when sent, and skipped then if still broken) */
+		keep_in_ring(seq, copy);
 		st.last = seq;
 	}
 	return max;
@@ -245,8 +248,8 @@ int events_open(const char *dir, struct err **err)
 void events_close(void)
 {
 	for (size_t k = 0; k < EVENTS_KEPT; k++) {
-		json_decref(ring[k].doc);
-		ring[k].doc = NULL;
+		free(ring[k].text);
+		ring[k].text = NULL;
 		ring[k].seq = 0;
 	}
 	if (st.jfd >= 0)
@@ -296,21 +299,21 @@ static int compact(struct err **err)
 	return 0;
 }
 
-static void journal(uint64_t seq, json_t *doc)
+static void journal(uint64_t seq, const char *text)
 {
 	_cleanup_err_ struct err *e = NULL;
 	_cleanup_free_ char *line = NULL;
-	size_t len;
+	size_t len = strlen(text);
 
 	if (st.jfd < 0)
 		return;
 	if (seq > st.reserved && reserve(seq + EVENTS_RESERVE_BLOCK - 1, &e) < 0)
 		log_err("events: cannot reserve sequence numbers: %s", err_msg(e));
-	line = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	line = malloc(len + 1);
 	if (!line)
 		return;
-	len = strlen(line);
-	line[len] = '\n'; /* replaces the NUL: written by length */
+	memcpy(line, text, len);
+	line[len] = '\n'; /* one write: an O_APPEND line is never interleaved */
 	if (fs_write_all(st.jfd, line, len + 1) < 0)
 		log_err("events: cannot append seq %" PRIu64 " to the journal: %m", seq);
 	st.j_lines++;
@@ -323,6 +326,7 @@ uint64_t events_push(json_t *doc)
 	char ts[40];
 	json_t *ev = json_object();
 	uint64_t seq;
+	char *text;
 
 	if (!doc || !ev) {
 		json_decref(doc);
@@ -336,8 +340,14 @@ uint64_t events_push(json_t *doc)
 	json_object_set_new(ev, "time", json_string(ts));
 	json_object_update(ev, doc);
 	json_decref(doc);
-	journal(seq, ev);
-	keep_in_ring(seq, ev);
+	text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER); /* "seq" first, as line_seq() reads */
+	json_decref(ev);
+	if (!text) {
+		log_err("events: out of memory for seq %" PRIu64, seq);
+		return seq;
+	}
+	journal(seq, text);
+	keep_in_ring(seq, text);
 	for (size_t k = 0; k < MAX_LISTENERS; k++)
 		if (listeners[k].fn)
 			listeners[k].fn(listeners[k].data);
@@ -347,16 +357,20 @@ uint64_t events_push(json_t *doc)
 void events_publish(struct agent *a, struct instance *i)
 {
 	json_t *status = inst_status_json(i);
+	char *text = status ? json_dumps(status, JSON_COMPACT) : NULL;
 
 	(void)a;
-	if (!status)
-		return;
-	if (i->last_event && json_equal(i->last_event, status)) {
-		json_decref(status); /* nothing an observer could see changed: no second event */
+	if (!text) {
+		json_decref(status);
 		return;
 	}
-	json_decref(i->last_event);
-	i->last_event = json_incref(status);
+	if (i->last_event && strcmp(i->last_event, text) == 0) {
+		free(text); /* nothing an observer could see changed: no second event */
+		json_decref(status);
+		return;
+	}
+	free(i->last_event);
+	i->last_event = text; /* as text: a status's jansson nodes are some 3.4 KiB, its text 400 bytes */
 	events_push(json_pack("{s:s, s:I, s:s, s:s, s:O, s:O, s:o}", "id", i->id, "revision",
 			      (json_int_t)(i->spec ? i->spec->revision : 0), "phase",
 			      inst_phase_name(i->phase), "reason", i->reason, "ready",
@@ -381,7 +395,7 @@ json_t *events_since(uint64_t after, size_t max, uint64_t *ret_last)
 		first = after + 1;
 	for (uint64_t s = first; arr && s <= st.last && json_array_size(arr) < max; s++)
 		if (ring[s % EVENTS_KEPT].seq == s)
-			json_array_append(arr, ring[s % EVENTS_KEPT].doc);
+			json_array_append_new(arr, json_loads(ring[s % EVENTS_KEPT].text, 0, NULL));
 	*ret_last = st.last;
 	return arr;
 }

@@ -21,6 +21,17 @@ static struct loop_timer *save_retry; /* one agent per process */
 
 #define RECORD_MAX (4 * 1024 * 1024)
 
+/* FNV-1a, 64 bits: tells a record that would be written again unchanged (an adopted instance's
+ * first save) from one that changed; 0 is kept for "unknown". */
+static uint64_t record_hash(const char *text, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (size_t k = 0; k < len; k++)
+		h = (h ^ (unsigned char)text[k]) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
 static json_t *record_json(const struct instance *i)
 {
 	return json_pack(
@@ -119,6 +130,7 @@ int inst_save_flags(struct instance *i, int flags)
 	_cleanup_free_ char *text = NULL, *name = NULL;
 	_cleanup_close_ int dfd = -1;
 	json_t *doc;
+	uint64_t h;
 	int r;
 
 	if (!i->spec)
@@ -132,14 +144,23 @@ int inst_save_flags(struct instance *i, int flags)
 	json_decref(doc);
 	if (!text || asprintf(&name, "%s.json", i->id) < 0)
 		return -ENOMEM;
+	/* the same bytes are on disk already: a restarted agent adopting 500 running instances would
+	 * otherwise write (and fsync twice) 500 records that did not change */
+	h = record_hash(text, strlen(text));
+	if (h == i->saved_hash && !i->save_error)
+		return 0;
 	dfd = open(i->a->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return log_err_errno(-errno, "open '%s'", i->a->instances_dir);
+	i->saved_hash = 0; /* a failed write may leave the old record or none */
 	r = fs_write_atomic(dfd, name, text, strlen(text), 0600, flags, &e);
 	if (r < 0) {
 		save_failed(i, e);
 		return r;
 	}
+	/* only a synced record counts as on disk: one written FS_NOSYNC is written again by the next
+	 * save even if unchanged (inst_sync_record() may not have followed yet) */
+	i->saved_hash = flags & FS_NOSYNC ? 0 : h;
 	if (i->save_error) {
 		log_notice("state saved again id=%s", i->id);
 		(void)save_api_set(
@@ -150,10 +171,11 @@ int inst_save_flags(struct instance *i, int flags)
 	return r;
 }
 
-int inst_delete_record(const struct instance *i)
+int inst_delete_record(struct instance *i)
 {
 	_cleanup_free_ char *path = NULL;
 
+	i->saved_hash = 0;
 	if (asprintf(&path, "%s/%s.json", i->a->instances_dir, i->id) < 0)
 		return -ENOMEM;
 	if (unlink(path) < 0 && errno != ENOENT)
@@ -217,12 +239,13 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 	json_t *doc, *next;
 	enum inst_source source;
 	const char *src;
+	size_t len = 0;
 	int r;
 
 	dfd = open(a->instances_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return err_set(err, errno, "open '%s'", a->instances_dir);
-	r = fs_read_file(dfd, name, RECORD_MAX, &text, NULL, err);
+	r = fs_read_file(dfd, name, RECORD_MAX, &text, &len, err);
 	if (r < 0)
 		return r;
 	doc = json_loads(text, 0, &jerr);
@@ -248,6 +271,7 @@ int inst_load(struct agent *a, const char *name, struct instance **ret, struct e
 		i = inst_free(i);
 	} else {
 		probe_record_load(i, json_object_get(doc, "probes"));
+		i->saved_hash = record_hash(text, len);
 	}
 out_spec:
 	spec_free(spec);

@@ -67,7 +67,7 @@ struct instance *inst_free(struct instance *i)
 	free(i->ip);
 	free(i->netns_path);
 	free(i->bundle_dir);
-	json_decref(i->last_event);
+	free(i->last_event);
 	json_decref(i->history);
 	free(i);
 	return NULL;

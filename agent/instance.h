@@ -68,8 +68,9 @@ struct instance {
 	char *bundle_dir;
 	struct start_wait *start_wait; /* adopting a start the last agent began (adopt-start.c) */
 	char *save_error;	       /* the last state-record write failed (e.g. ENOSPC); NULL: saved */
+	uint64_t saved_hash;	       /* of the record on disk, as read or last written; 0: unknown */
 	bool unreadable_record;	       /* a placeholder for a state record that could not be read */
-	json_t *last_event;	       /* the status in the last event published: no event repeats it */
+	char *last_event;	       /* the status in the last event published, as text: none repeats it */
 	json_t *history;	       /* the specs it ran, newest first (agent/history.c) */
 	struct probe_state probes[_SPEC_PROBE_ROLE_MAX]; /* agent/probe.c */
 	struct instance *next;
@@ -114,5 +115,5 @@ int inst_save_flags(struct instance *i, int flags);
 int inst_sync_record(struct instance *i);
 /* The API's set could not be saved: it is saved again with the records that could not be. */
 void inst_save_retry_api_set(struct agent *a);
-int inst_delete_record(const struct instance *i);
+int inst_delete_record(struct instance *i);
 int inst_load(struct agent *a, const char *name, struct instance **ret, struct err **err);

@@ -23,6 +23,7 @@
 #include "agent/cgroot.h"
 #include "agent/coloc.h"
 #include "agent/events.h"
+#include "agent/fd-limit.h"
 #include "agent/history.h"
 #include "agent/image-jobs.h"
 #include "agent/instance.h"
@@ -184,6 +185,7 @@ static int setup(struct agent *a)
 	int r;
 
 	a->started_mono = time_mono_ns();
+	fd_limit_raise(a->cfg->max_instances); /* two pidfds per instance: 500 need more than 1024 */
 	probe_set_failed_handler(lc_liveness_failed);
 	inst_set_free_hook(probe_stop);
 	/* without CAP_SYS_RESOURCE no process may lower an oom_score_adj below 0 */

@@ -192,25 +192,13 @@ long http_run(struct MHD_Daemon *d)
 	return ms > 60000 ? 60000 : (long)ms;
 }
 
-enum MHD_Result http_reply_json(struct http_req *r, unsigned status, json_t *doc)
+enum MHD_Result http_reply_json_text(struct http_req *r, unsigned status, char *text, size_t len)
 {
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	size_t len;
 
-	json_decref(doc);
 	if (!text)
 		return MHD_NO;
-	len = strlen(text);
-	text[len] = '\0';
-	{
-		char *t2 = realloc(text, len + 2);
-		if (t2) {
-			text = t2;
-			text[len++] = '\n';
-		}
-	}
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
@@ -220,6 +208,25 @@ enum MHD_Result http_reply_json(struct http_req *r, unsigned status, json_t *doc
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+enum MHD_Result http_reply_json(struct http_req *r, unsigned status, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	size_t len;
+
+	json_decref(doc);
+	if (!text)
+		return MHD_NO;
+	len = strlen(text);
+	{
+		char *t2 = realloc(text, len + 2);
+		if (t2) {
+			text = t2;
+			text[len++] = '\n';
+		}
+	}
+	return http_reply_json_text(r, status, text, len);
 }
 
 enum MHD_Result http_reply_error(struct http_req *r, unsigned status, const char *field, const char *fmt, ...)

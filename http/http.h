@@ -60,6 +60,8 @@ int http_epoll_fd(struct MHD_Daemon *d);
 long http_run(struct MHD_Daemon *d);
 
 enum MHD_Result http_reply_json(struct http_req *r, unsigned status, json_t *doc); /* steals doc */
+/* A JSON body already serialised (len bytes, a newline included); takes text (malloc'd). */
+enum MHD_Result http_reply_json_text(struct http_req *r, unsigned status, char *text, size_t len);
 enum MHD_Result http_reply_error(struct http_req *r, unsigned status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* 401 with "WWW-Authenticate: Bearer realm=..." (and error="invalid_token" when one was sent). */

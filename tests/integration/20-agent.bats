@@ -199,9 +199,12 @@ teardown() {
 	pb=$(status_of b1 .pid)
 	started=$(status_of a1 .started_at)
 	restarts=$(status_of a1 .restarts)
+	records=$(stat -c '%n %y' "$STATE"/instances/*.json)
 	kill9_agent
 	[ -d "/proc/$pa" ]
 	start_agent
+	# adoption rewrites no record that did not change (500 of them cost 1,000 fsyncs)
+	[ "$(stat -c '%n %y' "$STATE"/instances/*.json)" = "$records" ]
 	[ "$(status_of a1 .phase)" = running ]
 	[ "$(status_of a1 .pid)" = "$pa" ]
 	[ "$(status_of b1 .pid)" = "$pb" ]
@@ -213,6 +216,25 @@ teardown() {
 	kill -9 "$pa"
 	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/a1 | jq .restarts)\" = 1 ]"
 	wait_for 10 phase_is a1 running
+}
+
+@test "droverd raises its open-file limit: two pidfds per instance, 500 need more than 1024" {
+	limits() { awk '/^Max open files/ {print $4, $5}' "/proc/$AGENT_PID/limits"; }
+	stop_agent
+	ulimit -Sn 256
+	ulimit -Hn 8192
+	start_agent
+	[ "$(limits)" = "8192 8192" ] # the soft limit up to the hard one
+	stop_agent
+	# below what --max-instances needs: raised with CAP_SYS_RESOURCE, else a warning says so
+	ulimit -Hn 300
+	start_agent --max-instances 1000
+	if (($(printf '%d' "0x$(awk '/^CapEff/ {print $2}' /proc/self/status)") & (1 << 24))); then
+		[ "$(limits)" = "2256 2256" ]
+	else
+		[ "$(limits)" = "300 300" ]
+		grep -q "open-file limit 300 is below the 2256 that --max-instances 1000 needs" "$AGENT_LOG"
+	fi
 }
 
 @test "an exit while droverd is down is picked up from the exit record" {
