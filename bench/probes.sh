@@ -57,6 +57,8 @@ cleanup() {
 	nft delete table ip "$NFT" 2>/dev/null
 	nft delete table bridge "$NFT" 2>/dev/null
 	ip link del "$BR" 2>/dev/null
+	# the `ip netns` names droverd gave the instances left running when it was stopped
+	for l in /run/netns/"$BR"-*; do [ -L "$l" ] && [[ $(readlink "$l") == "$B"/* ]] && rm -f "$l"; done
 	rm -rf "$B" "/run/drover-nft/$NFT.lock"
 }
 trap cleanup EXIT
