@@ -72,7 +72,9 @@ static inline const char *fuzz_sandbox(void)
 	if (!getcwd(cwd, sizeof(cwd)) || strncmp(cwd, "/tmp/", 5) == 0 || strcmp(cwd, "/tmp") == 0 ||
 	    unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount(cwd, cwd, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-	    mount("fuzz-tmp", "/tmp", "tmpfs", MS_NOSUID, "mode=0755,size=2g") < 0 ||
+	    /* onto the bind mount: the old working directory is on "/", read-only below, so libFuzzer's
+	     * corpus and crash files (relative paths) would fail to be written, and silently */
+	    chdir(cwd) < 0 || mount("fuzz-tmp", "/tmp", "tmpfs", MS_NOSUID, "mode=0755,size=2g") < 0 ||
 	    syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0 ||
 	    syscall(SYS_mount_setattr, AT_FDCWD, cwd, AT_RECURSIVE, &rw, sizeof(rw)) < 0 ||
 	    syscall(SYS_mount_setattr, AT_FDCWD, "/tmp", 0, &rw, sizeof(rw)) < 0) {
