@@ -51,7 +51,7 @@ TEST_HELPERS := $(BUILD)/tests/notify-listen $(BUILD)/tests/net-harness $(BUILD)
 	$(BUILD)/tests/sd-notify
 
 # torture: the crash-torture harness (tests/torture/run.sh; TORTURE_KILLS, TORTURE_STEADY, TORTURE_CHURN).
-.PHONY: format-check all check check-v2 unit sanitize integration lint bench torture install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
+.PHONY: format-check all check check-v2 unit sanitize sanitize-build integration lint bench torture install uninstall deb clean demo run format fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -83,8 +83,9 @@ unit: $(UNIT_BIN)
 
 # The integration smoke subset run against the sanitizer build.
 SMOKE := spec file in the assignments dir|exit codes|kill -9|malformed|bad API|logs -f|higher revision
-sanitize:
+sanitize-build:
 	$(MAKE) BUILD=build-san SAN=1 all $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
+sanitize: sanitize-build
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		tests/run-unit.sh $(patsubst $(BUILD)/%,build-san/%,$(UNIT_BIN))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -153,10 +154,10 @@ check:
 # cppcheck cannot see __attribute__((cleanup)), so its leak check is off here; LeakSanitizer
 # in `make sanitize` checks leaks for real.
 lint: $(BUILD)/compile_commands.json
-	cppcheck --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
+	cppcheck -j2 --quiet --enable=warning,portability --error-exitcode=1 --inline-suppr \
 		--suppress=missingIncludeSystem --suppress=memleak --suppress=resourceLeak \
 		-I. -D_GNU_SOURCE common image runtime cgroups net http etcd spec agent cli
-	clang-tidy -quiet -p $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c)) 2>/dev/null
+	@tests/run-tidy.sh $(BUILD) $(filter-out tests/%,$(LIB_SRC) agent/main.c image/img-tool.c $(wildcard runtime/shim/*.c cli/*.c))
 	@if grep -rnE '\b(system|popen)\s*\(|execvp\s*\(|"sh", *"-c"' --include='*.c' --include='*.h' \
 		common image runtime cgroups net http spec agent cli; then echo "lint: shell or PATH-lookup exec found" >&2; exit 1; fi
 	@if grep -rnE '(->|\.)(phase|removing|force_stop|next_spec|next_try_at)\s*=[^=]|\bi->(message|backoff_ms)\s*=[^=]|->reason\[|\(i->reason,' \

@@ -15,9 +15,9 @@ case "$secs" in '' | *[!0-9]*) echo "run.sh: '$mode' is not a number of seconds"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-pass=0
-fail=0
-for bin in "$@"; do
+# one harness: prints its result lines; fails if it failed
+fuzz_one() {
+	local bin=$1 name seeds work arts log ok inputs opts dirs execs cov
 	name=$(basename "$bin")
 	seeds=tests/fuzz/corpus/$name
 	work=build-fuzz/corpus/$name
@@ -43,12 +43,49 @@ for bin in "$@"; do
 	execs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log" | tail -1)
 	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
 	if [ "$ok" -eq 1 ]; then
-		pass=$((pass + 1))
 		echo "fuzz: $name: ok, ${secs}s, ${execs:-0} executions, ${cov:-cov: ?}"
-	else
-		fail=$((fail + 1))
-		grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz: |    #[0-9] )' "$log" | head -20
+		return 0
 	fi
+	grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz: |    #[0-9] )' "$log" | head -20
+	return 1
+}
+
+# FUZZ_JOBS (2) harnesses at a time: each is one process on one core (libFuzzer without -jobs),
+# so two at a time on two cores run as many executions each in their seconds as one alone, in
+# half the wall-clock time. Each harness's lines are kept and printed whole, in the order given.
+res=$(mktemp -d)
+trap 'rm -rf "$res"' EXIT
+bins=("$@")
+pass=0
+fail=0
+shown=0
+# show_done: prints the results of the harnesses finished so far, in order, up to the first still running
+show_done() {
+	while [ "$shown" -lt "${#bins[@]}" ] && [ -e "$res/$shown.rc" ]; do
+		cat "$res/$shown.out"
+		if [ "$(cat "$res/$shown.rc")" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+		shown=$((shown + 1))
+	done
+}
+running=0
+for i in "${!bins[@]}"; do
+	if [ "$running" -ge "${FUZZ_JOBS:-2}" ]; then
+		wait -n
+		running=$((running - 1))
+		show_done
+	fi
+	(
+		fuzz_one "${bins[$i]}" >"$res/$i.out" 2>&1
+		echo $? >"$res/$i.rc.tmp" && mv "$res/$i.rc.tmp" "$res/$i.rc"
+	) &
+	running=$((running + 1))
+done
+wait
+show_done
+while [ "$shown" -lt "${#bins[@]}" ]; do # a harness whose subshell died before writing its status
+	echo "fuzz: $(basename "${bins[$shown]}"): no result" >>"$res/$shown.out"
+	echo 1 >"$res/$shown.rc"
+	show_done
 done
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
