@@ -84,6 +84,19 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 
 	if (st->since_raise < (1 << 20))
 		st->since_raise++;
+	if (s->no_batch) {
+		/* a quota on an empty tier protects no one and keeps the sampler at its quick pace; a
+		 * batch instance admitted later starts unlimited and is cut within a tick if need be */
+		st->calm = 0;
+		d->batch_cpu_quota = COLOC_UNLIMITED;
+		if (st->batch_cpu_quota == COLOC_UNLIMITED)
+			return;
+		snprintf(d->reason, sizeof(d->reason), "no batch instance left: batch CPU quota lifted");
+		d->quota_changed = true;
+		st->batch_cpu_quota = COLOC_UNLIMITED;
+		st->quota_changes++;
+		return;
+	}
 	if (p >= COLOC_PRESSURE_HI) {
 		want = cpu_cut(cfg, st, s, cur);
 		why = "online CPU pressure at or above";

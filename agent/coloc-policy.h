@@ -63,6 +63,7 @@ struct coloc_sample {
 	int64_t node_cpu_millis;     /* CPU used by everything on the node */
 	double online_cpu_pressure;  /* percent of the interval online tasks waited for a CPU */
 	double online_throttled_pct; /* percent of the interval online was throttled by its own quotas */
+	bool no_batch;		     /* no batch instance on the node: nothing to take CPU from */
 	int64_t online_memory;	     /* bytes charged to the online tier */
 	int64_t batch_memory;
 	int64_t online_memory_requests;

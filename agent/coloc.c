@@ -230,6 +230,7 @@ static void tick(struct loop *l, void *data)
 	/* the pace follows every batch instance the agent holds, running or about to */
 	for (const struct instance *i = c->a->instances; i && !any_batch; i = i->next)
 		any_batch = i->spec && i->spec->qos == SPEC_QOS_BATCH;
+	s.no_batch = !any_batch;
 	if (c->have_last) { /* the first tick has no rates yet */
 		coloc_step(&c->cfg, &c->st, &s, &d);
 		apply(c, &d);

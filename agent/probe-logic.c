@@ -84,6 +84,7 @@ void probe_states_init(struct probe_state *ps, int n, struct instance *owner)
 		ps[r].i = owner;
 		ps[r].role = (enum spec_probe_role)r;
 		ps[r].fd = -1;
+		ps[r].nsfd = -1;
 		ps[r].notify_wd = -1;
 	}
 }

@@ -51,8 +51,11 @@ struct probe_state {
 	int64_t next_at;	     /* monotonic ns of the next run */
 	int64_t began;		     /* monotonic ns the run in flight began */
 	bool in_flight;
-	int fd; /* http, tcp */
+	int fd;	  /* http, tcp */
+	int nsfd; /* http, tcp in bridge and none mode: the instance's network namespace, open while
+		   * the probes of one run of its container go on (probe_stop closes it) */
 	bool connected;
+	bool want_in; /* http: the request is sent, the socket is watched for the response */
 	size_t sent, got;
 	char addr[64]; /* "10.77.0.5:8080" */
 	char buf[PROBE_HTTP_READ_MAX];

@@ -44,6 +44,8 @@ void probe_metrics(FILE *out);
 void probe_done(struct probe_state *ps, bool ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int probe_net_begin(struct probe_state *ps);
 void probe_net_cancel(struct probe_state *ps);
+/* Closes what a probe keeps between its runs (the namespace it connects from). */
+void probe_net_release(struct probe_state *ps);
 int probe_exec_begin(struct probe_state *ps);
 void probe_exec_cancel(struct probe_state *ps);
 /* notify readiness (probe-notify.c): watch the shim's BUNDLE/notify.state and take what it says now;

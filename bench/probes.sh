@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench, part (p): what health probes cost and how fast liveness acts (issue 11).
-#  (p1) CPU cost: droverd's CPU time (utime+stime of /proc/PID/stat) over BENCH_PROBE_S seconds
+#  (p1) CPU cost: droverd's CPU time (the scheduler's own count, /proc/PID/schedstat, in ns; the
+#       system share from the tick-sampled utime/stime of /proc/PID/stat) over BENCH_PROBE_S seconds
 #       with BENCH_PROBE_N instances (busybox httpd, bridge mode), first with no probe (the idle
 #       floor), then each probed by http every 1 s, by tcp every 1 s, and by exec every 10 s
 #       (exec also counts droverd's reaped children: the runtime's execs). The same http probes
@@ -69,15 +70,17 @@ now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
 exec {PAUSE}<> <(:)
 pause() { read -r -t "$1" -u "$PAUSE" _ || true; } # sleeps without a fork
 stat_ticks() { awk '{print $14, $15, $16, $17}' "/proc/$1/stat"; } # utime stime cutime cstime
-pct() { awk -v t="$1" -v w="$2" -v hz="$HZ" 'BEGIN {printf "%.2f", 100 * t / hz / w}'; }
-per_min() { awk -v t="$1" -v w="$2" -v hz="$HZ" 'BEGIN {printf "%.2f", 60 * t / hz / w}'; }
-# CPU ms per probe above the idle floor: per_probe TICKS RATE
+# CPU times below are in microseconds
+pct() { awk -v t="$1" -v w="$2" 'BEGIN {printf "%.2f", 100 * t / 1e6 / w}'; }
+per_min() { awk -v t="$1" -v w="$2" 'BEGIN {printf "%.2f", 60 * t / 1e6 / w}'; }
+# CPU ms per probe above the idle floor: per_probe US RATE
 per_probe() {
-	awk -v t="$1" -v i="$idle" -v r="$2" -v w="$W" -v hz="$HZ" \
-		'BEGIN {if (r <= 0) {print "-"; exit} printf "%.3f", 1000 * (t - i) / hz / w / r}'
+	awk -v t="$1" -v i="$idle" -v r="$2" -v w="$W" \
+		'BEGIN {if (r <= 0) {print "-"; exit} printf "%.3f", (t - i) / 1000 / w / r}'
 }
-row() { # row LABEL RATE TICKS SYS_TICKS
-	echo "| $1 | $2 | $(per_min "$3" "$W") | $(pct "$3" "$W") | $(pct "$4" "$W") | $(per_probe "$3" "$2") |"
+per_rate() { awk -v n="$1" -v r="$2" -v w="$W" 'BEGIN {if (r <= 0) {print "-"; exit} printf "%.2f", n / w / r}'; }
+row() { # row LABEL RATE US SYS_US WAKEUPS
+	echo "| $1 | $2 | $(per_min "$3" "$W") | $(pct "$3" "$W") | $(pct "$4" "$W") | $(per_probe "$3" "$2") | $(per_rate "$5" "$2") |"
 }
 metric() { # metric KIND OUTCOME: drover_probe_results_total
 	api /metrics | awk -v k="$1" -v o="$2" '$1 == "drover_probe_results_total{kind=\"" k "\",outcome=\"" o "\"}" {print $2}'
@@ -119,18 +122,25 @@ apply_all() { # REVISION HEALTH-JSON FILTER
 	wait_all "$1" "$3"
 	sleep 2 # the replacement's own work settles, and the probes' first (jittered) runs spread out
 }
-# measure: droverd's CPU ticks over W seconds as "own own_system with_children with_children_system"
+# measure: droverd's CPU over W seconds in microseconds, as "own own_system with_children
+# with_children_system wake-ups": own from the scheduler's ns count, the system share and the
+# reaped children's from the tick-sampled counts; wake-ups are its voluntary context switches
 measure() {
-	local u0 s0 cu0 cs0 u1 s1 cu1 cs1
+	local u0 s0 cu0 cs0 u1 s1 cu1 cs1 rt0 rt1 v0 v1 tick_us=$((1000000 / HZ))
 	read -r u0 s0 cu0 cs0 < <(stat_ticks "$AGENT_PID")
+	read -r rt0 _ <"/proc/$AGENT_PID/schedstat"
+	v0=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$AGENT_PID/status")
 	sleep "$W"
+	v1=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$AGENT_PID/status")
+	read -r rt1 _ <"/proc/$AGENT_PID/schedstat"
 	read -r u1 s1 cu1 cs1 < <(stat_ticks "$AGENT_PID")
-	echo "$((u1 - u0 + s1 - s0)) $((s1 - s0)) $((u1 - u0 + s1 - s0 + cu1 - cu0 + cs1 - cs0)) $((s1 - s0 + cs1 - cs0))"
+	local own=$(((rt1 - rt0) / 1000)) sys=$(((s1 - s0) * tick_us)) kids=$(((cu1 - cu0 + cs1 - cs0) * tick_us))
+	echo "$own $sys $((own + kids)) $((sys + (cs1 - cs0) * tick_us)) $((v1 - v0))"
 }
 
 echo "probes: (p1) $N instances without probes" >&2
 apply_all 1 '{}' 'true'
-read -r idle idle_s _ < <(measure)
+read -r idle idle_s _ _ idle_w < <(measure)
 mapfile -t IPS < <(api /v1/instances | jq -r '.[] | select(.id | startswith("p")) | .ip')
 
 # The process-per-probe floor: every second, one curl per instance, spread over the second (as the
@@ -166,21 +176,21 @@ curl_ms=$(awk -v s="$curl_secs" -v c="$curl_count" 'BEGIN {if (c > 0) printf "%.
 echo "probes: (p1) http every 1 s" >&2
 apply_all 2 '{"readiness": {"http": {"port": 8080, "path": "/index.html"}, "interval_ms": 1000}}' '.ready'
 m0=$(metric http success)
-read -r http_t http_s _ < <(measure)
+read -r http_t http_s _ _ http_w < <(measure)
 m1=$(metric http success)
 http_rate=$(awk -v a="$m0" -v b="$m1" -v w="$W" 'BEGIN {printf "%.1f", (b - a) / w}')
 
 echo "probes: (p1) tcp every 1 s" >&2
 apply_all 3 '{"readiness": {"tcp": {"port": 8080}, "interval_ms": 1000}}' '.ready'
 m0=$(metric tcp success)
-read -r tcp_t tcp_s _ < <(measure)
+read -r tcp_t tcp_s _ _ tcp_w < <(measure)
 m1=$(metric tcp success)
 tcp_rate=$(awk -v a="$m0" -v b="$m1" -v w="$W" 'BEGIN {printf "%.1f", (b - a) / w}')
 
 echo "probes: (p1) exec every 10 s" >&2
 apply_all 4 '{"readiness": {"exec": {"command": ["true"]}, "interval_ms": 10000, "timeout_ms": 5000}}' '.ready'
 m0=$(metric exec success)
-read -r exec_t exec_s exec_tc exec_sc < <(measure)
+read -r exec_t exec_s exec_tc exec_sc exec_w < <(measure)
 m1=$(metric exec success)
 exec_rate=$(awk -v a="$m0" -v b="$m1" -v w="$W" 'BEGIN {printf "%.1f", (b - a) / w}')
 
@@ -223,8 +233,8 @@ lat_med=$(sort -n "$B/lat" | awk '{a[NR]=$1} END {print NR % 2 ? a[(NR+1)/2] : (
 lat_max=$(sort -n "$B/lat" | tail -1)
 lat_target=$((LAT_IV * LAT_FT + 50))
 # droverd's % of a core at 100 http probes/s: the idle floor plus 100 times the cost per probe
-http_100=$(awk -v t="$http_t" -v i="$idle" -v r="$http_rate" -v w="$W" -v hz="$HZ" \
-	'BEGIN {if (r <= 0) {print "-"; exit} printf "%.2f", 100 * (i / hz / w + 100 * (t - i) / hz / w / r)}')
+http_100=$(awk -v t="$http_t" -v i="$idle" -v r="$http_rate" -v w="$W" \
+	'BEGIN {if (r <= 0) {print "-"; exit} printf "%.2f", 100 * (i / 1e6 / w + 100 * (t - i) / 1e6 / w / r)}')
 met() { awk -v v="$1" -v l="$2" 'BEGIN {print (v + 0 < l + 0) ? "met" : "not met"}'; }
 
 {
@@ -232,25 +242,28 @@ met() { awk -v v="$1" -v l="$2" 'BEGIN {print (v + 0 < l + 0) ? "met" : "not met
 	echo "## (p) Probes: CPU cost and detection latency (bench/probes.sh, issue 11)"
 	echo
 	echo "Measured $(date -u +%Y-%m-%d) on this machine; $N instances (busybox httpd, bridge mode),"
-	echo "droverd's CPU time (utime+stime) over $W s windows, each with every instance probed one way."
+	echo "droverd's CPU time (the scheduler's count, /proc/PID/schedstat; the system share from the"
+	echo "tick-sampled stime) over $W s windows, each with every instance probed one way; wake-ups are"
+	echo "droverd's voluntary context switches (returns from a blocking epoll_wait)."
 	echo
 	echo "### (p1) CPU cost"
 	echo
-	echo "| probing | probes/s done | droverd CPU s per minute | % of one core | of which system | CPU ms per probe (above idle) |"
-	echo "|---|---|---|---|---|---|"
-	echo "| none (idle floor) | 0 | $(per_min "$idle" "$W") | $(pct "$idle" "$W") | $(pct "$idle_s" "$W") | - |"
-	row "http every 1 s" "$http_rate" "$http_t" "$http_s"
-	row "tcp every 1 s" "$tcp_rate" "$tcp_t" "$tcp_s"
-	row "exec every 10 s (droverd alone)" "$exec_rate" "$exec_t" "$exec_s"
-	row "exec every 10 s (with its runtime execs)" "$exec_rate" "$exec_tc" "$exec_sc"
-	echo "| http by curl from a shell loop (process per probe) | $curl_rate | $(awk -v p="$curl_pct" 'BEGIN {printf "%.2f", p * 0.6}') | $curl_pct | $curl_sys_pct | $curl_ms |"
+	echo "| probing | probes/s done | droverd CPU s per minute | % of one core | of which system | CPU ms per probe (above idle) | wake-ups per probe |"
+	echo "|---|---|---|---|---|---|---|"
+	echo "| none (idle floor) | 0 | $(per_min "$idle" "$W") | $(pct "$idle" "$W") | $(pct "$idle_s" "$W") | - | $(awk -v n="$idle_w" -v w="$W" 'BEGIN {printf "%.1f/s", n / w}') |"
+	row "http every 1 s" "$http_rate" "$http_t" "$http_s" "$http_w"
+	row "tcp every 1 s" "$tcp_rate" "$tcp_t" "$tcp_s" "$tcp_w"
+	row "exec every 10 s (droverd alone)" "$exec_rate" "$exec_t" "$exec_s" "$exec_w"
+	row "exec every 10 s (with its runtime execs)" "$exec_rate" "$exec_tc" "$exec_sc" "$exec_w"
+	echo "| http by curl from a shell loop (process per probe) | $curl_rate | $(awk -v p="$curl_pct" 'BEGIN {printf "%.2f", p * 0.6}') | $curl_pct | $curl_sys_pct | $curl_ms | - |"
 	echo
 	echo "Target: 100 http probes/s under 2% of one core. Measured $(pct "$http_t" "$W")% at $http_rate probes/s; at 100"
 	echo "probes/s that is $http_100% (the idle floor plus 100 times the cost per probe): $(met "$http_100" 2)."
-	echo "System time includes the kernel's TCP work for both ends of a connection over the bridge's"
-	echo "veth, which runs in the sender's context (connect sends the SYN and the container's SYN-ACK"
-	echo "is processed before it returns). The curl loop's figure is its own CPU and its children's"
-	echo "(bash \`times\`), the floor of any design that forks a process per probe."
+	echo "System time includes the kernel's TCP work for both ends of the connection, which runs in the"
+	echo "sender's context (connect sends the SYN and the container's SYN-ACK is processed before it"
+	echo "returns); the probe connects from inside the instance's namespace, so that is loopback work"
+	echo "only. The curl loop's figure is its own CPU and its children's (bash \`times\`), the floor"
+	echo "of any design that forks a process per probe; its curls go over the bridge from the host."
 	echo
 	echo "### (p2) Detection latency: liveness endpoint failing to the restart beginning"
 	echo

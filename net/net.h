@@ -82,4 +82,9 @@ int net_reclaim(struct net_ctx *n, char *const *keep_ids, struct err **err);
 /* Removes the table, the bridge and the dirs' contents (tests and uninstall). */
 int net_teardown(struct net_ctx *n, struct err **err);
 /* The same from a config alone, creating nothing on the host first (droverd --cleanup). */
+/* A socket (socket(domain, type, 0)) made inside the network namespace nsfd refers to (an open
+ * bind mount of one, or /proc/PID/ns/net) by the calling thread, which comes back to its own at
+ * once; -errno. */
+int net_ns_socket(int nsfd, int domain, int type);
+
 int net_teardown_config(const struct net_config *cfg, struct err **err);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Health probes against real containers: readiness (http, tcp, exec), liveness restarts with
-# LivenessFailed under the back-off, startup gating, probes into a mode-none namespace, ready
+# LivenessFailed under the back-off, startup gating, probes from inside the instance's namespace
+# (bridge and mode none), ready
 # instances staying ready across kill -9 of droverd, and a 100 ms period that leaves no TIME_WAIT
 # and no fd behind; "notify" readiness (READY=1 over NOTIFY_SOCKET, relayed by the shim), also
 # across kill -9 of droverd. Probe traffic goes only to this test's own bridge and namespaces.
@@ -168,6 +169,22 @@ httpd_spec() { # ID [jq]
 	wait_for 10 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/nx | jq -r .probes.readiness.last.message)\" = 'connect 127.0.0.1:8081: connection refused' ]"
 	[ "$(status_of nx .ready)" = false ]
 	[ "$(status_of nx .health)" = unhealthy ]
+}
+
+@test "bridge-mode probes come from inside the instance's own namespace, not over the bridge" {
+	httpd_spec own '.command = ["sh", "-c", "mkdir -p /www; echo ok > /www/index.html; exec httpd -f -v -p 8080 -h /www"] |
+		.health.readiness = {http: {port: 8080, path: "/index.html"}, interval_ms: 200}' >"$ASSIGN/own.json"
+	wait_for 10 ready_is own true
+	ip=$(status_of own .ip)
+	[ "$(status_of own .probes.readiness.last.message)" = "HTTP 200" ]
+	sleep 1
+	drv_run ctl logs own
+	echo "$output" >&2
+	# httpd -v logs each client as ADDR:PORT: every probe came from the instance's own address (its
+	# namespace's loopback path), none from the bridge's side of the veth
+	n=$(grep -c ': response:' <<<"$output")
+	[ "$n" -ge 3 ]
+	[ "$(grep ': response:' <<<"$output" | grep -cE "^(\[::ffff:)?${ip//./\\.}\]?:")" -eq "$n" ]
 }
 
 @test "kill -9 of droverd with 5 ready instances: still ready after the restart, no restart, no ready:false event" {

@@ -99,6 +99,41 @@ static void test_spike_cut_and_given_back(void **state)
 }
 
 /* online load ramps up slowly: nothing moves while pressure stays in the band */
+/* Online pressure with no batch instance on the node (forking online services, say) cuts nothing,
+ * and a quota cut while batch ran is lifted on the first tick after the last batch instance left. */
+static void test_no_batch_no_quota(void **state)
+{
+	struct coloc_state st;
+	struct coloc_decision d;
+	struct coloc_sample s = {.online_cpu_millis = 1500,
+				 .batch_cpu_millis = 0,
+				 .node_cpu_millis = 1500,
+				 .online_cpu_pressure = 60,
+				 .online_memory = 100 * MI,
+				 .mem_available = 3000 * MI,
+				 .no_batch = true};
+
+	(void)state;
+	coloc_state_init(&st);
+	for (int k = 0; k < 8; k++) {
+		s.at_ms = k * TICK_MS;
+		coloc_step(&cfg2, &st, &s, &d);
+		assert_false(d.quota_changed);
+		assert_int_equal(d.batch_cpu_quota, COLOC_UNLIMITED);
+	}
+	s.no_batch = false; /* a batch instance arrives under the same pressure: cut at once */
+	s.batch_cpu_millis = 500;
+	coloc_step(&cfg2, &st, &s, &d);
+	assert_true(d.quota_changed);
+	assert_true(d.batch_cpu_quota != COLOC_UNLIMITED && d.batch_cpu_quota <= 1000);
+	s.no_batch = true; /* and it leaves: lifted on the next tick, pressure or not */
+	s.batch_cpu_millis = 0;
+	coloc_step(&cfg2, &st, &s, &d);
+	assert_true(d.quota_changed);
+	assert_int_equal(d.batch_cpu_quota, COLOC_UNLIMITED);
+	assert_non_null(strstr(d.reason, "no batch instance"));
+}
+
 static void test_ramp(void **state)
 {
 	struct tick t[40];
@@ -306,6 +341,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_idle),
 	    cmocka_unit_test(test_spike_cut_and_given_back),
+	    cmocka_unit_test(test_no_batch_no_quota),
 	    cmocka_unit_test(test_ramp),
 	    cmocka_unit_test(test_oscillating),
 	    cmocka_unit_test(test_band_holds),
