@@ -67,9 +67,16 @@ $(BUILD)/droverd: $(call obj,agent/main.c $(AGENT_SRC))
 $(BUILD)/drover-image: $(call obj,image/img-tool.c image/img-config.c image/img-ref.c $(IMG_TOOL_SRC) $(COMMON_SRC))
 	$(CC) $(LDFLAGS) -Wl,--as-needed -pthread -o $@ $^ $(shell pkg-config --libs jansson libarchive libcrypto libcurl)
 
-# The shim links libc only: it is one process per container, so every page counts.
+# The shim links libc only: it is one process per container, so every page counts. It links it
+# statically (static-pie: still at a random address): no dynamic loader on every start's path (spawn
+# to exit of `--version` 1.0 -> 0.78 ms here) and 64 kB private dirty per running shim instead of
+# 108 kB (no relocated libc data). The sanitizers need their dynamic runtime.
+SHIM_STATIC := -static-pie
+ifeq ($(SAN),1)
+SHIM_STATIC :=
+endif
 $(BUILD)/drover-shim: $(call obj,$(SHIM_SRC))
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) $(SHIM_STATIC) -o $@ $^
 
 $(BUILD)/droverctl: $(call obj,$(CTL_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcurl)

@@ -97,10 +97,10 @@ static int grow_by_fd(struct loop *l, int fd)
 
 	while (n <= (size_t)fd)
 		n *= 2;
-	t = realloc(l->by_fd, n * sizeof(*t));
+	t = realloc(l->by_fd, n * sizeof(struct loop_src *));
 	if (!t)
 		return -ENOMEM;
-	memset(t + l->n_by_fd, 0, (n - l->n_by_fd) * sizeof(*t));
+	memset(t + l->n_by_fd, 0, (n - l->n_by_fd) * sizeof(struct loop_src *));
 	l->by_fd = t;
 	l->n_by_fd = n;
 	return 0;
@@ -244,7 +244,7 @@ struct loop_timer *loop_timer_add_at(struct loop *l, int64_t deadline_ns, loop_t
 
 	if (l->n_timers == l->cap_timers) {
 		size_t cap = l->cap_timers ? 2 * l->cap_timers : 64;
-		struct loop_timer **h = realloc(l->heap, cap * sizeof(*h));
+		struct loop_timer **h = realloc(l->heap, cap * sizeof(struct loop_timer *));
 		if (!h)
 			return NULL;
 		l->heap = h;

@@ -9,6 +9,11 @@
 #   nestedidle  nested, X/batch with cpu.idle=1
 #   nestedpin   nestedidle, the hog pinned to CPU 1 (a static cpuset split)
 #   nestedmem   nested, the hog with a 512Mi memory limit (drover's --default-memory)
+#   idlecpu     rootidle with a hog of CPU work only (stress-ng --cpu 2)
+#   idlevm      rootidle with a hog of memory work only (stress-ng --vm 2: page faults, map/unmap)
+#   isolated    rootidle, online pinned to CPU 0 and the hog (--cpu 1 --vm 1) to CPU 1: no CPU shared
+#               at all, what is left is what the two CPUs share below the scheduler (caches, memory,
+#               the hypervisor)
 # Prints one line per case: round layout sent ok errors p50 p99 p999 max (ms), hog CPU, load.
 set -u
 W=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,13 +45,17 @@ sleep 0.3
 place() { for h in cpu cpuacct memory; do echo $2 >"$C/$h$1/cgroup.procs"; done; }
 for r in $(seq 1 $ROUNDS); do
  for L in "$@"; do
-  case $L in plain|none) on=$A-on hog=$A-hog;; rootidle) on=$A-on hog=$A-idle;; nested|nestedidle|nestedpin) on=$B/online/inst hog=$B/batch/hog;; nestedmem) on=$B/online/inst hog=$B/batch/hogm;; esac
+  case $L in plain|none) on=$A-on hog=$A-hog;; rootidle|idlecpu|idlevm|isolated) on=$A-on hog=$A-idle;; nested|nestedidle|nestedpin) on=$B/online/inst hog=$B/batch/hog;; nestedmem) on=$B/online/inst hog=$B/batch/hogm;; esac
   [ $L = nestedidle -o $L = nestedpin ] && echo 1 >$C/cpu$B/batch/cpu.idle || echo 0 >$C/cpu$B/batch/cpu.idle
   place $on $SP
+  # isolated: the server and every child it forks on CPU 0 only; the others: both CPUs
+  taskset -a -p -c "$([ $L = isolated ] && echo 0 || echo 0-1)" $SP >/dev/null
   HP=""
   if [ $L != none ]; then
-   PIN=""; [ $L = nestedpin ] && PIN="taskset -c 1"
-   setsid sh -c 'for h in cpu cpuacct memory; do echo $$ >"/sys/fs/cgroup/$h'"$hog"'/cgroup.procs"; done; exec '"$PIN"' stress-ng --cpu 2 --vm 2 --quiet' & HP=$!
+   PIN=""; [ $L = nestedpin ] || [ $L = isolated ] && PIN="taskset -c 1"
+   WORK="--cpu 2 --vm 2"; [ $L = idlecpu ] && WORK="--cpu 2"; [ $L = idlevm ] && WORK="--vm 2"
+   [ $L = isolated ] && WORK="--cpu 1 --vm 1"
+   setsid sh -c 'for h in cpu cpuacct memory; do echo $$ >"/sys/fs/cgroup/$h'"$hog"'/cgroup.procs"; done; exec '"$PIN"' stress-ng '"$WORK"' --quiet' & HP=$!
    sleep 1.5
   fi
   u0=$(cat $C/cpuacct$hog/cpuacct.usage); t0=$(date +%s%N)

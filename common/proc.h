@@ -1,5 +1,5 @@
 #pragma once
-/* Spawning children without a shell: fork + execve with an argv array. */
+/* Spawning children without a shell: spawn_exec (a vfork-style clone + execve) with an argv array. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>

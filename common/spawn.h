@@ -1,8 +1,10 @@
 #pragma once
-/* The one fork + execve of drover (droverd, drover-shim): an argv array, never a shell. The child
- * resets every signal, keeps only the fds it is given and, if execve fails, writes errno into a
- * close-on-exec pipe; the parent reads that pipe before it returns, so a program that cannot be run
- * is an error of the call (ENOENT, EACCES, ENOEXEC...) rather than an exit status 127 seen later. */
+/* The one spawn + execve of drover (droverd, drover-shim): an argv array, never a shell. The child is
+ * a vfork-style clone (CLONE_VM | CLONE_VFORK: no copy of the caller's page tables, the call returns
+ * once the child has exec'd or exited). It resets every signal, keeps only the fds it is given and,
+ * if execve fails, leaves errno in the caller's memory, so a program that cannot be run is an error
+ * of the call (ENOENT, EACCES, ENOEXEC...) rather than an exit status 127 seen later. The caller's
+ * errno may change even on success. */
 #include <stdbool.h>
 #include <sys/types.h>
 

@@ -77,6 +77,11 @@ int net_nl_errno(int nlerr);
  * and becomes err. The child _exit()s; the parent always reaps it. */
 #define NET_CHILD_MSG 256
 int net_run_child(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, struct err **err);
+/* Runs fn in a thread of its own and waits for it, with net_run_child's contract, for work that
+ * only joins or makes a network namespace (setns and unshare(CLONE_NEWNET) act on the calling thread
+ * alone; the thread ends with it). A fork copies the agent's page tables, 2-3 ms here, twice on a
+ * bridge start's path; a thread costs tens of microseconds. fn must free what it allocates. */
+int net_run_thread(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, struct err **err);
 /* A NETLINK_ROUTE socket, connected (in the caller's current netns). */
 int net_nl_open(struct nl_sock **ret, struct err **err);
 

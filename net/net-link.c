@@ -1,7 +1,8 @@
 /* Links over libnl-route: the bridge with the gateway address, and per instance a veth pair whose
  * host end is on the bridge and whose peer is created directly inside the instance's netns as
- * eth0. The inside (address, lo and eth0 up, default route) is configured by a forked child that
- * joins the netns and opens its own netlink socket there: the agent never leaves its netns. */
+ * eth0. The inside (address, lo and eth0 up, default route) is configured by a thread of its own
+ * that joins the netns and opens its own netlink socket there: the agent's loop never leaves its
+ * netns. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -276,7 +277,7 @@ static int inside_fail(char *msg, size_t msg_size, int nlerr, const char *what)
 	return net_nl_errno(nlerr);
 }
 
-/* Runs in the forked child, inside the netns. */
+/* Runs in a thread of its own (net_run_thread), inside the netns; frees all it allocates. */
 static int inside_configure(void *arg, char *msg, size_t msg_size)
 {
 	const struct inside_arg *a = arg;
@@ -330,7 +331,7 @@ static int veth_fresh(struct nl_sock *sk, const struct net_veth_req *req, struct
 		return r;
 	r = veth_set_alias(sk, req, err);
 	if (r >= 0)
-		r = net_run_child(inside_configure, inside, err);
+		r = net_run_thread(inside_configure, inside, err);
 	if (r < 0) {
 		(void)net_link_veth_delete(req->host_name, NULL); /* undo the half-built pair */
 		return err_wrap(err, "configure veth '%s'", req->host_name);
@@ -364,7 +365,7 @@ int net_link_veth_ensure(const struct net_veth_req *req, bool fresh_netns, struc
 			       req->host_name, req->id, other);
 	/* a veth whose peer is in an older namespace is of no use: rebuild it */
 	if (!fresh_netns) {
-		r = net_run_child(inside_configure, &inside, err);
+		r = net_run_thread(inside_configure, &inside, err);
 		if (r != -ENODEV)
 			return r < 0 ? err_wrap(err, "configure veth '%s'", req->host_name) : 0;
 		err_free(err); /* handled: the pair is rebuilt below */

@@ -1,7 +1,7 @@
 /* Network namespaces owned by the agent: netns_dir/ID is a bind mount of the namespace, so it
  * lives on when the container's processes exit and runc joins it by path. The namespace is made
- * by a forked child (unshare + bind mount of its /proc/self/ns/net), so the agent itself never
- * changes namespace. netns_dir is a shared mount point, as /run/netns is for `ip netns`, so the
+ * by a thread of its own (unshare + bind mount of its /proc/thread-self/ns/net), so the agent's
+ * loop never changes namespace. netns_dir is a shared mount point, as /run/netns is for `ip netns`, so the
  * mounts propagate to mount namespaces that were cloned from ours. */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,8 +58,9 @@ static int make_ns_child(void *arg, char *msg, size_t msg_size)
 		snprintf(msg, msg_size, "unshare network namespace: %s", strerror(errno));
 		return -errno;
 	}
-	/* fork() kept us in the agent's mount namespace, so the parent sees this mount */
-	if (mount("/proc/self/ns/net", path, "none", MS_BIND, NULL) < 0) {
+	/* the thread shares the agent's mount namespace, so the agent sees this mount; thread-self: the
+	 * new netns is this thread's alone */
+	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
 		snprintf(msg, msg_size, "bind mount the namespace on '%s': %s", path, strerror(errno));
 		return -errno;
 	}
@@ -77,7 +78,7 @@ int net_ns_ensure(const char *path, struct err **err)
 	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
 	if (fd < 0)
 		return err_set(err, errno, "create netns file '%s'", path);
-	r = net_run_child(make_ns_child, (void *)path, err);
+	r = net_run_thread(make_ns_child, (void *)path, err);
 	if (r < 0) {
 		(void)unlink(path); /* undo: only the empty mount point exists */
 		return err_wrap(err, "create network namespace '%s'", path);

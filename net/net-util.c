@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -278,6 +279,41 @@ static int reap(pid_t pid, int *ret_status)
 	return 0;
 }
 
+static int report_err(struct child_report *rep, struct err **err)
+{
+	rep->msg[sizeof(rep->msg) - 1] = '\0';
+	return err_set(err, -rep->r, "%s", rep->msg[0] ? rep->msg : strerror(-rep->r));
+}
+
+struct thread_job {
+	int (*fn)(void *arg, char *msg, size_t msg_size);
+	void *arg;
+	struct child_report rep;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_job *j = p;
+
+	j->rep.r = j->fn(j->arg, j->rep.msg, sizeof(j->rep.msg));
+	return NULL;
+}
+
+int net_run_thread(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, struct err **err)
+{
+	struct thread_job j = {.fn = fn, .arg = arg};
+	pthread_t t;
+	int r;
+
+	r = pthread_create(&t, NULL, thread_main, &j);
+	if (r != 0)
+		return err_set(err, r, "start a thread");
+	(void)pthread_join(t, NULL); /* only fails for a bad thread id */
+	if (j.rep.r < 0)
+		return report_err(&j.rep, err);
+	return 0;
+}
+
 int net_run_child(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, struct err **err)
 {
 	struct child_report rep = {0};
@@ -309,9 +345,7 @@ int net_run_child(int (*fn)(void *arg, char *msg, size_t msg_size), void *arg, s
 		proc_describe_status(status, what, sizeof(what));
 		return err_set(err, EPROTO, "child %d gave no report (%s)", (int)pid, what);
 	}
-	if (rep.r < 0) {
-		rep.msg[sizeof(rep.msg) - 1] = '\0';
-		return err_set(err, -rep.r, "%s", rep.msg[0] ? rep.msg : strerror(-rep.r));
-	}
+	if (rep.r < 0)
+		return report_err(&rep, err);
 	return 0;
 }

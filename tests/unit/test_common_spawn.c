@@ -202,13 +202,100 @@ static void test_new_session(void **state)
 	assert_int_not_equal(sid, getsid(0));
 }
 
+static volatile sig_atomic_t got_usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1 = 1;
+}
+
+/* The child shares our memory until it execs and resets every disposition: ours stay as they were
+ * (handler installed and called), and so does our mask, which the call blocks around the clone. */
+static void test_parent_signals_kept(void **state)
+{
+	char *argv[] = {"/bin/true", NULL};
+	struct sigaction sa = {.sa_handler = on_usr1}, old_usr1, now;
+	sigset_t set, old, mask;
+
+	(void)state;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old_usr1), 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &set, &old), 0);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(run("/bin/true", argv, NULL), 0);
+	assert_int_equal(sigaction(SIGUSR1, NULL, &now), 0);
+	assert_ptr_equal(now.sa_handler, on_usr1);
+	assert_int_equal(sigprocmask(SIG_SETMASK, NULL, &mask), 0);
+	assert_true(sigismember(&mask, SIGUSR2));
+	assert_false(sigismember(&mask, SIGUSR1));
+	assert_false(sigismember(&mask, SIGCHLD));
+	got_usr1 = 0;
+	assert_int_equal(raise(SIGUSR1), 0);
+	assert_int_equal(got_usr1, 1);
+	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+	assert_int_equal(sigaction(SIGUSR1, &old_usr1, NULL), 0);
+}
+
+/* A caller with a large, touched heap (droverd's case): the spawns work, every exec error is still
+ * the call's, and the child wrote nothing of that memory (it shares it until it execs). */
+#define BIG_HEAP (256UL << 20)
+static void test_large_heap(void **state)
+{
+	char *argv[] = {"/bin/sh", "-c", "exit 3", NULL}, *missing[] = {"/nonexistent/prog", NULL};
+	_cleanup_err_ struct err *e = NULL;
+	unsigned char *heap;
+	pid_t pid = 0;
+
+	(void)state;
+	heap = malloc(BIG_HEAP);
+	assert_non_null(heap);
+	for (size_t k = 0; k < BIG_HEAP; k += 4096)
+		heap[k] = (unsigned char)(k >> 12);
+	for (int k = 0; k < 5; k++)
+		assert_int_equal(run("/bin/sh", argv, NULL), 3);
+	assert_int_equal(spawn_exec("/nonexistent/prog", missing, NULL, &pid, &e), -ENOENT);
+	assert_int_equal(pid, 0);
+	no_child_left();
+	for (size_t k = 0; k < BIG_HEAP; k += 4096)
+		if (heap[k] != (unsigned char)(k >> 12))
+			fail_msg("heap changed at %zu", k);
+	free(heap);
+}
+
+/* The fds given may be 0-3 themselves, swapped: every one is moved out of the way first. */
+static void test_fds_swapped(void **state)
+{
+	char *argv[] = {"/bin/sh", "-c", "echo one; echo two >&2", NULL};
+	_cleanup_close_ int a = memfd(), b = memfd();
+	int save1 = dup(1), save2 = dup(2);
+	struct spawn_opts o = {-1, 2, 1, -1, false, false, NULL, NULL};
+	int status = -1;
+
+	(void)state;
+	assert_true(save1 >= 0 && save2 >= 0);
+	/* our 1 is a, our 2 is b; the child gets them the other way round */
+	assert_int_equal(dup2(a, 1), 1);
+	assert_int_equal(dup2(b, 2), 2);
+	status = run("/bin/sh", argv, &o);
+	assert_int_equal(dup2(save1, 1), 1);
+	assert_int_equal(dup2(save2, 2), 2);
+	(void)close(save1);
+	(void)close(save2);
+	assert_int_equal(status, 0);
+	assert_string_equal(slurp(b), "one\n");
+	assert_string_equal(slurp(a), "two\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_exit_status),	  cmocka_unit_test(test_missing_program),
 	    cmocka_unit_test(test_not_a_program), cmocka_unit_test(test_fds),
 	    cmocka_unit_test(test_env),		  cmocka_unit_test(test_signals_reset),
-	    cmocka_unit_test(test_new_session),
+	    cmocka_unit_test(test_new_session),	  cmocka_unit_test(test_parent_signals_kept),
+	    cmocka_unit_test(test_large_heap),	  cmocka_unit_test(test_fds_swapped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
