@@ -13,13 +13,13 @@
 
 #include "agent/api-internal.h"
 #include "agent/api.h"
+#include "agent/token-file.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
 #define TLS_FILE_MAX (1024 * 1024)
-#define TOKEN_FILE_MAX (64 * 1024)
 #define TOKEN_SHORT 16
 /* Limits for a listener that faces the network (SECURITY-REVIEW L5). The idle timeout is
  * --api-idle-timeout (60 s): long-polls and followed logs are suspended while they wait, and
@@ -45,13 +45,11 @@ static void material_free(struct api_tcp *t)
 {
 	if (t->key)
 		explicit_bzero(t->key, t->key_len);
-	if (t->token)
-		explicit_bzero(t->token, t->token_len);
+	t->token = token_file_free(t->token, t->token_len);
 	free(t->cert);
 	free(t->key);
 	free(t->client_ca);
-	free(t->token);
-	t->cert = t->key = t->client_ca = t->token = NULL;
+	t->cert = t->key = t->client_ca = NULL;
 }
 
 static int read_pem(const char *flag, const char *path, char **ret, size_t *ret_len, struct err **err)
@@ -65,49 +63,14 @@ static int read_pem(const char *flag, const char *path, char **ret, size_t *ret_
 	return 0;
 }
 
-/* The token file must be a regular file of ours that nobody else can read or change. */
-static int check_token_fd(int fd, const char *path, struct err **err)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return err_set(err, errno, "--token-file '%s'", path);
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "--token-file '%s' is not a regular file", path);
-	if (st.st_mode & 077)
-		return err_set(
-		    err, EPERM,
-		    "--token-file '%s' has mode %04o: it must not be readable or writable by group or "
-		    "others (chmod 600 '%s')",
-		    path, (unsigned)(st.st_mode & 07777), path);
-	if (st.st_uid != geteuid())
-		return err_set(err, EPERM, "--token-file '%s' is owned by uid %u, not by droverd's uid %u",
-			       path, (unsigned)st.st_uid, (unsigned)geteuid());
-	return 0;
-}
-
 static int read_token(struct api_tcp *t, const char *path, bool warn, struct err **err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	size_t len = 0;
+	size_t len;
 	int r;
 
-	if (fd < 0)
-		return err_set(err, errno, "--token-file '%s'", path);
-	if ((r = check_token_fd(fd, path, err)) < 0)
+	if ((r = token_file_read("--token-file", path, &t->token, &t->token_len, err)) < 0)
 		return r;
-	if (fs_read_fd(fd, TOKEN_FILE_MAX, &t->token, &len, err) < 0)
-		return err_wrap(err, "--token-file '%s'", path);
-	t->token_len = len; /* the whole buffer, for explicit_bzero */
-	while (len > 0 && strchr(" \t\r\n", t->token[len - 1]))
-		len--;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)t->token[i] <= ' ' || t->token[i] == 0x7f)
-			return err_set(err, EINVAL,
-				       "--token-file '%s' must hold one token: no spaces, no lines", path);
-	if (len == 0)
-		return err_set(err, EINVAL, "--token-file '%s' is empty", path);
-	t->token[len] = '\0';
+	len = strlen(t->token);
 	if (warn && len < TOKEN_SHORT)
 		log_warn("--token-file '%s' holds a token of %zu characters; use at least %d random ones",
 			 path, len, TOKEN_SHORT);

@@ -21,6 +21,7 @@
 #include "agent/instance.h"
 #include "agent/source-pull.h"
 #include "agent/source.h"
+#include "agent/token-file.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -35,7 +36,6 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 10000
 #define POST_EVENTS_MAX 500
-#define TOKEN_MAX 4096
 
 enum cp_state { CP_NEW, CP_UP, CP_DOWN };
 
@@ -46,6 +46,7 @@ struct cp_source {
 	char *base;  /* the URL without a trailing slash */
 	char *node;  /* URL-escaped node name */
 	char *token; /* never logged */
+	size_t token_size;
 	struct httpc_req *poll, *post;
 	struct loop_timer *poll_timer, *post_timer, *beat_timer;
 	struct loop_timer *poll_ok_timer; /* a long-poll parked this long after a failure: reachable again */
@@ -76,36 +77,14 @@ int cp_config_check(const struct agent_config *c, struct err **err)
 			       c->control_plane);
 	if (!!c->control_plane_cert != !!c->control_plane_key)
 		return err_set(err, EINVAL, "--control-plane-cert and --control-plane-key go together");
-	return 0;
-}
-
-/* The token file must be private (like --token-file): mode 0600 or stricter, a regular file. */
-static int read_token(const char *path, char **ret, struct err **err)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_free_ char *text = NULL;
-	struct stat st;
-	size_t len = 0;
-	int r;
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return err_set(err, errno, "control-plane token file '%s'", path);
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "control-plane token file '%s' is not a regular file", path);
-	if (st.st_mode & 077)
-		return err_set(err, EPERM,
-			       "control-plane token file '%s' has mode %04o: it must not be readable by "
-			       "group or others (chmod 0600)",
-			       path, (unsigned)(st.st_mode & 07777));
-	r = fs_read_fd(fd, TOKEN_MAX, &text, &len, err);
-	if (r < 0)
-		return err_wrap(err, "control-plane token file '%s'", path);
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
-		text[--len] = '\0';
-	if (len == 0 || strpbrk(text, "\r\n"))
-		return err_set(err, EINVAL, "control-plane token file '%s' must hold one token on one line",
-			       path);
-	*ret = TAKE_PTR(text);
+	if (c->control_plane_token_file) { /* refused at start, before anything is made */
+		char *token = NULL;
+		size_t size = 0;
+		int r = token_file_read("--control-plane-token-file", c->control_plane_token_file, &token,
+					&size, err);
+		(void)token_file_free(token, size);
+		return r < 0 ? r : 0;
+	}
 	return 0;
 }
 
@@ -454,7 +433,9 @@ static int cp_init(struct agent *a, struct cp_source *cp, struct err **err)
 		err_set(err, ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
-	if (c->control_plane_token_file && (r = read_token(c->control_plane_token_file, &cp->token, err)) < 0)
+	if (c->control_plane_token_file &&
+	    (r = token_file_read("--control-plane-token-file", c->control_plane_token_file, &cp->token,
+				 &cp->token_size, err)) < 0)
 		return r;
 	if (cp->token && strncmp(cp->base, "http://", 7) == 0)
 		log_warn("control plane: the bearer token goes over plain http to '%s'", cp->base);
@@ -511,9 +492,7 @@ struct cp_source *cp_source_free(struct cp_source *cp)
 	source_set_free(cp->set);
 	free(cp->base);
 	free(cp->node);
-	if (cp->token)
-		explicit_bzero(cp->token, strlen(cp->token));
-	free(cp->token);
+	cp->token = token_file_free(cp->token, cp->token_size);
 	free(cp);
 	return NULL;
 }

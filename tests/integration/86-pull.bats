@@ -140,9 +140,13 @@ gone() { # gone ID: the agent no longer knows ID
 	printf 's3cret\n' >"$T/token"
 	chmod 0644 "$T/token"
 	drv_run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" \
+		--cgroup-root "$CGROOT" --bridge "$NET_BR" --nft-table "$NFT_TABLE" \
 		--control-plane "$CP_URL" --control-plane-token-file "$T/token"
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"mode 0644"* ]]
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--control-plane-token-file '$T/token' has mode 0644"*"chmod 600"* ]]
+	# refused at start, before anything was made: no cgroup, no state
+	for d in /sys/fs/cgroup/*"$CGROOT" /sys/fs/cgroup/"$CGROOT"; do [ ! -e "$d" ]; done
+	[ ! -e "$STATE/instances" ]
 	chmod 0600 "$T/token"
 	cp_set 1 ta
 	start_pull_agent --control-plane-ca "$T/ca.pem" --control-plane-token-file "$T/token"
