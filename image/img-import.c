@@ -284,8 +284,11 @@ static int import_save_tar(struct img_store *s, const char *path, struct img_ima
 	refs = calloc(json_array_size(sd.tags) + 1, sizeof(*refs));
 	if (!refs)
 		return err_set(err, ENOMEM, "import");
+	/* a saved image's tags are registry names: one that reads as a local OCI layout ("oci:/srv/x",
+	 * "/srv/x") would let the tar claim a layout's name, and is dropped */
 	json_array_foreach (sd.tags, i, it)
-		if (json_is_string(it) && img_ref_canonical(json_string_value(it), &refs[k], NULL) == 0)
+		if (json_is_string(it) && !img_ref_is_layout(json_string_value(it)) &&
+		    img_ref_canonical(json_string_value(it), &refs[k], NULL) == 0)
 			k++;
 	*ret = TAKE_PTR(img);
 	*ret_refs = TAKE_PTR(refs);

@@ -255,6 +255,8 @@ int img_ref_canonical(const char *s, char **ret, struct err **err)
 	int e;
 
 	if (img_ref_is_layout(s)) {
+		if ((e = img_ref_validate(s, err)) < 0)
+			return e; /* a relative layout path names nothing the agent could find again */
 		if (asprintf(ret, "oci:%s", strncmp(s, "oci:", 4) == 0 ? s + 4 : s) < 0)
 			return err_set(err, ENOMEM, "image reference");
 		return 0;

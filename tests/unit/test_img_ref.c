@@ -99,13 +99,17 @@ static void test_ref_invalid(void **state)
 
 static void test_ref_canonical(void **state)
 {
-	_cleanup_free_ char *a = NULL, *b = NULL;
+	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
 
 	(void)state;
 	assert_int_equal(img_ref_canonical("busybox", &a, NULL), 0);
 	assert_string_equal(a, "docker.io/library/busybox:latest");
 	assert_int_equal(img_ref_canonical("/x/y:1", &b, NULL), 0);
 	assert_string_equal(b, "oci:/x/y:1");
+	/* a layout that is not absolute names nothing: refused, as img_ref_validate refuses it */
+	assert_int_equal(img_ref_canonical("oci:0.0.1:5000/a/b:1", &c, NULL), -EINVAL);
+	assert_null(c);
+	assert_int_equal(img_ref_canonical("./x", &c, NULL), -EINVAL);
 }
 
 static void test_challenge(void **state)
