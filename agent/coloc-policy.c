@@ -74,6 +74,14 @@ static int64_t cpu_raise(const struct coloc_config *cfg, struct coloc_state *st,
 	return want < cap ? want : cap;
 }
 
+/* The decision's quota (its reason already written) becomes the state's. */
+static void quota_changed(struct coloc_state *st, struct coloc_decision *d)
+{
+	d->quota_changed = true;
+	st->batch_cpu_quota = d->batch_cpu_quota;
+	st->quota_changes++;
+}
+
 static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, const struct coloc_sample *s,
 		     struct coloc_decision *d)
 {
@@ -89,12 +97,11 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 		 * batch instance admitted later starts unlimited and is cut within a tick if need be */
 		st->calm = 0;
 		d->batch_cpu_quota = COLOC_UNLIMITED;
-		if (st->batch_cpu_quota == COLOC_UNLIMITED)
-			return;
-		snprintf(d->reason, sizeof(d->reason), "no batch instance left: batch CPU quota lifted");
-		d->quota_changed = true;
-		st->batch_cpu_quota = COLOC_UNLIMITED;
-		st->quota_changes++;
+		if (st->batch_cpu_quota != COLOC_UNLIMITED) {
+			snprintf(d->reason, sizeof(d->reason),
+				 "no batch instance left: batch CPU quota lifted");
+			quota_changed(st, d);
+		}
 		return;
 	}
 	if (p >= COLOC_PRESSURE_HI) {
@@ -123,9 +130,7 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 	snprintf(d->reason, sizeof(d->reason), "%s %.1f%%: online %.1f%% waiting, batch using %lldm", why,
 		 p >= COLOC_PRESSURE_HI ? COLOC_PRESSURE_HI : COLOC_PRESSURE_LO, p,
 		 (long long)s->batch_cpu_millis);
-	d->quota_changed = true;
-	st->batch_cpu_quota = d->batch_cpu_quota;
-	st->quota_changes++;
+	quota_changed(st, d);
 }
 
 static void memory_step(const struct coloc_config *cfg, struct coloc_state *st, const struct coloc_sample *s,

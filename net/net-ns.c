@@ -1,8 +1,9 @@
 /* Network namespaces owned by the agent: netns_dir/ID is a bind mount of the namespace, so it
  * lives on when the container's processes exit and runc joins it by path. The namespace is made
  * by a thread of its own (unshare + bind mount of its /proc/thread-self/ns/net), so the agent's
- * loop never changes namespace. netns_dir is a shared mount point, as /run/netns is for `ip netns`, so the
- * mounts propagate to mount namespaces that were cloned from ours. */
+ * loop never enters a namespace it makes (net_ns_socket, for probes, enters an instance's for one
+ * socket() call and returns at once). netns_dir is a shared mount point, as /run/netns is for `ip netns`, so
+ * the mounts propagate to mount namespaces that were cloned from ours. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
