@@ -321,11 +321,12 @@ static int unpack_tar(struct tar_src *t, int dest, struct img_budget *b, struct 
 static int explain_failure(struct hashed_src *h, const struct img_desc *d, struct err **err)
 {
 	_cleanup_err_ struct err *verr = NULL;
+	int errnum = err && *err ? (*err)->errnum : EIO;
 
 	if (h->src_error < 0)
 		return err_set(err, -h->src_error, "layer %s: the blob stream broke", d->digest);
-	if ((*err)->errnum != EFBIG && (*err)->errnum != E2BIG && (*err)->errnum != ENOSPC &&
-	    hashed_finish(h, d, &verr) < 0 && h->src_error == 0) {
+	if (errnum != EFBIG && errnum != E2BIG && errnum != ENOSPC && hashed_finish(h, d, &verr) < 0 &&
+	    h->src_error == 0) {
 		err_free(err);
 		return err_set(err, verr->errnum, "%s", err_msg(verr));
 	}

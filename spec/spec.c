@@ -239,7 +239,8 @@ static int parse_identity(json_t *doc, struct spec *s, struct err **err)
 		return err_field(err, "image", EINVAL, "'image' must not be empty");
 	if (img_ref_validate(s->image, err) < 0) {
 		err_wrap(err, "'image'");
-		(*err)->field = (*err)->field ? (*err)->field : strdup("image");
+		if (err && *err && !(*err)->field) /* the caller may want no error at all */
+			(*err)->field = strdup("image");
 		return -EINVAL;
 	}
 	return 0;

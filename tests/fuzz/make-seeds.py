@@ -25,7 +25,7 @@ def put(harness, name, data):
 
 FULL_SPEC = {
     "id": "web-0", "app": "shop", "revision": 3, "image": "oci:/var/lib/drover/demo-image:latest",
-    "command": ["httpd", "-f", "-p", "8080"], "env": ["A=1", "PATH=/bin"], "workdir": "/srv",
+    "command": ["httpd", "-f", "-p", "8080"], "env": {"A": "1", "PATH": "/bin"}, "workdir": "/srv",
     "user": "1000:1000",
     "files": [{"path": "/etc/app.conf", "content": "x=1\n", "mode": "0640"},
               {"path": "/srv/index.html", "content": "hi", "mode": 420}],
