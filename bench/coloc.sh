@@ -18,7 +18,8 @@
 # file defining shell functions variant_NAME, run with the cgroup mount and drover's cgroup root
 # after the hog starts in a case "drover:NAME" (A/B experiments on knobs). COLOC_NO_RESULTS=1
 # prints the section instead of writing bench/RESULTS.md. COLOC_AGENT_ARGS: extra droverd flags.
-# The raw rows of the last run are kept in /tmp/drover-coloc-last.data.
+# The raw rows of the last run are kept in /tmp/drover-coloc-last.data, droverd's log in
+# /tmp/drover-coloc-last.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
@@ -107,9 +108,16 @@ hog_ms() { # CPU used so far by the hog's cgroup, ms
 	esac
 	[ -f "$f" ] && echo $(($(cat "$f") / 1000000)) || echo 0
 }
+diag() { # "cpu-some-ms memory-some-ms agent-cpu-ms allocstall pgscan" so far: what else ran or stalled
+	local psi_cpu psi_mem agent
+	psi_cpu=$(awk '/^some/ {sub("total=", "", $5); print int($5 / 1000)}' /proc/pressure/cpu 2>/dev/null || echo 0)
+	psi_mem=$(awk '/^some/ {sub("total=", "", $5); print int($5 / 1000)}' /proc/pressure/memory 2>/dev/null || echo 0)
+	agent=$(awk '{print int($1 / 1000000)}' "/proc/$AGENT_PID/schedstat")
+	echo "${psi_cpu:-0} ${psi_mem:-0} $agent $(awk '/^allocstall_/ {a += $2} /^pgscan_(direct|kswapd) / {s += $2} END {print a + 0, s + 0}' /proc/vmstat)"
+}
 evictions() { # "evictions quota-changes" so far
 	curl -s --unix-socket "$SOCK" http://localhost/v1/node |
-		jq -r '"\(.colocation.evictions_total // 0) \(.colocation.batch_cpu_quota_changes_total // 0)"'
+		jq -r '.colocation.eviction | "\(.evictions_total) \(.batch_cpu_quota_changes_total)"'
 }
 
 hog_start() { # CASE
@@ -151,6 +159,7 @@ hog_stop() {
 }
 
 # data: round server rate case p50 p99 p999 errors hog_ms busy_ms evictions window_ms quota_changes
+#       psi_cpu_some_ms psi_memory_some_ms agent_cpu_ms allocstalls pages_scanned
 : >"$B/data"
 for r in $(seq 1 "$ROUNDS"); do
 	for s in $SERVERS; do
@@ -159,6 +168,7 @@ for r in $(seq 1 "$ROUNDS"); do
 				echo "bench: (k) round $r/$ROUNDS $s $rate req/s $c" >&2
 				hog_start "$c"
 				read -r e0 q0 < <(evictions)
+				read -r d0 < <(diag)
 				h0=$(hog_ms "$c")
 				b0=$(busy_ms)
 				t0=$(date +%s%N)
@@ -168,13 +178,16 @@ for r in $(seq 1 "$ROUNDS"); do
 				b1=$(busy_ms)
 				t1=$(date +%s%N)
 				read -r e1 q1 < <(evictions)
-				echo "$r $s $rate $c $p50 $p99 $p999 $err $((h1 - h0)) $((b1 - b0)) $((e1 - e0)) $(((t1 - t0) / 1000000)) $((q1 - q0))" >>"$B/data"
+				read -r d1 < <(diag)
+				dd=$(awk -v a="$d0" -v b="$d1" 'BEGIN {n = split(a, x); split(b, y); for (i = 1; i <= n; i++) printf "%d ", y[i] - x[i]}')
+				echo "$r $s $rate $c $p50 $p99 $p999 $err $((h1 - h0)) $((b1 - b0)) $((e1 - e0)) $(((t1 - t0) / 1000000)) $((q1 - q0)) $dd" >>"$B/data"
 				hog_stop "$c"
 			done
 		done
 	done
 done
 cp "$B/data" /tmp/drover-coloc-last.data
+cp "$B/droverd.log" /tmp/drover-coloc-last.log
 
 # the hog's share of the idle CPU: its CPU over (window x CPUs - busy CPU of the same round's alone)
 rows=""
