@@ -11,6 +11,9 @@
 #   nestedmem   nested, the hog with a 512Mi memory limit (drover's --default-memory)
 #   idlecpu     rootidle with a hog of CPU work only (stress-ng --cpu 2)
 #   idlevm      rootidle with a hog of memory work only (stress-ng --vm 2: page faults, map/unmap)
+#   idlevmkeep  idlevm with --vm-keep: the memory mapped once and kept, so the work is memory traffic
+#               from user space, not page faults and unmaps in the kernel
+#   idlevmthp   idlevm with its memory in transparent huge pages (--vm-madvise hugepage)
 #   isolated    rootidle, online pinned to CPU 0 and the hog (--cpu 1 --vm 1) to CPU 1: no CPU shared
 #               at all, what is left is what the two CPUs share below the scheduler (caches, memory,
 #               the hypervisor)
@@ -45,7 +48,7 @@ sleep 0.3
 place() { for h in cpu cpuacct memory; do echo $2 >"$C/$h$1/cgroup.procs"; done; }
 for r in $(seq 1 $ROUNDS); do
  for L in "$@"; do
-  case $L in plain|none) on=$A-on hog=$A-hog;; rootidle|idlecpu|idlevm|isolated) on=$A-on hog=$A-idle;; nested|nestedidle|nestedpin) on=$B/online/inst hog=$B/batch/hog;; nestedmem) on=$B/online/inst hog=$B/batch/hogm;; esac
+  case $L in plain|none) on=$A-on hog=$A-hog;; rootidle|idlecpu|idlevm|idlevmkeep|idlevmthp|isolated) on=$A-on hog=$A-idle;; nested|nestedidle|nestedpin) on=$B/online/inst hog=$B/batch/hog;; nestedmem) on=$B/online/inst hog=$B/batch/hogm;; esac
   [ $L = nestedidle -o $L = nestedpin ] && echo 1 >$C/cpu$B/batch/cpu.idle || echo 0 >$C/cpu$B/batch/cpu.idle
   place $on $SP
   # isolated: the server and every child it forks on CPU 0 only; the others: both CPUs
@@ -54,6 +57,7 @@ for r in $(seq 1 $ROUNDS); do
   if [ $L != none ]; then
    PIN=""; [ $L = nestedpin ] || [ $L = isolated ] && PIN="taskset -c 1"
    WORK="--cpu 2 --vm 2"; [ $L = idlecpu ] && WORK="--cpu 2"; [ $L = idlevm ] && WORK="--vm 2"
+   [ $L = idlevmkeep ] && WORK="--vm 2 --vm-keep"; [ $L = idlevmthp ] && WORK="--vm 2 --vm-madvise hugepage"
    [ $L = isolated ] && WORK="--cpu 1 --vm 1"
    setsid sh -c 'for h in cpu cpuacct memory; do echo $$ >"/sys/fs/cgroup/$h'"$hog"'/cgroup.procs"; done; exec '"$PIN"' stress-ng '"$WORK"' --quiet' & HP=$!
    sleep 1.5
