@@ -388,6 +388,18 @@ def shim_notify():
         put("fuzz_shim_notify", name, data)
 
 
+
+def probe_http():
+    """What an instance answers an http probe (the probe's status-line reader)."""
+    for name, data in [
+        ("r00", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ("r01", b"HTTP/1.0 503 Service Unavailable\r\n\r\n"),
+        ("r02", b"HTTP/2 204\n"),
+        ("r03", b"SSH-2.0-OpenSSH_9.2\r\n"),
+        ("r04", b"HTTP/1.1 404 Not Found\r\nServer: x\r\n\r\n<html>"),
+    ]:
+        put("fuzz_probe_http", name, data)
+
 if __name__ == "__main__":
     shutil.rmtree(CORPUS, ignore_errors=True)
     specs()
@@ -403,3 +415,4 @@ if __name__ == "__main__":
     docker_save()
     etcd()
     shim_notify()
+    probe_http()
