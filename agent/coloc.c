@@ -33,6 +33,7 @@ struct coloc {
 	struct coloc_sample last;
 	bool have_last, wait_is_psi;
 	bool quota_refused;	       /* the last quota write failed (warned once) */
+	bool mem_refused;	       /* batch is held above the wanted memory limit (told once) */
 	int64_t batch_mem_usage_limit; /* what was written, -1: none */
 };
 
@@ -165,9 +166,47 @@ static void evict(struct coloc *c, const char *id, const char *msg)
 	lc_event_msg(i, LC_EV_EVICT, msg); /* SIGKILL at once: the node is short of memory now */
 }
 
-static void apply(struct coloc *c, const struct coloc_decision *d)
+/* v1 refuses a limit below what it cannot reclaim (anonymous memory, no swap: EBUSY), and would
+ * otherwise leave batch free to grow up to the old limit. Batch is held where it is instead (its
+ * usage and a step), and the wanted limit is tried again on the next tick, so it lands as soon as
+ * batch lets go. What is reported is what the kernel holds. */
+static void apply_memory(struct coloc *c, const struct coloc_decision *d, const struct coloc_sample *s)
 {
-	_cleanup_err_ struct err *e = NULL, *e2 = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	int64_t want = d->batch_memory_limit, hold;
+
+	if (cg_set_batch_memory(c->a->cg, want, &e) >= 0) {
+		log_debug("batch memory limit %lld bytes: %s", (long long)want, d->reason);
+		c->batch_mem_usage_limit = want;
+		c->mem_refused = false;
+		return;
+	}
+	hold = s->batch_memory + COLOC_MEM_STEP;
+	hold += (4096 - hold % 4096) % 4096;
+	if (e->errnum != EBUSY || s->batch_memory < 0 || hold <= want ||
+	    (c->batch_mem_usage_limit >= 0 && hold >= c->batch_mem_usage_limit)) {
+		log_debug("batch memory limit %lld: %s, kept the old one", (long long)want, err_msg(e));
+		c->st.batch_memory_limit = c->batch_mem_usage_limit; /* what the kernel still has */
+		return;
+	}
+	err_free(&e);
+	if (cg_set_batch_memory(c->a->cg, hold, &e) < 0) {
+		log_debug("batch memory limit %lld: %s, kept the old one", (long long)hold, err_msg(e));
+		c->st.batch_memory_limit = c->batch_mem_usage_limit;
+		return;
+	}
+	if (!c->mem_refused)
+		log_info("batch memory limit %lld bytes refused by the kernel: batch holds %lld it cannot "
+			 "give back; held at %lld until it does (%s)",
+			 (long long)want, (long long)s->batch_memory, (long long)hold, d->reason);
+	c->mem_refused = true;
+	c->batch_mem_usage_limit = hold;
+	c->st.batch_memory_limit = hold; /* the next tick asks for the wanted limit again */
+}
+
+static void apply(struct coloc *c, const struct coloc_decision *d, const struct coloc_sample *s)
+{
+	_cleanup_err_ struct err *e = NULL;
 
 	if (d->quota_changed && cg_set_batch_cpu(c->a->cg, d->batch_cpu_quota, &e) < 0) {
 		/* v1 refuses a tier quota below one of its instances' own: keep what the kernel has */
@@ -180,15 +219,8 @@ static void apply(struct coloc *c, const struct coloc_decision *d)
 		c->quota_refused = false;
 		log_debug("batch cpu quota %lldm (-1: none): %s", (long long)d->batch_cpu_quota, d->reason);
 	}
-	if (d->memory_changed) {
-		if (cg_set_batch_memory(c->a->cg, d->batch_memory_limit, &e2) < 0)
-			log_debug("batch memory limit %lld: %s, kept the old one",
-				  (long long)d->batch_memory_limit, err_msg(e2));
-		else
-			log_debug("batch memory limit %lld bytes: %s", (long long)d->batch_memory_limit,
-				  d->reason);
-		c->batch_mem_usage_limit = d->batch_memory_limit;
-	}
+	if (d->memory_changed)
+		apply_memory(c, d, s);
 }
 
 static int64_t now_ms(void)
@@ -233,7 +265,7 @@ static void tick(struct loop *l, void *data)
 	s.no_batch = !any_batch;
 	if (c->have_last) { /* the first tick has no rates yet */
 		coloc_step(&c->cfg, &c->st, &s, &d);
-		apply(c, &d);
+		apply(c, &d, &s);
 		if (d.evict)
 			evict(c, d.evict->id, d.evict_message);
 	}

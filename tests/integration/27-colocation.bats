@@ -166,6 +166,42 @@ wakeups() {
 	api GET /metrics | grep -q '^drover_evictions_total 1$'
 }
 
+batch_mem_limit() {
+	cat "/sys/fs/cgroup/memory$CGROOT/batch/memory.limit_in_bytes"
+}
+
+@test "a lower batch memory limit the kernel refuses (memory batch cannot give back) holds batch where it is, is reported as it is, and lands once batch lets go" {
+	# allocatable 1 GiB: batch's limit is 80% of what online leaves
+	total_mi=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
+	start_agent --system-reserved "memory=$((total_mi - 1024))Mi"
+	wait_for 5 sh -c "[ \"\$(cat /sys/fs/cgroup/memory$CGROOT/batch/memory.limit_in_bytes)\" -lt $((1024 * 1024 * 1024)) ]"
+	before=$(batch_mem_limit)
+	# about 200 MB of anonymous memory in batch; without swap the kernel cannot reclaim it
+	put_file hungry '.command = ["sh", "-c", "x=$(seq 1 25000000); exec sleep 1000"] | .qos = "batch"'
+	wait_for 10 phase_is hungry running
+	usage=$(cg_file hungry memory memory.usage_in_bytes batch)
+	wait_for 60 sh -c "[ \"\$(cat $usage 2>/dev/null || echo 0)\" -gt $((150 * 1024 * 1024)) ]"
+	sleep 1 # the shell is done growing
+	held=$(cat "/sys/fs/cgroup/memory$CGROOT/batch/memory.usage_in_bytes")
+	# an online request of 900Mi leaves batch 80% of 124Mi: below what batch holds
+	put_file on '.command = ["sleep", "1000"] | .resources = {memory: "900Mi"}'
+	wait_for 10 phase_is on running
+	wait_for 5 grep -q "batch memory limit .* refused by the kernel" "$AGENT_LOG"
+	sleep 1
+	lim=$(batch_mem_limit)
+	echo "batch limit $before, batch holds $held, held at $lim" >&3
+	[ "$lim" -lt "$before" ]	 # batch may not grow back to the old limit
+	[ "$lim" -ge "$held" ]		 # nor is it made to give back what it cannot
+	[ "$(node .colocation.batch_memory_limit_bytes)" = "$lim" ] # reported as the kernel has it
+	[ "$(status_of hungry)" = running ]
+	# batch lets go: the wanted limit lands (80% of what online leaves, page-aligned)
+	rm "$ASSIGN/hungry.json"
+	want=$(($(node .colocation.reclaimable.memory.bytes) / 4096 * 4096))
+	[ "$want" -lt "$held" ]
+	wait_for 10 sh -c "[ \"\$(cat /sys/fs/cgroup/memory$CGROOT/batch/memory.limit_in_bytes)\" = $want ]"
+	[ "$(node .colocation.batch_memory_limit_bytes)" = "$want" ]
+}
+
 @test "oom_score_adj per class is visible in /proc: batch 1000, online below batch" {
 	start_agent
 	put_file gua '.command = ["sleep", "1000"] | .resources = {memory: "64Mi"}'
