@@ -235,7 +235,9 @@ it were beside drover's root rather than below it (docs/colocation-latency.md).
 $rows
 Targets (issue 12): busybox httpd at 300 req/s p99 within 1.5x of alone and no worse than plain,
 hog keeping at least 60% of idle; at 100 req/s within 1.3x keeping 80%; online-srv never worse
-than plain, hog keeping at least 95%.
+than plain, hog keeping at least 95%. Where a row misses its target, docs/colocation-latency.md
+shows, with hand-made layouts on the same machine, what stands in the way (on these VMs: the
+hog's page-table work inside a non-preemptible kernel, and the cost of switching address spaces).
 MD
 )
 if [ -n "${COLOC_NO_RESULTS:-}" ]; then
