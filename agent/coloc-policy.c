@@ -14,6 +14,7 @@ void coloc_state_init(struct coloc_state *st)
 	*st = (struct coloc_state){.batch_cpu_quota = COLOC_UNLIMITED,
 				   .calm_needed = COLOC_CALM_TICKS,
 				   .since_raise = 1 << 20,
+				   .hold_len = COLOC_HOLD_TICKS,
 				   .batch_memory_limit = -1};
 }
 
@@ -65,8 +66,10 @@ static int64_t cpu_raise(const struct coloc_config *cfg, struct coloc_state *st,
 	int64_t cap = cfg->cpu_allocatable_millis, want;
 
 	if (++st->calm < st->calm_needed || cur >= cap) {
-		if (cur >= cap && st->calm >= 2 * COLOC_CALM_TICKS_MAX)
+		if (cur >= cap && st->calm >= 2 * COLOC_CALM_TICKS_MAX) {
 			st->calm_needed = COLOC_CALM_TICKS; /* a long calm forgives earlier relapses */
+			st->hold_len = COLOC_HOLD_TICKS;    /* and cuts that did not help */
+		}
 		return cur;
 	}
 	want = cur * 2 > cur + cap / 4 ? cur * 2 : cur + cap / 4;
@@ -82,6 +85,17 @@ static void quota_changed(struct coloc_state *st, struct coloc_decision *d)
 	st->quota_changes++;
 }
 
+/* The cuts since probe_from did not lower online's pressure: batch gets that quota back (the
+ * returned millis), and the next cut waits a back-off that doubles each time. */
+static int64_t give_back(struct coloc_state *st, int64_t cap)
+{
+	st->probing = false;
+	st->calm = 0;
+	st->hold = st->hold_len;
+	st->hold_len = st->hold_len * 2 > COLOC_HOLD_TICKS_MAX ? COLOC_HOLD_TICKS_MAX : st->hold_len * 2;
+	return st->probe_from == COLOC_UNLIMITED ? cap : st->probe_from;
+}
+
 static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, const struct coloc_sample *s,
 		     struct coloc_decision *d)
 {
@@ -89,6 +103,7 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 	int64_t cur = st->batch_cpu_quota == COLOC_UNLIMITED ? cap : st->batch_cpu_quota, want;
 	double p = s->online_cpu_pressure;
 	const char *why;
+	bool no_relief = false;
 
 	if (st->since_raise < (1 << 20))
 		st->since_raise++;
@@ -96,6 +111,7 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 		/* a quota on an empty tier protects no one and keeps the sampler at its quick pace; a
 		 * batch instance admitted later starts unlimited and is cut within a tick if need be */
 		st->calm = 0;
+		st->probing = false;
 		d->batch_cpu_quota = COLOC_UNLIMITED;
 		if (st->batch_cpu_quota != COLOC_UNLIMITED) {
 			snprintf(d->reason, sizeof(d->reason),
@@ -104,9 +120,29 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 		}
 		return;
 	}
-	if (p >= COLOC_PRESSURE_HI) {
+	if (st->hold > 0)
+		st->hold--;
+	if (st->probing && p <= st->probe_pressure * COLOC_RELIEF_RATIO) {
+		st->probing = false; /* the cuts helped: keep them, and forgive earlier ones that did not */
+		st->hold_len = COLOC_HOLD_TICKS;
+	}
+	if (st->probing && ++st->probe_ticks >= COLOC_RELIEF_TICKS) {
+		want = give_back(st, cap);
+		why = "";
+		no_relief = true;
+	} else if (p >= COLOC_PRESSURE_HI && st->hold > 0) {
+		st->calm = 0; /* online's own pressure, measured lately: batch keeps its CPU */
+		want = cur;
+		why = "";
+	} else if (p >= COLOC_PRESSURE_HI) {
 		want = cpu_cut(cfg, st, s, cur);
 		why = "online CPU pressure at or above";
+		if (!st->probing && want < cur) {
+			st->probing = true;
+			st->probe_ticks = 0;
+			st->probe_pressure = p;
+			st->probe_from = st->batch_cpu_quota;
+		}
 	} else if (p < COLOC_PRESSURE_LO) {
 		want = cpu_raise(cfg, st, cur);
 		why = "online calm, pressure below";
@@ -122,14 +158,21 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 		if (want > tcap) {
 			want = tcap;
 			why = "--batch-cpu-target cap (allocatable x target - online - system), pressure";
+			no_relief = false;
 		}
 	}
 	d->batch_cpu_quota = want >= cap && cfg->batch_cpu_target_pct >= 100 ? COLOC_UNLIMITED : want;
 	if (d->batch_cpu_quota == st->batch_cpu_quota)
 		return;
-	snprintf(d->reason, sizeof(d->reason), "%s %.1f%%: online %.1f%% waiting, batch using %lldm", why,
-		 p >= COLOC_PRESSURE_HI ? COLOC_PRESSURE_HI : COLOC_PRESSURE_LO, p,
-		 (long long)s->batch_cpu_millis);
+	if (no_relief)
+		snprintf(d->reason, sizeof(d->reason),
+			 "cuts brought no relief: online %.1f%% waiting (%.1f%% before them), batch using "
+			 "%lldm; no cut for the next %d ticks",
+			 p, st->probe_pressure, (long long)s->batch_cpu_millis, st->hold);
+	else
+		snprintf(d->reason, sizeof(d->reason), "%s %.1f%%: online %.1f%% waiting, batch using %lldm",
+			 why, p >= COLOC_PRESSURE_HI ? COLOC_PRESSURE_HI : COLOC_PRESSURE_LO, p,
+			 (long long)s->batch_cpu_millis);
 	quota_changed(st, d);
 }
 

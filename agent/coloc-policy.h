@@ -8,7 +8,11 @@
  * of its tasks' schedstats), the quota is halved each tick down to --batch-cpu-min; once online
  * has been calm for a while it is raised quickly back to no cap. Between the two thresholds
  * nothing moves (hysteresis); a cut that follows a raise soon doubles the calm time needed next,
- * so a load that comes and goes does not make the quota oscillate. --batch-cpu-target below 100
+ * so a load that comes and goes does not make the quota oscillate. A cut must earn its keep: if
+ * within COLOC_RELIEF_TICKS of the first cut online's pressure has not fallen to half of what it
+ * was, the pressure is online's own (its tasks queue behind each other, a forking service on few
+ * CPUs, say) and batch gets its CPU back; the next cut waits for a back-off that doubles each time
+ * this happens and is forgiven after a long calm or a cut that helped. --batch-cpu-target below 100
  * adds koordlet's static cap: target x allocatable - online usage - system usage.
  *
  * Memory: batch's tier limit is --eviction-batch-memory of what online leaves (reclaimable). When
@@ -31,6 +35,12 @@
 #define COLOC_CALM_TICKS_MAX 32
 /* A cut within this many ticks of a raise counts as a relapse (doubles the calm time needed). */
 #define COLOC_RELAPSE_TICKS 8
+/* A cut has this many ticks to bring online's pressure down to RATIO of what it was. */
+#define COLOC_RELIEF_TICKS 8
+#define COLOC_RELIEF_RATIO 0.5
+/* Ticks without cuts after one that brought no relief: the first time, and at most. */
+#define COLOC_HOLD_TICKS 32
+#define COLOC_HOLD_TICKS_MAX 256
 /* A memory limit moves only when the new value differs by more than this much. */
 #define COLOC_MEM_STEP (32LL * 1024 * 1024)
 /* Least time between two evictions. */
@@ -79,6 +89,12 @@ struct coloc_state {
 	int calm;		 /* consecutive calm ticks */
 	int calm_needed;
 	int since_raise; /* ticks since the last raise; large: none lately */
+	/* the relief check of a run of cuts */
+	bool probing;
+	int probe_ticks;
+	double probe_pressure; /* online's pressure when the run began */
+	int64_t probe_from;    /* the quota before it */
+	int hold, hold_len;    /* ticks left without cuts; the next back-off */
 	int64_t batch_memory_limit;
 	char evicted_id[128]; /* the last eviction, until it is gone */
 	int64_t evicted_at_ms;

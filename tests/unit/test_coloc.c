@@ -71,7 +71,8 @@ static void test_idle(void **state)
 	assert_int_equal(r.quota[39], COLOC_UNLIMITED);
 }
 
-/* online busy loops start at tick 4 and stop at tick 20 */
+/* Busy loops in batch start to delay online at tick 4; the cuts bring online's pressure into the
+ * band, where the cut is held; at tick 20 the load is gone and batch gets its CPU back. */
 static void test_spike_cut_and_given_back(void **state)
 {
 	struct tick t[40];
@@ -80,7 +81,9 @@ static void test_spike_cut_and_given_back(void **state)
 
 	(void)state;
 	for (int k = 0; k < 40; k++)
-		t[k] = k >= 4 && k < 20 ? (struct tick){60, 1500, 500} : (struct tick){0.5, 50, 1900};
+		t[k] = k >= 4 && k < 6	  ? (struct tick){60, 1500, 500}
+		       : k >= 6 && k < 20 ? (struct tick){8, 1500, 100}
+					  : (struct tick){0.5, 50, 1900};
 	play(&cfg2, t, 40, &r);
 	for (int k = 0; k < 40; k++) {
 		if (first_cut < 0 && r.quota[k] != COLOC_UNLIMITED)
@@ -88,14 +91,46 @@ static void test_spike_cut_and_given_back(void **state)
 		if (k >= 20 && back < 0 && r.quota[k] == COLOC_UNLIMITED)
 			back = k;
 	}
-	assert_int_equal(first_cut, 4); /* the first pressured tick cuts */
-	assert_true(r.quota[4] <= 1000);
-	assert_int_equal(r.quota[19], 100); /* down to --batch-cpu-min while pressure lasts */
-	for (int k = 10; k < 20; k++)
-		assert_int_equal(r.quota[k], 100);
+	assert_int_equal(first_cut, 4);	   /* the first pressured tick cuts */
+	assert_int_equal(r.quota[4], 250); /* half of what batch used */
+	assert_int_equal(r.quota[5], 125);
+	for (int k = 6; k < 20; k++) /* the cut helped: kept while online is in the band */
+		assert_int_equal(r.quota[k], 125);
+	assert_false(r.st.probing);
 	assert_true(back > 20 && (back - 20 + 1) * TICK_MS <= 2000); /* given back within 2 s */
 	for (int k = back; k < 40; k++)
 		assert_int_equal(r.quota[k], COLOC_UNLIMITED);
+}
+
+/* Online's own pressure (its tasks queue behind each other): the cuts do not lower it, so batch
+ * gets its CPU back after COLOC_RELIEF_TICKS, and the next try waits a back-off that doubles. */
+static void test_cut_without_relief_given_back(void **state)
+{
+	struct tick t[128];
+	struct run r;
+	int gave_back[8], n = 0;
+
+	(void)state;
+	for (int k = 0; k < 128; k++)
+		t[k] = k < 4 ? (struct tick){0.5, 50, 1900} : (struct tick){15, 1800, 900};
+	play(&cfg2, t, 128, &r);
+	assert_int_equal(r.quota[4], 450); /* cut at once, as for any pressure */
+	for (int k = 4; k < 4 + COLOC_RELIEF_TICKS; k++)
+		assert_true(r.quota[k] != COLOC_UNLIMITED);
+	for (int k = 5; k < 128; k++)
+		if (r.quota[k] == COLOC_UNLIMITED && r.quota[k - 1] != COLOC_UNLIMITED && n < 8)
+			gave_back[n++] = k;
+	assert_true(n >= 2);
+	assert_int_equal(gave_back[0], 4 + COLOC_RELIEF_TICKS); /* 2 s after the first cut */
+	/* no cut during the back-off, and the second one is twice as long */
+	for (int k = gave_back[0]; k < gave_back[0] + COLOC_HOLD_TICKS; k++)
+		assert_int_equal(r.quota[k], COLOC_UNLIMITED);
+	assert_int_equal(gave_back[1] - gave_back[0], COLOC_HOLD_TICKS + COLOC_RELIEF_TICKS);
+	assert_int_equal(gave_back[2] - gave_back[1], 2 * COLOC_HOLD_TICKS + COLOC_RELIEF_TICKS);
+	assert_int_equal(n, 3);
+	assert_int_equal(r.st.hold_len, 8 * COLOC_HOLD_TICKS);
+	/* 31 s of pressure: three runs of cuts (450, 225, 112, 100m) and three give-backs */
+	assert_int_equal(r.changes, 15);
 }
 
 /* online load ramps up slowly: nothing moves while pressure stays in the band */
@@ -147,7 +182,9 @@ static void test_ramp(void **state)
 		if (t[k].pressure < COLOC_PRESSURE_HI)
 			assert_int_equal(r.quota[k], COLOC_UNLIMITED);
 	assert_true(r.quota[30] != COLOC_UNLIMITED);
-	assert_true(r.quota[39] >= 100 && r.quota[39] < 2000);
+	assert_true(r.quota[36] >= 100 && r.quota[36] < 2000);
+	/* the recorded pressure does not answer the cuts: batch gets its CPU back */
+	assert_int_equal(r.quota[39], COLOC_UNLIMITED);
 }
 
 /* pressure that comes and goes every second: the calm time needed grows, so changes stay few */
@@ -341,6 +378,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_idle),
 	    cmocka_unit_test(test_spike_cut_and_given_back),
+	    cmocka_unit_test(test_cut_without_relief_given_back),
 	    cmocka_unit_test(test_no_batch_no_quota),
 	    cmocka_unit_test(test_ramp),
 	    cmocka_unit_test(test_oscillating),
