@@ -130,11 +130,7 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 		want = give_back(st, cap);
 		why = "";
 		no_relief = true;
-	} else if (p >= COLOC_PRESSURE_HI && st->hold > 0) {
-		st->calm = 0; /* online's own pressure, measured lately: batch keeps its CPU */
-		want = cur;
-		why = "";
-	} else if (p >= COLOC_PRESSURE_HI) {
+	} else if (p >= COLOC_PRESSURE_HI && st->hold == 0) {
 		want = cpu_cut(cfg, st, s, cur);
 		why = "online CPU pressure at or above";
 		if (!st->probing && want < cur) {
@@ -147,7 +143,9 @@ static void cpu_step(const struct coloc_config *cfg, struct coloc_state *st, con
 		want = cpu_raise(cfg, st, cur);
 		why = "online calm, pressure below";
 	} else {
-		st->calm = 0; /* in the band: hold */
+		/* in the band; or above it during a back-off (online's own pressure, measured lately):
+		 * hold, batch keeps its CPU */
+		st->calm = 0;
 		want = cur;
 		why = "";
 	}

@@ -38,6 +38,13 @@ now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
 
+ms_until() { # ms_until COMMAND...: waits (up to 10 s) for COMMAND to succeed, prints the ms it took
+	local t0
+	t0=$(now_ms)
+	wait_for 10 "$@"
+	echo $(($(now_ms) - t0))
+}
+
 @test "admission: online fits allocatable, batch fits what is reclaimable; refusals name the resource and the numbers" {
 	ncpu=$(nproc)
 	start_agent --system-reserved cpu=500m,memory=512Mi --eviction-batch-memory 256Mi
@@ -89,9 +96,7 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	sleep 1
 	quota_free # batch alone: no cap
 	busy_online
-	t0=$(now_ms)
-	wait_for 10 quota_cut
-	cut_ms=$(($(now_ms) - t0))
+	cut_ms=$(ms_until quota_cut)
 	echo "cut after ${cut_ms} ms to $(batch_quota) us" >&3
 	[ "$cut_ms" -le 2000 ]
 	[ "$(node .colocation.batch_cpu_quota_millis)" != null ]
@@ -99,9 +104,7 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	grep -q "batch cpu quota .*online CPU pressure" "$AGENT_LOG"
 	# the pressure is gone: the quota is lifted
 	busy_stop
-	t0=$(now_ms)
-	wait_for 10 quota_free
-	back_ms=$(($(now_ms) - t0))
+	back_ms=$(ms_until quota_free)
 	echo "given back after ${back_ms} ms" >&3
 	[ "$back_ms" -le 3000 ]
 	[ "$(node .colocation.batch_cpu_quota_millis)" = null ]
@@ -123,11 +126,9 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	sleep 1
 	busy_online
 	wait_for 10 quota_cut
-	t0=$(now_ms)
 	# batch runs in the idle class, so cutting it does not shorten online's queue: within the
 	# relief check (8 ticks of 250 ms) it gets its CPU back while the busy loops go on
-	wait_for 10 quota_free || { grep "batch cpu quota" "$AGENT_LOG" >&3; false; }
-	back_ms=$(($(now_ms) - t0))
+	back_ms=$(ms_until quota_free) || { grep "batch cpu quota" "$AGENT_LOG" >&3; false; }
 	echo "given back after ${back_ms} ms of cuts without relief" >&3
 	[ "$back_ms" -le 4000 ]
 	grep -q "batch cpu quota .*cuts brought no relief: online .* waiting (.* before them)" "$AGENT_LOG"
@@ -179,9 +180,7 @@ wakeups() {
 	usage=$(cg_file hungry memory memory.usage_in_bytes batch)
 	# from the moment its usage passes the margin (and then some), eviction takes at most 2 s
 	wait_for 60 sh -c "[ \"\$(cat $usage 2>/dev/null || echo 999999999999)\" -gt $((150 * 1024 * 1024)) ]"
-	t0=$(now_ms)
-	wait_for 10 phase_is hungry failed
-	ev_ms=$(($(now_ms) - t0))
+	ev_ms=$(ms_until phase_is hungry failed)
 	echo "evicted after ${ev_ms} ms" >&3
 	[ "$ev_ms" -le 2000 ]
 	[ "$(status_of hungry .reason)" = Evicted ]
