@@ -454,10 +454,11 @@ teardown() {
 	cp -a "$IMAGE_DIR" "$T/bad"
 	layer=$(jq -r '.layers[0].digest' "$T/bad/blobs/sha256/$(jq -r '.manifests[0].digest' "$T/bad/index.json" | cut -d: -f2)" | cut -d: -f2)
 	printf 'X' | dd of="$T/bad/blobs/sha256/$layer" bs=1 seek=100 conv=notrunc status=none
-	# a fresh state dir so the good copy's layer is not already in the store
-	put_file badimg ".image = \"oci:$T/bad:latest\" | .command = [\"true\"] | .restart = \"never\""
+	# a fresh state dir so the good copy's layer is not already in the store; the spec goes in
+	# while the agent is down, so no pull of it is writing into the store as it is removed
 	stop_agent
 	rm -rf "$STATE/images"
+	put_file badimg ".image = \"oci:$T/bad:latest\" | .command = [\"true\"] | .restart = \"never\""
 	start_agent
 	wait_for 10 phase_is badimg failed
 	[ "$(status_of badimg .reason)" = ImagePullFailed ]
