@@ -221,7 +221,7 @@ section=$(
 	cat <<MD
 ## (k) Colocation: online latency beside a batch hog
 
-$NCPU CPUs; hog \`${HOG_ARGS[*]}\`. Medians of $ROUNDS interleaved rounds of ${SECS} s per case;
+Measured $(date -u '+%Y-%m-%d %H:%M') UTC, kernel $(uname -r), $NCPU CPUs; hog \`${HOG_ARGS[*]}\`. Medians of $ROUNDS interleaved rounds of ${SECS} s per case;
 load client at SCHED_FIFO, open loop (latency from each request's due time), a connection per
 request. Online runs as a drover instance (\`qos: online\`, host network) in every case.
 *plain*: the hog in a root-level cgroup with \`cpu.shares=2\` (kubelet's BestEffort), no memory
@@ -237,7 +237,9 @@ Targets (issue 12): busybox httpd at 300 req/s p99 within 1.5x of alone and no w
 hog keeping at least 60% of idle; at 100 req/s within 1.3x keeping 80%; online-srv never worse
 than plain, hog keeping at least 95%. Where a row misses its target, docs/colocation-latency.md
 shows, with hand-made layouts on the same machine, what stands in the way (on these VMs: the
-hog's page-table work inside a non-preemptible kernel, and the cost of switching address spaces).
+hog's page-table work inside a non-preemptible kernel, the cost of switching address spaces, and,
+for the light server, the batch tier's CPU class: the idle class that keeps a forking server near
+alone costs the light one against a root-level shares=2 group).
 MD
 )
 if [ -n "${COLOC_NO_RESULTS:-}" ]; then
