@@ -134,6 +134,8 @@ static void sample(struct coloc *c, struct coloc_sample *s)
 
 	cg_tier_sample(c->a->cg, CG_QOS_ONLINE, true, &on);
 	cg_tier_sample(c->a->cg, CG_QOS_BATCH, false, &ba);
+	if (on.wait_is_psi != c->prev_on.wait_is_psi)
+		c->prev_on.wait_ns = -1; /* the source changed (hybrid's tier dir went or came): no rate */
 	*s = (struct coloc_sample){
 	    .at_ms = now / 1000000,
 	    .online_cpu_millis = rate(on.cpu_ns, c->prev_on.cpu_ns, 1000, dt),

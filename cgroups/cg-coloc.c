@@ -166,8 +166,21 @@ static void v1_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool delay, 
 	snprintf(p, sizeof(p), "%s/cpu.stat", cpu);
 	thr = cg_read_stat(p, "throttled_time");
 	s->throttled_ns = thr;
-	if (delay)
-		s->wait_ns = v1_run_delay(cpu);
+	if (!delay)
+		return;
+	/* hybrid: the cgroup2 hierarchy keeps PSI for the tier whatever the controllers' layout; it
+	 * counts tasks that have exited since the last sample and costs one read */
+	if (c->unified) {
+		snprintf(p, sizeof(p), "%s/%s%s/%s/cpu.pressure", c->mount, c->unified, c->root,
+			 cg_qos_dir(qos));
+		thr = psi_some_total(p);
+		if (thr >= 0) {
+			s->wait_ns = thr * 1000;
+			s->wait_is_psi = true;
+			return;
+		}
+	}
+	s->wait_ns = v1_run_delay(cpu);
 }
 
 static void v2_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool delay, struct cg_tier_sample *s)

@@ -38,6 +38,9 @@ struct cg_ctx {
 	char *mount; /* no trailing '/'; "" for the filesystem root */
 	char *root;  /* "/drover": starts with '/', no trailing '/' */
 	char **hier; /* v1 only: NULL-terminated hierarchy dir names under mount, one per hierarchy */
+	/* v1 only: the hybrid layout's cgroup2 hierarchy (an entry of hier), NULL without one. It has no
+	 * controllers but keeps PSI for every cgroup, and the OCI runtime puts instances there too. */
+	const char *unified;
 };
 
 extern const struct cg_ops cg_v1_ops;

@@ -48,6 +48,15 @@ static bool is_hier(int mfd, const char *name, struct stat *st)
 	return fstatat(mfd, name, st, 0) == 0 && S_ISDIR(st->st_mode);
 }
 
+/* A cgroup2 hierarchy (hybrid's "unified") has cgroup.controllers at its top; v1 ones do not. */
+static bool is_cgroup2(int mfd, const char *name)
+{
+	char p[512];
+
+	return snprintf(p, sizeof(p), "%s/cgroup.controllers", name) < (int)sizeof(p) &&
+	       faccessat(mfd, p, F_OK, 0) == 0;
+}
+
 static int v1_collect(struct cg_ctx *c, int mfd, struct dirent **list, int n, struct err **err)
 {
 	struct dir_id seen[V1_MAX_HIER];
@@ -64,6 +73,8 @@ static int v1_collect(struct cg_ctx *c, int mfd, struct dirent **list, int n, st
 		c->hier[kept] = strdup(list[i]->d_name);
 		if (!c->hier[kept])
 			return err_set(err, ENOMEM, "cgroup v1 hierarchies");
+		if (!c->unified && is_cgroup2(mfd, list[i]->d_name))
+			c->unified = c->hier[kept];
 		seen[kept].dev = st.st_dev;
 		seen[kept].ino = st.st_ino;
 		kept++;
@@ -134,6 +145,14 @@ static int v1_create_parents(const struct cg_ctx *c, struct err **err)
 		r = v1_set_tier_cpu(base, c->root, "online", false, err);
 		if (r < 0)
 			return r;
+	}
+	/* The tiers in hybrid's cgroup2 hierarchy too, so their PSI is there before the first instance.
+	 * Best effort: without them the sampler falls back to the tasks' schedstats. */
+	if (c->unified) {
+		_cleanup_free_ char *base = NULL;
+
+		if (asprintf(&base, "%s/%s", c->mount, c->unified) >= 0)
+			(void)cg_mkdir_tiers(base, c->root, NULL);
 	}
 	return 0;
 }

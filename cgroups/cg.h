@@ -81,10 +81,11 @@ int cg_set_batch_memory(const struct cg_ctx *c, int64_t bytes, struct err **err)
 /* The batch quota as the kernel has it, millicores; -1: none. */
 int64_t cg_batch_cpu_quota(const struct cg_ctx *c);
 /* Cumulative counters of a tier; -1 where unknown. wait: also how long its tasks waited for a CPU
- * (v2: PSI cpu.pressure "some" total; v1: the run-queue delay in the schedstats of its tasks). */
+ * (v2, and v1 in the hybrid layout through its cgroup2 hierarchy: PSI cpu.pressure "some" total;
+ * plain v1: the run-queue delay in the schedstats of its tasks). */
 struct cg_tier_sample {
 	int64_t cpu_ns, memory_bytes, throttled_ns, wait_ns;
-	bool wait_is_psi; /* wait_ns is time some task waited (v2), not a sum over tasks (v1) */
+	bool wait_is_psi; /* wait_ns is time some task waited (PSI), not a sum over tasks */
 };
 void cg_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool wait, struct cg_tier_sample *ret);
 /* An instance cgroup's working set (usage minus inactive file pages); -1 unknown. */

@@ -119,6 +119,23 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	[[ "$output" == *"colocation.pressure.online_cpu_percent"* ]]
 }
 
+@test "on a hybrid host online's CPU pressure is PSI from the cgroup2 hierarchy: short-lived tasks queueing for the CPUs count" {
+	local u=/sys/fs/cgroup/unified
+	[ "$(stat -fc %T "$u" 2>/dev/null)" = cgroup2fs ] || skip "no cgroup2 hierarchy beside the v1 ones at $u"
+	start_agent
+	[ -d "$u$CGROOT/online" ] && [ -d "$u$CGROOT/batch" ]
+	put_file hog '.command = ["sh", "-c", "while :; do :; done"] | .qos = "batch"'
+	wait_for 10 phase_is hog running
+	[ "$(node .colocation.pressure.online_cpu_source)" = "psi cpu.pressure some" ]
+	# eight tasks at a time on two CPUs, each gone after about 60 ms of counting: a sample of the
+	# tasks alive misses the wait of those that ended since the last one; the tier's PSI has it
+	put_file forks '.command = ["sh", "-c", "while :; do for t in 1 2 3 4 5 6 7 8; do (i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done) & done; wait; done"]'
+	wait_for 10 phase_is forks running
+	[ -d "$u$CGROOT/online/forks" ] # runc put the instance in the cgroup2 hierarchy too
+	wait_for 5 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/node | jq .colocation.pressure.online_cpu_under_pressure)\" = true ]"
+	[ "$(status_of hog)" = running ]
+}
+
 @test "a cut that brings online no relief (its own tasks queue for the CPUs) is given back, and not tried again during the back-off" {
 	start_agent
 	put_file hog '.command = ["sh", "-c", "while :; do :; done"] | .qos = "batch"'

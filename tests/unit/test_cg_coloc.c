@@ -1,7 +1,8 @@
 /* Colocation knobs and tier samples on laid-out cgroup trees (temp dirs, no root): v2 is fed a
  * recorded pressure trace through its cpu.stat / cpu.pressure files, sampled back, run through the
  * policy, and the quota it decides is read back from cpu.max; v1 writes cfs_period/quota and
- * memory.limit_in_bytes and sums the schedstat delay of the tasks it lists. */
+ * memory.limit_in_bytes and sums the schedstat delay of the tasks it lists, or reads the online
+ * tier's PSI in a hybrid layout's cgroup2 hierarchy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -225,11 +226,44 @@ static void test_v1_knobs_and_delay(void **state)
 	assert_int_equal(cg_batch_cpu_quota(c), -1);
 }
 
+/* Hybrid: the cgroup2 hierarchy next to the v1 ones gets the tiers made and gives the online
+ * tier's PSI; without its pressure file the sample falls back to the tasks' schedstats. */
+static void test_v1_hybrid_psi(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	struct cg_tier_sample s;
+	char self[32], p[512];
+
+	put(f->tmp, "cpu/drover/batch/cpu.shares", "1024\n");
+	put(f->tmp, "cpu/drover/online/cpu.shares", "1024\n");
+	put(f->tmp, "cpuacct/drover/online/cpuacct.usage", "1\n");
+	put(f->tmp, "unified/cgroup.controllers", "hugetlb\n");
+	snprintf(self, sizeof(self), "%d\n", (int)getpid());
+	put(f->tmp, "cpu/drover/online/web/tasks", self);
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V1, "/drover", &c, NULL), 0);
+	snprintf(p, sizeof(p), "%s/unified/drover/batch", f->tmp);
+	assert_int_equal(access(p, F_OK), 0);
+	put(f->tmp, "unified/drover/online/cpu.pressure",
+	    "some avg10=1.00 avg60=0.50 avg300=0.10 total=1234\nfull avg10=0.00 avg60=0.00 avg300=0.00 "
+	    "total=5\n");
+	cg_tier_sample(c, CG_QOS_ONLINE, true, &s);
+	assert_true(s.wait_is_psi);
+	assert_int_equal(s.wait_ns, 1234000);
+	cg_tier_sample(c, CG_QOS_ONLINE, false, &s); /* no wait asked: none read */
+	assert_int_equal(s.wait_ns, -1);
+	put(f->tmp, "unified/drover/online/cpu.pressure", "junk\n");
+	cg_tier_sample(c, CG_QOS_ONLINE, true, &s);
+	assert_false(s.wait_is_psi);
+	assert_true(s.wait_ns >= 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_v2_trace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_v1_knobs_and_delay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_v1_hybrid_psi, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,6 +460,20 @@ static void test_real_v1(void **state)
 		assert_file_eq(pb, "pids.max", "1000");
 	}
 
+	{
+		/* hybrid: the tiers in the cgroup2 hierarchy too, where the online tier's PSI is read */
+		_cleanup_free_ char *ut = NULL;
+		struct cg_tier_sample s;
+
+		assert_int_equal(asprintf(&ut, REAL_MOUNT "/unified%s/online", r->root) > 0, 1);
+		if (is_dir(REAL_MOUNT "/unified")) {
+			assert_true(is_dir(ut));
+			cg_tier_sample(c, CG_QOS_ONLINE, true, &s);
+			assert_true(s.wait_is_psi);
+			assert_true(s.wait_ns >= 0);
+		}
+	}
+
 	path = cg_instance_path(c, CG_QOS_ONLINE, "inst");
 	knob = cg_knob_path(c, path, "memory", "memory.limit_in_bytes");
 	assert_int_equal(
