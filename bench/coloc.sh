@@ -225,7 +225,7 @@ Measured $(date -u '+%Y-%m-%d %H:%M') UTC, kernel $(uname -r), $NCPU CPUs; hog \
 load client at SCHED_FIFO, open loop (latency from each request's due time), a connection per
 request. Online runs as a drover instance (\`qos: online\`, host network) in every case.
 *plain*: the hog in a root-level cgroup with \`cpu.shares=2\` (kubelet's BestEffort), no memory
-limit. *drover*: the hog as a \`qos: batch\` instance, colocation controller on (defaults).
+limit. *drover*: the hog as a \`qos: batch\` instance, colocation controller on (defaults${COLOC_AGENT_ARGS:+; droverd also given \`$COLOC_AGENT_ARGS\`}).
 *rootidle*: the hog in a root-level cgroup with \`cpu.idle=1\`: where the batch tier would sit if
 it were beside drover's root rather than below it (docs/colocation-latency.md).
 "hog CPU" is the hog's CPU as a share of the CPU the node left idle in the same round's alone run.
