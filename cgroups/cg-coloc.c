@@ -152,7 +152,7 @@ static int64_t psi_some_total(const char *path)
 
 static void v1_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool delay, struct cg_tier_sample *s)
 {
-	_cleanup_free_ char *cpu = NULL, *acct = NULL, *mem = NULL;
+	_cleanup_free_ char *cpu = NULL, *acct = NULL, *mem = NULL, *psi_dir = NULL;
 	char p[4096];
 	int64_t thr;
 
@@ -170,12 +170,13 @@ static void v1_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool delay, 
 		return;
 	/* hybrid: the cgroup2 hierarchy keeps PSI for the tier whatever the controllers' layout; it
 	 * counts tasks that have exited since the last sample and costs one read */
-	if (c->unified) {
-		snprintf(p, sizeof(p), "%s/%s%s/%s/cpu.pressure", c->mount, c->unified, c->root,
-			 cg_qos_dir(qos));
-		thr = psi_some_total(p);
-		if (thr >= 0) {
-			s->wait_ns = thr * 1000;
+	if (c->unified && tier_dir(c, c->unified, qos, &psi_dir, NULL) == 0) {
+		int64_t some_us;
+
+		snprintf(p, sizeof(p), "%s/cpu.pressure", psi_dir);
+		some_us = psi_some_total(p);
+		if (some_us >= 0) {
+			s->wait_ns = some_us * 1000;
 			s->wait_is_psi = true;
 			return;
 		}
