@@ -73,10 +73,19 @@ int cgroot_setup(struct agent *a, struct err **err)
 	r = cg_root_choose(mount, ver, a->cfg->cgroup_root, under_systemd(), &root, err);
 	if (r < 0)
 		return r;
-	r = cg_ctx_new(mount, ver, root, &a->cg, err);
+	r = cg_ctx_new_tiers(mount, ver, root, a->cfg->batch_cgroup, &a->cg, err);
 	if (r < 0)
 		return err_wrap(err, "prepare cgroup root '%s'", root);
-	log_info("cgroup %s root '%s'", cg_version_name(ver), root);
+	if (a->cfg->batch_cgroup) {
+		log_info("cgroup %s root '%s', batch tier '%s'", cg_version_name(ver), root,
+			 a->cfg->batch_cgroup);
+		if (cg_nested_batch_left(a->cg))
+			log_warn("'%s/batch' still holds cgroups of batch instances started before "
+				 "--batch-cgroup: their limits, usage and eviction are no longer tracked; "
+				 "restart them (remove and re-add their specs)",
+				 root);
+	} else
+		log_info("cgroup %s root '%s'", cg_version_name(ver), root);
 	set_tier_limits(a);
 	return 0;
 }

@@ -77,6 +77,11 @@ int config_check(const struct agent_config *c, struct err **err)
 		return err_field(err, "cgroup-root", EINVAL,
 				 "--cgroup-root must be an absolute cgroup path like /drover, got '%s'",
 				 c->cgroup_root);
+	if (c->batch_cgroup && !cgroup_root_valid(c->batch_cgroup))
+		return err_field(
+		    err, "batch-cgroup", EINVAL,
+		    "--batch-cgroup must be an absolute cgroup path like /drover-batch, got '%s'",
+		    c->batch_cgroup);
 	if (c->node_name && !*c->node_name)
 		return err_field(err, "node-name", EINVAL, "--node-name must not be empty");
 	if (!c->runtime || !*c->runtime)

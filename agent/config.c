@@ -131,6 +131,9 @@ static const struct key keys[] = {
       "evict (batch first) below this: memory.available<SIZE or <N%, or none"),
     K("eviction-batch-memory", KEY_STR, eviction_batch_memory, "80%",
       "batch tier memory limit: PERCENT of what online leaves, or a SIZE"),
+    K("batch-cgroup", KEY_STR, batch_cgroup, NULL,
+      "the batch tier's own cgroup beside the root, e.g. /drover-batch (default: <cgroup-root>/batch; "
+      "change it only with no batch instance on the node)"),
 };
 // clang-format on
 #undef K

@@ -12,7 +12,8 @@ struct agent_config {
 	char *assignments_dir;
 	char *state_dir;
 	char *run_dir;
-	char *cgroup_root; /* NULL: derived at start (systemd delegation or "/drover") */
+	char *cgroup_root;  /* NULL: derived at start (systemd delegation or "/drover") */
+	char *batch_cgroup; /* NULL: <cgroup_root>/batch */
 	char *cgroup_mount;
 	char *bridge;
 	char *subnet;

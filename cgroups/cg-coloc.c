@@ -20,9 +20,9 @@ static int tier_dir(const struct cg_ctx *c, const char *controller, enum cg_qos 
 	int q;
 
 	if (c->version == CG_V2)
-		q = asprintf(ret, "%s%s/%s", c->mount, c->root, cg_qos_dir(qos));
+		q = asprintf(ret, "%s%s", c->mount, cg_tier(c, qos));
 	else
-		q = asprintf(ret, "%s/%s%s/%s", c->mount, controller, c->root, cg_qos_dir(qos));
+		q = asprintf(ret, "%s/%s%s", c->mount, controller, cg_tier(c, qos));
 	return q < 0 ? err_set(err, ENOMEM, "out of memory") : 0;
 }
 

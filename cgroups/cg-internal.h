@@ -17,7 +17,7 @@
 struct cg_ops {
 	/* Optional: discovers what the backend needs (v1: the mounted hierarchies). */
 	int (*init)(struct cg_ctx *c, struct err **err);
-	/* Creates root, root/online, root/batch and sets the tiers' CPU weights. */
+	/* Creates root and the two tiers and sets the tiers' CPU weights. */
 	int (*create_parents)(const struct cg_ctx *c, struct err **err);
 	/* path is already validated: absolute, strictly below c->root. */
 	int (*instance_remove)(const struct cg_ctx *c, const char *path, struct err **err);
@@ -25,11 +25,12 @@ struct cg_ops {
 	char *(*knob_path)(const struct cg_ctx *c, const char *path, const char *controller,
 			   const char *knob);
 	int (*remove_root)(const struct cg_ctx *c, struct err **err);
-	/* Memory and pids caps on root/<tier>; values > 0 only. */
+	/* Memory and pids caps on a tier (its cgroup path); values > 0 only. */
 	int (*tier_limits)(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
 			   struct err **err);
-	/* Fills what the backend can read for the root; fields left at -1 are unknown. */
-	void (*root_usage)(const struct cg_ctx *c, struct cg_usage *u);
+	/* Fills what the backend can read for one cgroup (path as in the context); fields left at -1
+	 * are unknown. */
+	void (*usage)(const struct cg_ctx *c, const char *path, struct cg_usage *u);
 };
 
 struct cg_ctx {
@@ -37,6 +38,10 @@ struct cg_ctx {
 	const struct cg_ops *ops;
 	char *mount; /* no trailing '/'; "" for the filesystem root */
 	char *root;  /* "/drover": starts with '/', no trailing '/' */
+	/* The tiers' cgroups, indexed by enum cg_qos, paths like root's: "<root>/online" and
+	 * "<root>/batch", or a batch tier of its own beside the root (batch_outside). */
+	char *tier[2];
+	bool batch_outside;
 	char **hier; /* v1 only: NULL-terminated hierarchy dir names under mount, one per hierarchy */
 	/* v1 only: the hybrid layout's cgroup2 hierarchy (an entry of hier), NULL without one. It has no
 	 * controllers but keeps PSI for every cgroup, and the OCI runtime puts instances there too. */
@@ -50,8 +55,9 @@ extern const struct cg_ops cg_v2_ops;
 /* Kills every process in the cgroup dir (and its child cgroups), waits until it is empty and
  * rmdirs it depth-first. use_kill_file: try v2 cgroup.kill first. A missing dir is success. */
 int cg_tree_remove(const char *dir, bool use_kill_file, int64_t deadline_ns, struct err **err);
-/* rmdir of <base><root>/online, /batch and <base><root>; missing is fine, busy is an error. */
-int cg_remove_root_dirs(const char *base, const char *root, struct err **err);
+/* rmdir of the tiers' dirs and the root's under base (a hierarchy or the v2 mount); missing is
+ * fine, busy is an error. A batch tier of its own loses only its last component. */
+int cg_remove_root_dirs(const char *base, const struct cg_ctx *c, struct err **err);
 /* Reads a knob and writes value only when the current one (trailing whitespace dropped) differs. */
 int cg_set_knob(int dirfd, const char *dir, const char *name, const char *value, struct err **err);
 /* The batch tier's CPU: the lowest weight (weight_knob = weight) plus cpu.idle 1 where the kernel
@@ -61,8 +67,8 @@ int cg_set_knob(int dirfd, const char *dir, const char *name, const char *value,
  * that is already idle is left as it is. */
 int cg_set_idle_tier(int dirfd, const char *dir, const char *weight_knob, const char *weight,
 		     struct err **err);
-/* mkdir of <base><root> (with parents) and <base><root>/online, /batch. */
-int cg_mkdir_tiers(const char *base, const char *root, struct err **err);
+/* mkdir of the root's and the tiers' dirs under base, with parents. */
+int cg_mkdir_tiers(const char *base, const struct cg_ctx *c, struct err **err);
 /* Whether list (whitespace-separated words) contains word. */
 bool cg_list_has(const char *list, const char *word);
 /* Deadline (monotonic ns) for one cg_instance_remove call. */
@@ -73,8 +79,10 @@ int cg_first_err(int r, int q, struct err **e, struct err **err);
 /* Writes value (> 0) to dir/knob unless it is already set; a missing dir or knob (the controller
  * is not there) is skipped. */
 int cg_set_limit_knob(const char *dir, const char *knob, int64_t value, struct err **err);
-/* Name of a tier dir: "online" / "batch". */
+/* Name of a tier dir below the root: "online" / "batch". */
 const char *cg_qos_dir(enum cg_qos qos);
+/* A tier's cgroup path (c->tier[qos]); NULL for an unknown qos. */
+const char *cg_tier(const struct cg_ctx *c, enum cg_qos qos);
 
 /* cg-usage.c */
 /* Reads the integer in the knob at absolute path; -1 if absent or junk. */

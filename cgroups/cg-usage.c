@@ -63,11 +63,28 @@ int64_t cg_read_stat(const char *path, const char *key)
 	return text ? cg_stat_value(text, key) : -1;
 }
 
+/* A sum stays unknown only when both parts are. */
+static void add_known(int64_t *sum, int64_t v)
+{
+	if (v < 0)
+		return;
+	*sum = *sum < 0 ? v : *sum + v;
+}
+
 int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err)
 {
-	*ret = (struct cg_usage){.cpu_ns = -1, .memory_bytes = -1, .memory_working_set = -1, .pids = -1};
-	if (!c || !c->ops->root_usage) /* no context: an agent without cgroups (a test harness) */
+	struct cg_usage b = {.cpu_ns = -1, .memory_bytes = -1, .memory_working_set = -1, .pids = -1};
+
+	*ret = b;
+	if (!c || !c->ops->usage) /* no context: an agent without cgroups (a test harness) */
 		return err_set(err, ENOTSUP, "no usage for this cgroup version");
-	c->ops->root_usage(c, ret);
+	c->ops->usage(c, c->root, ret);
+	if (c->batch_outside) {
+		c->ops->usage(c, c->tier[CG_QOS_BATCH], &b);
+		add_known(&ret->cpu_ns, b.cpu_ns);
+		add_known(&ret->memory_bytes, b.memory_bytes);
+		add_known(&ret->memory_working_set, b.memory_working_set);
+		add_known(&ret->pids, b.pids);
+	}
 	return 0;
 }

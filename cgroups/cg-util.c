@@ -111,25 +111,20 @@ int cg_set_idle_tier(int dirfd, const char *dir, const char *weight_knob, const 
 	return 0;
 }
 
-int cg_mkdir_tiers(const char *base, const char *root, struct err **err)
+int cg_mkdir_tiers(const char *base, const struct cg_ctx *c, struct err **err)
 {
-	static const char *const tiers[] = {"online", "batch"};
+	const char *const dirs[] = {c->root, c->tier[CG_QOS_ONLINE], c->tier[CG_QOS_BATCH]};
 	_cleanup_close_ int bfd = -1;
-	_cleanup_close_ int rfd = -1;
 	int r;
 
 	bfd = open(base[0] ? base : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0)
 		return err_set(err, errno, "open cgroup mount '%s'", base);
-	r = fs_mkdir_p(bfd, root + 1, 0755);
-	if (r < 0)
-		return err_set(err, -r, "create cgroup '%s%s'", base, root);
-	rfd = openat(bfd, root + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (rfd < 0)
-		return err_set(err, errno, "open cgroup '%s%s'", base, root);
-	for (size_t i = 0; i < ELEMENTSOF(tiers); i++)
-		if (mkdirat(rfd, tiers[i], 0755) < 0 && errno != EEXIST)
-			return err_set(err, errno, "create cgroup '%s%s/%s'", base, root, tiers[i]);
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		r = fs_mkdir_p(bfd, dirs[i] + 1, 0755);
+		if (r < 0)
+			return err_set(err, -r, "create cgroup '%s%s'", base, dirs[i]);
+	}
 	return 0;
 }
 
@@ -143,16 +138,16 @@ static int rmdir_parent(const char *path, struct err **err)
 	return err_set(err, errno, "remove cgroup '%s'", path);
 }
 
-int cg_remove_root_dirs(const char *base, const char *root, struct err **err)
+int cg_remove_root_dirs(const char *base, const struct cg_ctx *c, struct err **err)
 {
-	static const char *const tiers[] = {"/online", "/batch", ""};
+	const char *const dirs[] = {c->tier[CG_QOS_ONLINE], c->tier[CG_QOS_BATCH], c->root};
 	int r;
 
-	for (size_t i = 0; i < ELEMENTSOF(tiers); i++) {
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 		_cleanup_free_ char *p = NULL;
 
-		if (asprintf(&p, "%s%s%s", base, root, tiers[i]) < 0)
-			return err_set(err, ENOMEM, "remove cgroup '%s%s'", base, root);
+		if (asprintf(&p, "%s%s", base, dirs[i]) < 0)
+			return err_set(err, ENOMEM, "remove cgroup '%s%s'", base, dirs[i]);
 		r = rmdir_parent(p, err);
 		if (r < 0)
 			return r;

@@ -102,17 +102,17 @@ static int v1_init(struct cg_ctx *c, struct err **err)
 }
 
 /* online: the default weight; batch: the lowest one, and idle where the kernel has v1 cpu.idle. */
-static int v1_set_tier_cpu(const char *base, const char *root, const char *tier, bool batch, struct err **err)
+static int v1_set_tier_cpu(const char *base, const struct cg_ctx *c, enum cg_qos qos, struct err **err)
 {
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int fd = -1;
 
-	if (asprintf(&dir, "%s%s/%s", base, root, tier) < 0)
-		return err_set(err, ENOMEM, "cgroup '%s%s/%s'", base, root, tier);
+	if (asprintf(&dir, "%s%s", base, cg_tier(c, qos)) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s%s'", base, cg_tier(c, qos));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open cgroup '%s'", dir);
-	if (batch) /* 2 is the lowest cpu.shares the kernel accepts */
+	if (qos == CG_QOS_BATCH) /* 2 is the lowest cpu.shares the kernel accepts */
 		return cg_set_idle_tier(fd, dir, "cpu.shares", "2", err);
 	return cg_set_knob(fd, dir, "cpu.shares", "1024", err);
 }
@@ -134,15 +134,15 @@ static int v1_create_parents(const struct cg_ctx *c, struct err **err)
 		seen[kept].dev = st.st_dev;
 		seen[kept].ino = st.st_ino;
 		kept++;
-		r = cg_mkdir_tiers(base, c->root, err);
+		r = cg_mkdir_tiers(base, c, err);
 		if (r < 0)
 			return r;
 		if (strcmp(v1_prepared[i], "cpu") != 0)
 			continue;
-		r = v1_set_tier_cpu(base, c->root, "batch", true, err);
+		r = v1_set_tier_cpu(base, c, CG_QOS_BATCH, err);
 		if (r < 0)
 			return r;
-		r = v1_set_tier_cpu(base, c->root, "online", false, err);
+		r = v1_set_tier_cpu(base, c, CG_QOS_ONLINE, err);
 		if (r < 0)
 			return r;
 	}
@@ -152,7 +152,7 @@ static int v1_create_parents(const struct cg_ctx *c, struct err **err)
 		_cleanup_free_ char *base = NULL;
 
 		if (asprintf(&base, "%s/%s", c->mount, c->unified) >= 0)
-			(void)cg_mkdir_tiers(base, c->root, NULL);
+			(void)cg_mkdir_tiers(base, c, NULL);
 	}
 	return 0;
 }
@@ -227,7 +227,7 @@ static int v1_remove_root(const struct cg_ctx *c, struct err **err)
 		if (asprintf(&base, "%s/%s", c->mount, *h) < 0)
 			q = err_set(&e, ENOMEM, "cgroup '%s'", c->root);
 		else
-			q = cg_remove_root_dirs(base, c->root, &e);
+			q = cg_remove_root_dirs(base, c, &e);
 		r = cg_first_err(r, q, &e, err);
 	}
 	return r;
@@ -239,30 +239,30 @@ static int v1_tier_limits(const struct cg_ctx *c, const char *tier, int64_t memo
 	_cleanup_free_ char *mem = NULL, *pid = NULL;
 	int r;
 
-	if (asprintf(&mem, "%s/memory%s/%s", c->mount, c->root, tier) < 0 ||
-	    asprintf(&pid, "%s/pids%s/%s", c->mount, c->root, tier) < 0)
-		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	if (asprintf(&mem, "%s/memory%s", c->mount, tier) < 0 ||
+	    asprintf(&pid, "%s/pids%s", c->mount, tier) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", tier);
 	r = cg_set_limit_knob(mem, "memory.limit_in_bytes", memory_bytes, err);
 	if (r < 0)
 		return r;
 	return cg_set_limit_knob(pid, "pids.max", pids, err);
 }
 
-static void v1_root_usage(const struct cg_ctx *c, struct cg_usage *u)
+static void v1_usage(const struct cg_ctx *c, const char *path, struct cg_usage *u)
 {
 	char p[4096];
 	int64_t inactive;
 
-	snprintf(p, sizeof(p), "%s/cpuacct%s/cpuacct.usage", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s/cpuacct%s/cpuacct.usage", c->mount, path);
 	u->cpu_ns = cg_read_int(p);
-	snprintf(p, sizeof(p), "%s/memory%s/memory.usage_in_bytes", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s/memory%s/memory.usage_in_bytes", c->mount, path);
 	u->memory_bytes = cg_read_int(p);
-	snprintf(p, sizeof(p), "%s/memory%s/memory.stat", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s/memory%s/memory.stat", c->mount, path);
 	inactive = cg_read_stat(p, "total_inactive_file");
 	if (u->memory_bytes >= 0)
 		u->memory_working_set =
 		    inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
-	snprintf(p, sizeof(p), "%s/pids%s/pids.current", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s/pids%s/pids.current", c->mount, path);
 	u->pids = cg_read_int(p);
 }
 
@@ -274,5 +274,5 @@ const struct cg_ops cg_v1_ops = {
     .knob_path = v1_knob_path,
     .remove_root = v1_remove_root,
     .tier_limits = v1_tier_limits,
-    .root_usage = v1_root_usage,
+    .usage = v1_usage,
 };

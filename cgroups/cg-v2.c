@@ -58,16 +58,15 @@ static int v2_enable(const char *dir, struct err **err)
 	return 0;
 }
 
-/* Every cgroup from the mount down to root, then root/online and root/batch. */
-static int v2_enable_path(const struct cg_ctx *c, struct err **err)
+/* Every cgroup from the mount down to path, path included. */
+static int v2_enable_chain(const struct cg_ctx *c, const char *path, struct err **err)
 {
-	static const char *const tiers[] = {"online", "batch"};
 	_cleanup_free_ char *full = NULL;
 	size_t mlen = strlen(c->mount);
 	int r = 0;
 
-	if (asprintf(&full, "%s%s", c->mount, c->root) < 0)
-		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	if (asprintf(&full, "%s%s", c->mount, path) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", path);
 	for (size_t i = mlen;; i++) {
 		char ch = full[i];
 
@@ -79,14 +78,16 @@ static int v2_enable_path(const struct cg_ctx *c, struct err **err)
 		if (r < 0 || ch == '\0')
 			break;
 	}
-	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(tiers); i++) {
-		_cleanup_free_ char *tier = NULL;
-
-		if (asprintf(&tier, "%s/%s", full, tiers[i]) < 0)
-			return err_set(err, ENOMEM, "cgroup '%s'", full);
-		r = v2_enable(tier, err);
-	}
 	return r;
+}
+
+/* Down to each tier (through the root for online, and for batch when it is below it), so each tier
+ * hands the controllers on to its instances. Levels already enabled are only read. */
+static int v2_enable_path(const struct cg_ctx *c, struct err **err)
+{
+	int r = v2_enable_chain(c, cg_tier(c, CG_QOS_ONLINE), err);
+
+	return r < 0 ? r : v2_enable_chain(c, cg_tier(c, CG_QOS_BATCH), err);
 }
 
 static int v2_set_tier_cpu(const struct cg_ctx *c, enum cg_qos qos, struct err **err)
@@ -94,8 +95,8 @@ static int v2_set_tier_cpu(const struct cg_ctx *c, enum cg_qos qos, struct err *
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int fd = -1;
 
-	if (asprintf(&dir, "%s%s/%s", c->mount, c->root, cg_qos_dir(qos)) < 0)
-		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	if (asprintf(&dir, "%s%s", c->mount, cg_tier(c, qos)) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", cg_tier(c, qos));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open cgroup '%s'", dir);
@@ -113,7 +114,7 @@ static int v2_create_parents(const struct cg_ctx *c, struct err **err)
 {
 	int r;
 
-	r = cg_mkdir_tiers(c->mount, c->root, err);
+	r = cg_mkdir_tiers(c->mount, c, err);
 	if (r < 0)
 		return r;
 	r = v2_enable_path(c, err);
@@ -155,7 +156,7 @@ static char *v2_knob_path(const struct cg_ctx *c, const char *path, const char *
 
 static int v2_remove_root(const struct cg_ctx *c, struct err **err)
 {
-	return cg_remove_root_dirs(c->mount, c->root, err);
+	return cg_remove_root_dirs(c->mount, c, err);
 }
 
 static int v2_tier_limits(const struct cg_ctx *c, const char *tier, int64_t memory_bytes, int64_t pids,
@@ -164,30 +165,30 @@ static int v2_tier_limits(const struct cg_ctx *c, const char *tier, int64_t memo
 	_cleanup_free_ char *dir = NULL;
 	int r;
 
-	if (asprintf(&dir, "%s%s/%s", c->mount, c->root, tier) < 0)
-		return err_set(err, ENOMEM, "cgroup '%s'", c->root);
+	if (asprintf(&dir, "%s%s", c->mount, tier) < 0)
+		return err_set(err, ENOMEM, "cgroup '%s'", tier);
 	r = cg_set_limit_knob(dir, "memory.max", memory_bytes, err);
 	if (r < 0)
 		return r;
 	return cg_set_limit_knob(dir, "pids.max", pids, err);
 }
 
-static void v2_root_usage(const struct cg_ctx *c, struct cg_usage *u)
+static void v2_usage(const struct cg_ctx *c, const char *path, struct cg_usage *u)
 {
 	char p[4096];
 	int64_t usec, inactive;
 
-	snprintf(p, sizeof(p), "%s%s/cpu.stat", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s%s/cpu.stat", c->mount, path);
 	usec = cg_read_stat(p, "usage_usec");
 	u->cpu_ns = usec >= 0 ? usec * 1000 : -1;
-	snprintf(p, sizeof(p), "%s%s/memory.current", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s%s/memory.current", c->mount, path);
 	u->memory_bytes = cg_read_int(p);
-	snprintf(p, sizeof(p), "%s%s/memory.stat", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s%s/memory.stat", c->mount, path);
 	inactive = cg_read_stat(p, "inactive_file");
 	if (u->memory_bytes >= 0)
 		u->memory_working_set =
 		    inactive > u->memory_bytes ? 0 : u->memory_bytes - (inactive > 0 ? inactive : 0);
-	snprintf(p, sizeof(p), "%s%s/pids.current", c->mount, c->root);
+	snprintf(p, sizeof(p), "%s%s/pids.current", c->mount, path);
 	u->pids = cg_read_int(p);
 }
 
@@ -199,5 +200,5 @@ const struct cg_ops cg_v2_ops = {
     .knob_path = v2_knob_path,
     .remove_root = v2_remove_root,
     .tier_limits = v2_tier_limits,
-    .root_usage = v2_root_usage,
+    .usage = v2_usage,
 };

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cg-internal.h"
 #include "common/cleanup.h"
@@ -36,6 +37,8 @@ struct cg_ctx *cg_ctx_free(struct cg_ctx *c)
 		return NULL;
 	free(c->mount);
 	free(c->root);
+	free(c->tier[CG_QOS_ONLINE]);
+	free(c->tier[CG_QOS_BATCH]);
 	if (c->hier) {
 		for (char **h = c->hier; *h; h++)
 			free(*h);
@@ -58,8 +61,16 @@ static char *strip_slashes(const char *s)
 	return d;
 }
 
+/* Whether path is below (not at) dir; both valid paths. */
+static bool path_below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
 /* The backend is chosen here, once; NULL on OOM. */
-static struct cg_ctx *ctx_alloc(const char *mount, enum cg_version ver, const char *root)
+static struct cg_ctx *ctx_alloc(const char *mount, enum cg_version ver, const char *root, const char *batch)
 {
 	struct cg_ctx *c = calloc(1, sizeof(*c));
 
@@ -69,13 +80,49 @@ static struct cg_ctx *ctx_alloc(const char *mount, enum cg_version ver, const ch
 	c->ops = ver == CG_V1 ? &cg_v1_ops : &cg_v2_ops;
 	c->mount = strip_slashes(mount);
 	c->root = strdup(root);
-	if (!c->mount || !c->root)
+	if (asprintf(&c->tier[CG_QOS_ONLINE], "%s/online", root) < 0)
+		c->tier[CG_QOS_ONLINE] = NULL;
+	if (batch)
+		c->tier[CG_QOS_BATCH] = strdup(batch);
+	else if (asprintf(&c->tier[CG_QOS_BATCH], "%s/batch", root) < 0)
+		c->tier[CG_QOS_BATCH] = NULL;
+	if (!c->mount || !c->root || !c->tier[CG_QOS_ONLINE] || !c->tier[CG_QOS_BATCH])
 		return cg_ctx_free(c);
+	c->batch_outside = !path_below(c->tier[CG_QOS_BATCH], root);
 	return c;
+}
+
+/* The default spelt out: "<root>/batch". */
+static bool is_default_batch(const char *root, const char *batch)
+{
+	size_t n = strlen(root);
+
+	return strncmp(batch, root, n) == 0 && strcmp(batch + n, "/batch") == 0;
+}
+
+/* A batch tier of its own must not overlap the root: below it the tiers would nest, above it
+ * removing the tier would take the root (and the online instances) along. */
+static int check_batch_tier(const char *root, const char *batch, struct err **err)
+{
+	if (!path_ok(batch))
+		return err_set(err, EINVAL,
+			       "batch cgroup '%s' must be an absolute path without '.', '..' or '//'", batch);
+	if (strcmp(batch, root) == 0 || path_below(batch, root) || path_below(root, batch))
+		return err_set(err, EINVAL,
+			       "batch cgroup '%s' must lie beside the cgroup root '%s', neither in it nor "
+			       "above it",
+			       batch, root);
+	return 0;
 }
 
 int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct cg_ctx **ret,
 	       struct err **err)
+{
+	return cg_ctx_new_tiers(mount, ver, root, NULL, ret, err);
+}
+
+int cg_ctx_new_tiers(const char *mount, enum cg_version ver, const char *root, const char *batch,
+		     struct cg_ctx **ret, struct err **err)
 {
 	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
 	int r;
@@ -88,7 +135,11 @@ int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct 
 		return err_set(err, EINVAL,
 			       "cgroup root '%s' must be an absolute path without '.', '..' or '//'",
 			       root ? root : "");
-	c = ctx_alloc(mount, ver, root);
+	if (batch && is_default_batch(root, batch))
+		batch = NULL;
+	if (batch && (r = check_batch_tier(root, batch, err)) < 0)
+		return r;
+	c = ctx_alloc(mount, ver, root, batch);
 	if (!c)
 		return err_set(err, ENOMEM, "cgroup context");
 	if (c->ops->init) {
@@ -108,16 +159,21 @@ enum cg_version cg_ctx_version(const struct cg_ctx *c)
 	return c->version;
 }
 
+const char *cg_tier(const struct cg_ctx *c, enum cg_qos qos)
+{
+	return cg_qos_dir(qos) ? c->tier[qos] : NULL;
+}
+
 char *cg_instance_path(const struct cg_ctx *c, enum cg_qos qos, const char *id)
 {
-	const char *tier = cg_qos_dir(qos);
+	const char *tier = cg_tier(c, qos);
 	char *p = NULL;
 
 	if (!tier || !name_ok(id)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (asprintf(&p, "%s/%s/%s", c->root, tier, id) < 0)
+	if (asprintf(&p, "%s/%s", tier, id) < 0)
 		return NULL;
 	return p;
 }
@@ -140,29 +196,58 @@ char *cg_knob_path(const struct cg_ctx *c, const char *path, const char *control
 	return c->ops->knob_path(c, path, controller, knob);
 }
 
-/* Only cgroups below our root may be killed and removed: a bad path must never reach "/". */
+/* Only cgroups below our root (or a batch tier of its own) may be killed and removed: a bad path
+ * must never reach "/". */
 static bool below_root(const struct cg_ctx *c, const char *path)
 {
-	size_t n = strlen(c->root);
-
-	return path_ok(path) && strncmp(path, c->root, n) == 0 && path[n] == '/';
+	return path_ok(path) &&
+	       (path_below(path, c->root) || (c->batch_outside && path_below(path, c->tier[CG_QOS_BATCH])));
 }
 
 int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **err)
 {
 	if (!below_root(c, path))
-		return err_set(err, EINVAL, "cgroup path '%s' is not below '%s'", path ? path : "", c->root);
+		return err_set(err, EINVAL, "cgroup path '%s' is not below '%s'%s%s", path ? path : "",
+			       c->root, c->batch_outside ? " or " : "",
+			       c->batch_outside ? c->tier[CG_QOS_BATCH] : "");
 	return c->ops->instance_remove(c, path, err);
 }
 
 int cg_set_tier_limits(const struct cg_ctx *c, enum cg_qos qos, int64_t memory_bytes, int64_t pids,
 		       struct err **err)
 {
-	const char *tier = cg_qos_dir(qos);
+	const char *tier = cg_tier(c, qos);
 
 	if (!tier)
 		return err_set(err, EINVAL, "unknown qos tier %d", (int)qos);
 	return c->ops->tier_limits(c, tier, memory_bytes, pids, err);
+}
+
+/* rmdir of <base><root>/batch: 1 when it is still there (it holds cgroups), else 0. */
+static int drop_nested_batch(const char *base, const struct cg_ctx *c)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (asprintf(&p, "%s%s/batch", base, c->root) < 0)
+		return 0;
+	return rmdir(p) < 0 && (errno == EBUSY || errno == ENOTEMPTY) ? 1 : 0;
+}
+
+bool cg_nested_batch_left(const struct cg_ctx *c)
+{
+	int left = 0;
+
+	if (!c->batch_outside)
+		return false;
+	if (c->version == CG_V2)
+		return drop_nested_batch(c->mount, c) > 0;
+	for (char **h = c->hier; h && *h; h++) {
+		_cleanup_free_ char *base = NULL;
+
+		if (asprintf(&base, "%s/%s", c->mount, *h) >= 0)
+			left += drop_nested_batch(base, c);
+	}
+	return left > 0;
 }
 
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err)

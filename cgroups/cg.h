@@ -43,11 +43,18 @@ int cg_root_choose(const char *mount, enum cg_version ver, const char *explicit_
  * No filesystem check is made here: ver is trusted, so tests can pass a plain temp dir. */
 int cg_ctx_new(const char *mount, enum cg_version ver, const char *root, struct cg_ctx **ret,
 	       struct err **err);
+/* cg_ctx_new with the batch tier at batch instead of root/batch (NULL: there): a cgroup beside the
+ * root, e.g. "/drover-batch", so batch work is one idle entity at its own level instead of a part
+ * of the root's (the root stays busy while batch runs). It must not be the root, below it or
+ * above it (-EINVAL). Parents it needs are created; only its own dir is removed. Instances'
+ * cgroup paths follow it: change it only with no batch instance on the node. */
+int cg_ctx_new_tiers(const char *mount, enum cg_version ver, const char *root, const char *batch,
+		     struct cg_ctx **ret, struct err **err);
 struct cg_ctx *cg_ctx_free(struct cg_ctx *c);
 enum cg_version cg_ctx_version(const struct cg_ctx *c);
 /* The path-returning functions below give NULL with errno EINVAL for a bad id/path/name
  * (not absolute, '.', '..', '//', a '/' in a name) and NULL with ENOMEM on OOM. */
-/* linux.cgroupsPath for an instance: "<root>/online/<id>"; caller frees. */
+/* linux.cgroupsPath for an instance: "<root>/online/<id>", "<batch tier>/<id>"; caller frees. */
 char *cg_instance_path(const struct cg_ctx *c, enum cg_qos qos, const char *id);
 /* Absolute path of the file whose "oom_kill N" line counts OOM kills in that cgroup
  * (v1: memory/<path>/memory.oom_control, v2: <path>/memory.events); caller frees. */
@@ -56,10 +63,10 @@ char *cg_oom_events_file(const struct cg_ctx *c, const char *path);
  * controller names the v1 hierarchy dir ("memory", "cpu", "pids"); v2 ignores it (may be NULL). */
 char *cg_knob_path(const struct cg_ctx *c, const char *path, const char *controller, const char *knob);
 /* Kills what is left in the cgroup and removes it in every hierarchy; missing is fine.
- * path must lie strictly below the context's root (-EINVAL otherwise). Waits at most about
+ * path must lie strictly below the context's root or its batch tier (-EINVAL otherwise). Waits at most about
  * one second for killed processes to leave (-EBUSY after that). */
 int cg_instance_remove(const struct cg_ctx *c, const char *path, struct err **err);
-/* Caps a tier (root/online or root/batch) so that its instances together stay inside the node:
+/* Caps a tier (online or batch) so that its instances together stay inside the node:
  * v1 memory.limit_in_bytes and pids.max in the memory and pids hierarchies, v2 memory.max and
  * pids.max. A value <= 0 leaves that knob alone; a controller the host lacks is skipped. */
 int cg_set_tier_limits(const struct cg_ctx *c, enum cg_qos qos, int64_t memory_bytes, int64_t pids,
@@ -71,7 +78,7 @@ struct cg_usage {
 	int64_t memory_working_set; /* memory_bytes minus inactive file pages (kubelet's working set) */
 	int64_t pids;		    /* tasks */
 };
-/* Reads the usage of the context's root cgroup (all instances, both tiers). */
+/* Reads the usage of all instances: the context's root cgroup, plus a batch tier of its own. */
 int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err);
 /* Colocation (cg-coloc.c). The batch tier's CPU quota in millicores (< 0: no cap): v1
  * cpu.cfs_quota_us over a 100 ms period, v2 cpu.max. Its memory: v1 memory.limit_in_bytes,
@@ -90,7 +97,10 @@ struct cg_tier_sample {
 void cg_tier_sample(const struct cg_ctx *c, enum cg_qos qos, bool wait, struct cg_tier_sample *ret);
 /* An instance cgroup's working set (usage minus inactive file pages); -1 unknown. */
 int64_t cg_instance_memory(const struct cg_ctx *c, const char *path);
-/* Removes root/online, root/batch and root when empty (tests, uninstall). */
+/* With a batch tier of its own: removes the default one (<root>/batch) left from before, where
+ * it is empty; true when it still holds cgroups (batch instances started before the switch). */
+bool cg_nested_batch_left(const struct cg_ctx *c);
+/* Removes the tiers and root when empty (tests, uninstall). */
 int cg_ctx_remove_root(const struct cg_ctx *c, struct err **err);
 
 static inline void cg_ctx_freep(struct cg_ctx **c)

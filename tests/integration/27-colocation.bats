@@ -22,8 +22,8 @@ node() { # node [jq filter]
 	api GET /v1/node | head -n -1 | jq -r "${1:-.}"
 }
 
-batch_quota() {
-	cat "/sys/fs/cgroup/cpu$CGROOT/batch/cpu.cfs_quota_us"
+batch_quota() { # the tier's path: $BATCH_CG when a test moves it (--batch-cgroup)
+	cat "/sys/fs/cgroup/cpu${BATCH_CG:-$CGROOT/batch}/cpu.cfs_quota_us"
 }
 
 quota_cut() {
@@ -117,6 +117,59 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	[[ "$output" == *"colocation.reclaimable.cpu.online_usage_millis"* ]]
 	[[ "$output" == *"colocation.reclaimable.memory.formula"* ]]
 	[[ "$output" == *"colocation.pressure.online_cpu_percent"* ]]
+}
+
+@test "--batch-cgroup puts the batch tier beside the root: batch runs there idle, its quota is cut and given back, its usage counts, --cleanup removes it" {
+	BATCH_CG="$CGROOT-batch"
+	# a batch instance from before the switch: the operator is told it is no longer tracked
+	start_agent
+	put_file old '.command = ["sleep", "1000"] | .qos = "batch" | .stop_grace_ms = 0'
+	wait_for 10 phase_is old running
+	stop_agent
+	start_agent --batch-cgroup "$BATCH_CG"
+	grep -q "batch tier '$BATCH_CG'" "$AGENT_LOG"
+	grep -q "'$CGROOT/batch' still holds cgroups of batch instances started before --batch-cgroup" "$AGENT_LOG"
+	rm "$ASSIGN/old.json"
+	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/old"
+	# restarted with no instance left there: the old tier goes
+	stop_agent
+	start_agent --batch-cgroup "$BATCH_CG"
+	[ ! -d "/sys/fs/cgroup/cpu$CGROOT/batch" ] && [ -d "/sys/fs/cgroup/memory$BATCH_CG" ]
+	[ "$(cat "/sys/fs/cgroup/cpu$BATCH_CG/cpu.idle" 2>/dev/null || cat "/sys/fs/cgroup/cpu$BATCH_CG/cpu.shares")" \
+		= "$([ -e "/sys/fs/cgroup/cpu$BATCH_CG/cpu.idle" ] && echo 1 || echo 2)" ]
+	put_file hog '.command = ["sh", "-c", "while :; do :; done"] | .qos = "batch"'
+	wait_for 10 phase_is hog running
+	grep -q "memory:$BATCH_CG/hog\$" "/proc/$(status_of hog .pid)/cgroup"
+	# the node's usage is both tiers: the hog's CPU shows although it is outside the root
+	wait_for 5 sh -c "[ \"\$(curl -sf --unix-socket '$SOCK' http://localhost/v1/node | jq '.usage.cpu_millis')\" -gt 500 ]"
+	quota_free
+	busy_online
+	cut_ms=$(ms_until quota_cut)
+	echo "cut after ${cut_ms} ms to $(batch_quota) us" >&3
+	[ "$cut_ms" -le 2000 ]
+	busy_stop
+	back_ms=$(ms_until quota_free)
+	echo "given back after ${back_ms} ms" >&3
+	[ "$back_ms" -le 3000 ]
+	rm "$ASSIGN/hog.json" "$ASSIGN/busy.json"
+	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/hog"
+	[ ! -d "/sys/fs/cgroup/memory$BATCH_CG/hog" ]
+	stop_agent
+	drv_run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
+		--cgroup-root "$CGROOT" --batch-cgroup "$BATCH_CG" --bridge "$NET_BR" --subnet "$NET_SUBNET" \
+		--nft-table "$NFT_TABLE" --cleanup
+	[ "$status" -eq 0 ]
+	for c in /sys/fs/cgroup/*"$BATCH_CG" /sys/fs/cgroup/*/*"$BATCH_CG" /sys/fs/cgroup/*/*"$CGROOT"; do
+		[ ! -d "$c" ]
+	done
+}
+
+@test "a batch cgroup inside the root is refused at start with one line naming both" {
+	drv_run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
+		--cgroup-root "$CGROOT" --batch-cgroup "$CGROOT/online/b"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"batch cgroup '$CGROOT/online/b' must lie beside the cgroup root '$CGROOT'"* ]]
+	[ ! -d "/sys/fs/cgroup/memory$CGROOT" ]
 }
 
 @test "on a hybrid host online's CPU pressure is PSI from the cgroup2 hierarchy: short-lived tasks queueing for the CPUs count" {

@@ -263,7 +263,9 @@ drv_teardown() {
 		umount -l "$m" 2>/dev/null || true
 	done
 	# cgroups: depth-first rmdir in every hierarchy
-	for c in /sys/fs/cgroup/*"$CGROOT" /sys/fs/cgroup/*/*"$CGROOT"; do
+	# (and a batch tier of its own beside the root, named "$CGROOT-batch" by the tests using one)
+	for c in /sys/fs/cgroup/*"$CGROOT" /sys/fs/cgroup/*/*"$CGROOT" /sys/fs/cgroup/*"$CGROOT-batch" \
+		/sys/fs/cgroup/*/*"$CGROOT-batch"; do
 		[ -d "$c" ] || continue
 		find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 	done

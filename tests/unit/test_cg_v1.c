@@ -297,6 +297,65 @@ static void test_fake_remove_root(void **state)
 	assert_false(is_dir2(f->tmp, "cpu,cpuacct/drover"));
 }
 
+/* The batch tier beside the root: made in every prepared hierarchy (cpuset is the runtime's),
+ * lowest shares, instances and usage follow it, removal takes its dir and not its parent. */
+static void test_fake_batch_tier(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *batch = path_of(f->tmp, "cpu,cpuacct/top/drover-batch");
+	_cleanup_free_ char *mem = path_of(f->tmp, "memory/top/drover-batch");
+	_cleanup_free_ char *root_mem = path_of(f->tmp, "memory/drover");
+	_cleanup_free_ char *path = NULL;
+	struct cg_usage u;
+
+	mkdirs(f->tmp, "cpu,cpuacct/top/drover-batch");
+	write_file(batch, "cpu.shares", "");
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V1, "/drover", "/top/drover-batch", &c, &e), 0);
+	assert_null(e);
+	assert_file_eq(batch, "cpu.shares", "2");
+	assert_true(is_dir2(f->tmp, "memory/top/drover-batch"));
+	assert_true(is_dir2(f->tmp, "pids/top/drover-batch"));
+	assert_true(is_dir2(f->tmp, "memory/drover/online"));
+	assert_false(is_dir2(f->tmp, "memory/drover/batch"));
+	assert_false(is_dir2(f->tmp, "cpuset/top"));
+
+	path = cg_instance_path(c, CG_QOS_BATCH, "job");
+	assert_string_equal(path, "/top/drover-batch/job");
+	mkdirs(f->tmp, "memory/top/drover-batch/job");
+	assert_int_equal(cg_instance_remove(c, path, &e), 0);
+	assert_false(is_dir2(f->tmp, "memory/top/drover-batch/job"));
+	assert_int_equal(cg_instance_remove(c, "/top", NULL), -EINVAL);
+
+	write_file(root_mem, "memory.usage_in_bytes", "4096000\n");
+	write_file(mem, "memory.usage_in_bytes", "1000\n");
+	assert_int_equal(cg_root_usage(c, &u, NULL), 0);
+	assert_int_equal(u.memory_bytes, 4097000);
+	assert_int_equal(u.cpu_ns, -1); /* neither has cpuacct.usage */
+
+	{
+		_cleanup_free_ char *shares = path_of(batch, "cpu.shares");
+		_cleanup_free_ char *online = path_of(f->tmp, "cpu/drover/online/cpu.shares");
+		_cleanup_free_ char *nested = path_of(f->tmp, "cpu,cpuacct/drover/batch/cpu.shares");
+		_cleanup_free_ char *nested_dir = path_of(f->tmp, "cpu,cpuacct/drover/batch");
+		_cleanup_free_ char *m1 = path_of(root_mem, "memory.usage_in_bytes");
+		_cleanup_free_ char *m2 = path_of(mem, "memory.usage_in_bytes");
+
+		assert_int_equal(unlink(shares), 0);
+		assert_int_equal(unlink(online), 0);
+		/* the fixture's nested tier, unused here */
+		assert_int_equal(unlink(nested), 0);
+		assert_int_equal(rmdir(nested_dir), 0);
+		assert_int_equal(unlink(m1), 0);
+		assert_int_equal(unlink(m2), 0);
+	}
+	assert_int_equal(cg_ctx_remove_root(c, &e), 0);
+	assert_false(is_dir2(f->tmp, "memory/top/drover-batch"));
+	assert_false(is_dir2(f->tmp, "memory/drover"));
+	assert_true(is_dir2(f->tmp, "memory/top"));
+}
+
 /* ---- the real v1 / hybrid hierarchy ---- */
 
 struct real {
@@ -554,6 +613,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fake_root_usage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_instance_remove_partial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fake_remove_root, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fake_batch_tier, setup, teardown),
 	};
 	const struct CMUnitTest host[] = {
 	    cmocka_unit_test(test_real_detect),

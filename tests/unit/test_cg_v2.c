@@ -557,6 +557,102 @@ static void test_root_usage(void **state)
 	assert_int_equal(u.memory_working_set, 1000000); /* no inactive_file: all of it */
 }
 
+/* The batch tier beside the root: created and enabled down from the mount, idle, the instances'
+ * paths and removals follow it, its usage counts in the root's, removal takes only its own dir. */
+static void test_batch_tier_beside_root(void **state)
+{
+	static const char *const files[] = {"cgroup.controllers",
+					    "cgroup.subtree_control",
+					    "cgroup.procs",
+					    "cpu.weight",
+					    "cpu.idle",
+					    "memory.max",
+					    "cpu.stat",
+					    "memory.current",
+					    "memory.stat",
+					    "pids.current",
+					    NULL};
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *drover = fs_path_join(f->tmp, "drover");
+	_cleanup_free_ char *online = fs_path_join(f->tmp, "drover/online");
+	_cleanup_free_ char *nested = fs_path_join(f->tmp, "drover/batch");
+	_cleanup_free_ char *batch = NULL, *path = NULL, *inst = NULL;
+	struct cg_usage u;
+
+	free(fake_cg(f->tmp, ".", KERNEL_CONTROLLERS, false, false));
+	free(fake_cg(f->tmp, "drover", "cpu memory pids\n", true, false));
+	free(fake_cg(f->tmp, "drover/online", "cpu memory pids\n", true, true));
+	batch = fake_cg(f->tmp, "drover-batch", "cpu memory pids\n", true, true);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/drover-batch", &c, &e), 0);
+	assert_null(e);
+	assert_false(is_dir(nested));
+	assert_file_eq(f->tmp, "cgroup.subtree_control", "+cpu +memory +pids");
+	assert_file_eq(batch, "cgroup.subtree_control", "+cpu +memory +pids");
+	assert_file_eq(online, "cgroup.subtree_control", "+cpu +memory +pids");
+	assert_file_eq(batch, "cpu.weight", "1");
+	assert_file_eq(batch, "cpu.idle", "1");
+	assert_file_eq(online, "cpu.weight", "100");
+
+	path = cg_instance_path(c, CG_QOS_BATCH, "job-1");
+	assert_string_equal(path, "/drover-batch/job-1");
+	inst = fs_path_join(f->tmp, "drover-batch/job-1");
+	assert_int_equal(fs_mkdir_p(AT_FDCWD, inst, 0755), 0);
+	assert_int_equal(cg_instance_remove(c, path, &e), 0);
+	assert_false(is_dir(inst));
+	assert_int_equal(cg_instance_remove(c, "/drover-batch", &e), -EINVAL);
+	assert_non_null(strstr(err_msg(e), "/drover-batch"));
+	err_free(&e);
+	assert_int_equal(cg_instance_remove(c, "/drover-batchx/a", NULL), -EINVAL);
+
+	write_file(batch, "memory.max", "max\n");
+	assert_int_equal(cg_set_tier_limits(c, CG_QOS_BATCH, 4294967296LL, 0, &e), 0);
+	assert_file_eq(batch, "memory.max", "4294967296");
+
+	write_file(drover, "cpu.stat", "usage_usec 1500\n");
+	write_file(drover, "memory.current", "1000000\n");
+	write_file(drover, "pids.current", "7\n");
+	write_file(batch, "cpu.stat", "usage_usec 500\n");
+	write_file(batch, "memory.current", "24000\n");
+	write_file(batch, "memory.stat", "inactive_file 4000\n");
+	assert_int_equal(cg_root_usage(c, &u, NULL), 0);
+	assert_int_equal(u.cpu_ns, 2000000);
+	assert_int_equal(u.memory_bytes, 1024000);
+	assert_int_equal(u.memory_working_set, 1020000); /* the root's all of it, batch's minus inactive */
+	assert_int_equal(u.pids, 7);			 /* batch's unknown: the root's alone */
+
+	unlink_files(online, files);
+	unlink_files(batch, files);
+	unlink_files(drover, files);
+	assert_int_equal(cg_ctx_remove_root(c, &e), 0);
+	assert_false(is_dir(drover));
+	assert_false(is_dir(batch));
+	assert_true(is_dir(f->tmp));
+}
+
+/* A batch tier of its own may not be the root, lie in it or above it; "<root>/batch" spelt out is
+ * the default. */
+static void test_batch_tier_refused(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c = NULL;
+	_cleanup_err_ struct err *e = NULL;
+	_cleanup_free_ char *path = NULL;
+
+	layout_drover(f->tmp, false);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/drover/online/b", &c, &e), -EINVAL);
+	assert_non_null(strstr(err_msg(e), "beside the cgroup root '/drover'"));
+	err_free(&e);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/drover", &c, NULL), -EINVAL);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/a/b", "/a", &c, NULL), -EINVAL);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/", &c, NULL), -EINVAL);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/x/../y", &c, NULL), -EINVAL);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/drover/batch", &c, &e), 0);
+	path = cg_instance_path(c, CG_QOS_BATCH, "j");
+	assert_string_equal(path, "/drover/batch/j");
+}
+
 int main(void)
 {
 	const struct CMUnitTest fake[] = {
@@ -570,6 +666,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_instance_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_remove_root, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_usage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_tier_beside_root, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_tier_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_detect, setup, teardown),
 	    cmocka_unit_test(test_detect_tmpfs),
 	};

@@ -57,6 +57,7 @@ static void test_good(void **state)
 	(void)state;
 	assert_int_equal(config_check(&c, &e), 0);
 	c.cgroup_root = "/drover/a.b-c";
+	c.batch_cgroup = "/drover-batch";
 	c.subnet = "10.0.0.0/8";
 	c.no_assignments_dir = true;
 	c.image_gc_high = c.image_gc_low = 0; /* collect at every pull (the tests do) */
@@ -91,6 +92,8 @@ static void test_bad(void **state)
 	BAD("cgroup-root", c.cgroup_root = "/a//b", "--cgroup-root");
 	BAD("cgroup-root", c.cgroup_root = "/a/../b", "--cgroup-root");
 	BAD("cgroup-root", c.cgroup_root = "/a/./b", "--cgroup-root");
+	BAD("batch-cgroup", c.batch_cgroup = "drover-batch", "--batch-cgroup");
+	BAD("batch-cgroup", c.batch_cgroup = "/a/../b", "--batch-cgroup");
 	BAD("state-dir", c.state_dir = "var/lib/drover", "--state-dir must be an absolute path");
 	BAD("run-dir", c.run_dir = "/run/../etc", "must not contain '..'");
 	BAD("run-dir", c.run_dir = long_dir, "too long for a socket path");

@@ -78,6 +78,28 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 	grep -q "^0::$CGROOT/batch/bat" "/proc/$pid/cgroup"
 }
 
+@test "v2: --batch-cgroup puts the batch tier beside the root, controllers enabled down to it, idle" {
+	local b="$CGROOT-batch"
+	stop_agent
+	v2_start_agent --batch-cgroup "$b"
+	grep -qw memory "/sys/fs/cgroup$b/cgroup.subtree_control"
+	grep -qw cpu "/sys/fs/cgroup$b/cgroup.subtree_control"
+	[ ! -d "/sys/fs/cgroup$CGROOT/batch" ]
+	[[ "$(cat "/sys/fs/cgroup$b/memory.max")" =~ ^[0-9]+$ ]]
+	if [ -e "/sys/fs/cgroup$b/cpu.idle" ]; then
+		[ "$(cat "/sys/fs/cgroup$b/cpu.idle")" = 1 ]
+	else
+		[ "$(cat "/sys/fs/cgroup$b/cpu.weight")" = 1 ]
+	fi
+	put_file bat '.command = ["sleep", "1000"] | .qos = "batch" | .resources = {memory: "32Mi"}'
+	wait_for 90 phase_is bat running
+	grep -q "^0::$b/bat\$" "/proc/$(status_of bat .pid)/cgroup"
+	[ "$(cat "/sys/fs/cgroup$b/bat/memory.max")" = 33554432 ]
+	rm "$ASSIGN/bat.json"
+	wait_for 90 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/bat"
+	[ ! -d "/sys/fs/cgroup$b/bat" ]
+}
+
 @test "v2: a container that allocates past its memory limit ends OOMKilled" {
 	put_file hog '.command = ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr \"\\000\" a); echo ${#x}"] | .resources = {memory: "16Mi"} | .restart = "never"'
 	wait_for 90 phase_is hog exited
