@@ -5,16 +5,17 @@
 #   plain   + the hog in a plain root-level cgroup with cpu.shares=2 (kubelet's BestEffort), no
 #           memory limit
 #   drover  + the hog as a drover instance with qos: batch, the colocation controller on
-#   rootidle + the hog in a root-level cgroup with cpu.idle 1 (where the kernel has it): what the
-#           batch tier would give if it sat beside drover's root instead of below it (see
-#           docs/colocation-latency.md: why drover's batch tier hurt online more than plain)
+#   droverown  the same with droverd given --batch-cgroup (the batch tier a cgroup of its own
+#           beside drover's root; droverd is restarted into that mode and back, adopting online)
+#   rootidle (not run by default) + the hog in a root-level cgroup with cpu.idle 1, made by hand:
+#           what droverown should match (docs/colocation-latency.md)
 # Online is two servers: bench/online-srv.c (epoll, no fork, ~200 us of CPU per request) and busybox
 # httpd (a fork per request); each at COLOC_RATES req/s. The load client (bench/loadgen.c) runs at
 # real-time priority: it stands for remote users, so what it measures is the server's latency.
 # The hog's CPU is reported as a share of the CPU the node had idle in the same round's alone run.
 #
 # Short runs for trying: COLOC_ROUNDS (5), COLOC_SECONDS (15), COLOC_RATES ("100 300"),
-# COLOC_SERVERS ("srv httpd"), COLOC_CASES ("alone plain drover rootidle"). COLOC_VARIANTS names a
+# COLOC_SERVERS ("srv httpd"), COLOC_CASES ("alone plain drover droverown"). COLOC_VARIANTS names a
 # file defining shell functions variant_NAME, run with the cgroup mount and drover's cgroup root
 # after the hog starts in a case "drover:NAME" (A/B experiments on knobs). COLOC_NO_RESULTS=1
 # prints the section instead of writing bench/RESULTS.md. COLOC_AGENT_ARGS: extra droverd flags.
@@ -30,11 +31,13 @@ ROUNDS=${COLOC_ROUNDS:-5}
 SECS=${COLOC_SECONDS:-15}
 RATES=${COLOC_RATES:-100 300}
 SERVERS=${COLOC_SERVERS:-srv httpd}
-CASES=${COLOC_CASES:-alone plain drover rootidle}
+CASES=${COLOC_CASES:-alone plain drover droverown}
 NCPU=$(nproc)
 B=/tmp/drover-coloc-$$
 CG=/drover-coloc-$$
 HOGCG=/drover-coloc-hog-$$
+OWNCG=/drover-coloc-batch-$$
+AGENT_MODE=""
 SOCK="$B/run/droverd.sock"
 AGENT_PID=""
 HOG_PID=""
@@ -55,7 +58,7 @@ cleanup() {
 		wait "$AGENT_PID" 2>/dev/null
 	fi
 	grep " $B/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
-	for d in /sys/fs/cgroup/*"$CG" /sys/fs/cgroup/*"$HOGCG"; do
+	for d in /sys/fs/cgroup/*"$CG" /sys/fs/cgroup/*"$HOGCG" /sys/fs/cgroup/*"$OWNCG"; do
 		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
 	rm -rf "$B"
@@ -79,12 +82,23 @@ demo/build-image.sh "$B/image" latest --extra-layer "$B/layer" >/dev/null
 
 : >"$B/droverd.conf"
 mkdir -p "$B/assign"
-# shellcheck disable=SC2086 # COLOC_AGENT_ARGS is a list of flags
-build/droverd --config "$B/droverd.conf" --state-dir "$B/state" --run-dir "$B/run" --assignments-dir "$B/assign" \
-	--cgroup-root "$CG" --nft-table "drover_coloc$$" --image-layout-root "$B" --log-level info \
-	${COLOC_AGENT_ARGS:-} 2>"$B/droverd.log" &
-AGENT_PID=$!
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+agent_start() { # MODE: "" (the default layout) or "own" (--batch-cgroup)
+	local own=()
+	[ "$1" != own ] || own=(--batch-cgroup "$OWNCG")
+	if [ -n "$AGENT_PID" ]; then
+		kill "$AGENT_PID"
+		wait "$AGENT_PID" 2>/dev/null || true
+	fi
+	rm -f "$SOCK"
+	# shellcheck disable=SC2086 # COLOC_AGENT_ARGS is a list of flags
+	build/droverd --config "$B/droverd.conf" --state-dir "$B/state" --run-dir "$B/run" --assignments-dir "$B/assign" \
+		--cgroup-root "$CG" --nft-table "drover_coloc$$" --image-layout-root "$B" --log-level info \
+		"${own[@]}" ${COLOC_AGENT_ARGS:-} 2>>"$B/droverd.log" &
+	AGENT_PID=$!
+	AGENT_MODE=$1
+	for _ in $(seq 1 100); do curl -sf --unix-socket "$SOCK" http://localhost/v1/healthz >/dev/null 2>&1 && break; sleep 0.05; done
+}
+agent_start ""
 spec() { # spec QOS COMMAND-JSON
 	jq -n --arg img "oci:$B/image:latest" --arg qos "$1" --argjson cmd "$2" \
 		'{image: $img, network: {mode: "host"}, qos: $qos, command: $cmd, stop_grace_ms: 0}'
@@ -104,6 +118,7 @@ hog_ms() { # CPU used so far by the hog's cgroup, ms
 	local f
 	case $1 in
 	plain | rootidle) f=/sys/fs/cgroup/cpuacct$HOGCG/cpuacct.usage ;;
+	droverown) f=/sys/fs/cgroup/cpuacct$OWNCG/cpuacct.usage ;;
 	*) f=/sys/fs/cgroup/cpuacct$CG/batch/cpuacct.usage ;;
 	esac
 	[ -f "$f" ] && echo $(($(cat "$f") / 1000000)) || echo 0
@@ -137,7 +152,12 @@ hog_start() { # CASE
 			hog "${HOG_ARGS[@]}" &
 		HOG_PID=$!
 		;;
+	droverown)
+		[ "$AGENT_MODE" = own ] || agent_start own
+		build/bench/put-wait run "$SOCK" hog "$B/hog.json" >/dev/null
+		;;
 	drover*)
+		[ -z "$AGENT_MODE" ] || agent_start ""
 		build/bench/put-wait run "$SOCK" hog "$B/hog.json" >/dev/null
 		local v=${1#drover}
 		[ -z "$v" ] || "variant_${v#:}" "/sys/fs/cgroup" "$CG"
@@ -226,8 +246,9 @@ load client at SCHED_FIFO, open loop (latency from each request's due time), a c
 request. Online runs as a drover instance (\`qos: online\`, host network) in every case.
 *plain*: the hog in a root-level cgroup with \`cpu.shares=2\` (kubelet's BestEffort), no memory
 limit. *drover*: the hog as a \`qos: batch\` instance, colocation controller on (defaults${COLOC_AGENT_ARGS:+; droverd also given \`$COLOC_AGENT_ARGS\`}).
-*rootidle*: the hog in a root-level cgroup with \`cpu.idle=1\`: where the batch tier would sit if
-it were beside drover's root rather than below it (docs/colocation-latency.md).
+*droverown*: the same, droverd started with \`--batch-cgroup\` (the batch tier a cgroup of its own
+beside drover's root, still idle class). *rootidle*, where run: the hog by hand in a root-level
+cgroup with \`cpu.idle=1\` (docs/colocation-latency.md).
 "hog CPU" is the hog's CPU as a share of the CPU the node left idle in the same round's alone run.
 
 | online | req/s | case | p50 ms | p99 ms | p99.9 ms | p99 vs alone | hog CPU % of idle | errors | evictions | batch quota changes |
