@@ -100,6 +100,23 @@ static bool is_default_batch(const char *root, const char *batch)
 	return strncmp(batch, root, n) == 0 && strcmp(batch + n, "/batch") == 0;
 }
 
+/* Instance cgroups are <batch>/<id>, and an id may look like a unit name: below a systemd slice
+ * (or unit) an instance could land in, and on removal kill, one of systemd's cgroups. */
+static bool systemd_unit_parent(const char *path)
+{
+	static const char *const suffixes[] = {".slice", ".scope", ".service"};
+	const char *last = strrchr(path, '/') + 1;
+	size_t n = strlen(last);
+
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		size_t k = strlen(suffixes[i]);
+
+		if (n >= k && strcmp(last + n - k, suffixes[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* A batch tier of its own must not overlap the root: below it the tiers would nest, above it
  * removing the tier would take the root (and the online instances) along. */
 static int check_batch_tier(const char *root, const char *batch, struct err **err)
@@ -112,6 +129,12 @@ static int check_batch_tier(const char *root, const char *batch, struct err **er
 			       "batch cgroup '%s' must lie beside the cgroup root '%s', neither in it nor "
 			       "above it",
 			       batch, root);
+	if (systemd_unit_parent(batch))
+		return err_set(err, EINVAL,
+			       "batch cgroup '%s' is a systemd slice or unit: instances there would share "
+			       "cgroups with its units (an instance id may be 'sshd.service'); name a cgroup "
+			       "of drover's own such as /drover-batch",
+			       batch);
 	return 0;
 }
 

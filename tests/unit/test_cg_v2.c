@@ -648,6 +648,10 @@ static void test_batch_tier_refused(void **state)
 	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/a/b", "/a", &c, NULL), -EINVAL);
 	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/", &c, NULL), -EINVAL);
 	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/x/../y", &c, NULL), -EINVAL);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/system.slice", &c, &e), -EINVAL);
+	assert_non_null(strstr(err_msg(e), "systemd slice or unit"));
+	err_free(&e);
+	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/a.slice/x.scope", &c, NULL), -EINVAL);
 	assert_int_equal(cg_ctx_new_tiers(f->tmp, CG_V2, "/drover", "/drover/batch", &c, &e), 0);
 	path = cg_instance_path(c, CG_QOS_BATCH, "j");
 	assert_string_equal(path, "/drover/batch/j");
