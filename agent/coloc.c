@@ -35,6 +35,7 @@ struct coloc {
 	bool quota_refused;	       /* the last quota write failed (warned once) */
 	bool mem_refused;	       /* batch is held above the wanted memory limit (told once) */
 	int64_t batch_mem_usage_limit; /* what was written, -1: none */
+	bool batch_idle;	       /* --batch-cpu-class idle (else weight) */
 };
 
 static int64_t rate(int64_t cur, int64_t prev, int64_t scale, int64_t dt_ns)
@@ -311,6 +312,11 @@ static int config_of(const struct agent_config *k, struct coloc_config *cfg, str
 		return err_field(err, "batch-cpu-min", EINVAL,
 				 "--batch-cpu-min '%s': expected a CPU quantity of at least 10m",
 				 k->batch_cpu_min);
+	if (!k->batch_cpu_class ||
+	    (strcmp(k->batch_cpu_class, "idle") != 0 && strcmp(k->batch_cpu_class, "weight") != 0))
+		return err_field(err, "batch-cpu-class", EINVAL,
+				 "--batch-cpu-class '%s': expected idle or weight",
+				 k->batch_cpu_class ? k->batch_cpu_class : "");
 	r = coloc_parse_eviction_hard(k->eviction_hard, total, &cfg->evict_available_bytes, err);
 	if (r < 0)
 		return r;
@@ -342,16 +348,21 @@ int coloc_setup(struct agent *a, struct err **err)
 	coloc_state_init(&c->st);
 	c->prev_on = c->prev_ba = (struct cg_tier_sample){-1, -1, -1, -1, false};
 	c->prev_node_busy_ns = c->prev_mem_full_us = -1;
+	c->batch_idle = strcmp(a->cfg->batch_cpu_class, "idle") == 0;
 	/* a quota left by an earlier run is lifted: the controller starts from no cap */
-	if (cg_set_batch_cpu(a->cg, COLOC_UNLIMITED, &e) < 0)
+	if (cg_set_batch_cpu(a->cg, COLOC_UNLIMITED, &e) < 0) {
 		log_warn("batch cpu quota: %s, ignoring", err_msg(e));
+		err_free(&e);
+	}
+	if (cg_set_batch_cpu_class(a->cg, c->batch_idle, &e) < 0)
+		log_warn("batch cpu class %s: %s, ignoring", a->cfg->batch_cpu_class, err_msg(e));
 	c->timer = loop_timer_add(a->loop, 0, tick, c);
 	if (!c->timer)
 		return err_set(err, ENOMEM, "out of memory");
-	log_info(
-	    "colocation: batch cpu target %d%%, min %lldm, evict below %lld bytes available, batch memory %s",
-	    c->cfg.batch_cpu_target_pct, (long long)c->cfg.batch_cpu_min_millis,
-	    (long long)c->cfg.evict_available_bytes, a->cfg->eviction_batch_memory);
+	log_info("colocation: batch cpu target %d%%, min %lldm, class %s, evict below %lld bytes available, "
+		 "batch memory %s",
+		 c->cfg.batch_cpu_target_pct, (long long)c->cfg.batch_cpu_min_millis, a->cfg->batch_cpu_class,
+		 (long long)c->cfg.evict_available_bytes, a->cfg->eviction_batch_memory);
 	a->coloc = TAKE_PTR(c);
 	return 0;
 }
@@ -412,14 +423,24 @@ static json_t *reclaimable_json(const struct coloc *c)
 			 num(c->cfg.batch_memory_bytes ? c->cfg.batch_memory_bytes : -1));
 }
 
+/* Where the batch tier is and its CPU class. */
+static json_t *batch_tier_json(const struct coloc *c)
+{
+	const char *path = c->a->cg ? cg_tier(c->a->cg, CG_QOS_BATCH) : NULL;
+
+	return json_pack("{s:o, s:s}", "cgroup", path ? json_string(path) : json_null(), "cpu_class",
+			 c->batch_idle ? "idle" : "weight");
+}
+
 json_t *coloc_status_json(const struct coloc *c)
 {
 	const struct coloc_sample *s;
+	json_t *o;
 
 	if (!c)
 		return json_null();
 	s = &c->last;
-	return json_pack(
+	o = json_pack(
 	    "{s:o, s:o, s:o, s:I, s:o, s:{s:o, s:o, s:s, s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:I, s:I}}",
 	    "reclaimable", reclaimable_json(c), "batch_cpu_quota_millis", num(c->st.batch_cpu_quota),
 	    "batch_memory_limit_bytes", num(c->batch_mem_usage_limit), "batch_cpu_min_millis",
@@ -440,6 +461,11 @@ json_t *coloc_status_json(const struct coloc *c)
 	    "last_evicted", c->st.evicted_id[0] ? json_string(c->st.evicted_id) : json_null(),
 	    "evictions_total", (json_int_t)c->st.evictions, "batch_cpu_quota_changes_total",
 	    (json_int_t)c->st.quota_changes);
+	if (o && json_object_set_new(o, "batch_tier", batch_tier_json(c)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 void coloc_metrics(const struct coloc *c, FILE *m)

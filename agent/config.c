@@ -127,6 +127,9 @@ static const struct key keys[] = {
       "static cap on batch CPU: PERCENT x allocatable - online - system usage (100: none; batch is cut under "
       "online CPU pressure either way)"),
     K("batch-cpu-min", KEY_STR, batch_cpu_min, "100m", "batch CPU quota never goes below this"),
+    K("batch-cpu-class", KEY_STR, batch_cpu_class, "idle",
+      "batch tier's CPU class: idle (cpu.idle; online preempts it at once) or weight (lowest weight only, "
+      "kubelet's BestEffort)"),
     K("eviction-hard", KEY_STR, eviction_hard, "memory.available<100Mi",
       "evict (batch first) below this: memory.available<SIZE or <N%, or none"),
     K("eviction-batch-memory", KEY_STR, eviction_batch_memory, "80%",

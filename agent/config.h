@@ -76,6 +76,7 @@ struct agent_config {
 	/* colocation (issue 12, agent/coloc.h) */
 	int64_t batch_cpu_target;
 	char *batch_cpu_min;
+	char *batch_cpu_class; /* "idle" or "weight" */
 	char *eviction_hard;
 	char *eviction_batch_memory;
 	bool cleanup; /* --cleanup: tear down what the agent made on the host, then exit */

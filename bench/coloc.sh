@@ -7,6 +7,8 @@
 #   drover  + the hog as a drover instance with qos: batch, the colocation controller on
 #   droverown  the same with droverd given --batch-cgroup (the batch tier a cgroup of its own
 #           beside drover's root; droverd is restarted into that mode and back, adopting online)
+#   droverweight  droverown with --batch-cpu-class weight (the tier at the lowest weight, not
+#           idle: a drover-run twin of plain)
 #   rootidle (not run by default) + the hog in a root-level cgroup with cpu.idle 1, made by hand:
 #           what droverown should match (docs/colocation-latency.md)
 # Online is two servers: bench/online-srv.c (epoll, no fork, ~200 us of CPU per request) and busybox
@@ -15,7 +17,7 @@
 # The hog's CPU is reported as a share of the CPU the node had idle in the same round's alone run.
 #
 # Short runs for trying: COLOC_ROUNDS (5), COLOC_SECONDS (15), COLOC_RATES ("100 300"),
-# COLOC_SERVERS ("srv httpd"), COLOC_CASES ("alone plain drover droverown"). COLOC_VARIANTS names a
+# COLOC_SERVERS ("srv httpd"), COLOC_CASES ("alone plain drover droverown droverweight"). COLOC_VARIANTS names a
 # file defining shell functions variant_NAME, run with the cgroup mount and drover's cgroup root
 # after the hog starts in a case "drover:NAME" (A/B experiments on knobs). COLOC_NO_RESULTS=1
 # prints the section instead of writing bench/RESULTS.md. COLOC_AGENT_ARGS: extra droverd flags.
@@ -31,7 +33,7 @@ ROUNDS=${COLOC_ROUNDS:-5}
 SECS=${COLOC_SECONDS:-15}
 RATES=${COLOC_RATES:-100 300}
 SERVERS=${COLOC_SERVERS:-srv httpd}
-CASES=${COLOC_CASES:-alone plain drover droverown}
+CASES=${COLOC_CASES:-alone plain drover droverown droverweight}
 NCPU=$(nproc)
 B=/tmp/drover-coloc-$$
 CG=/drover-coloc-$$
@@ -82,9 +84,10 @@ demo/build-image.sh "$B/image" latest --extra-layer "$B/layer" >/dev/null
 
 : >"$B/droverd.conf"
 mkdir -p "$B/assign"
-agent_start() { # MODE: "" (the default layout) or "own" (--batch-cgroup)
+agent_start() { # MODE: "" (the default layout), "own" (--batch-cgroup) or "ownweight" (and weight class)
 	local own=()
-	[ "$1" != own ] || own=(--batch-cgroup "$OWNCG")
+	[ -z "$1" ] || own=(--batch-cgroup "$OWNCG")
+	[ "$1" != ownweight ] || own+=(--batch-cpu-class weight)
 	if [ -n "$AGENT_PID" ]; then
 		kill "$AGENT_PID"
 		wait "$AGENT_PID" 2>/dev/null || true
@@ -118,7 +121,7 @@ hog_ms() { # CPU used so far by the hog's cgroup, ms
 	local f
 	case $1 in
 	plain | rootidle) f=/sys/fs/cgroup/cpuacct$HOGCG/cpuacct.usage ;;
-	droverown) f=/sys/fs/cgroup/cpuacct$OWNCG/cpuacct.usage ;;
+	droverown | droverweight) f=/sys/fs/cgroup/cpuacct$OWNCG/cpuacct.usage ;;
 	*) f=/sys/fs/cgroup/cpuacct$CG/batch/cpuacct.usage ;;
 	esac
 	[ -f "$f" ] && echo $(($(cat "$f") / 1000000)) || echo 0
@@ -152,8 +155,10 @@ hog_start() { # CASE
 			hog "${HOG_ARGS[@]}" &
 		HOG_PID=$!
 		;;
-	droverown)
-		[ "$AGENT_MODE" = own ] || agent_start own
+	droverown | droverweight)
+		local mode=own
+		[ "$1" = droverown ] || mode=ownweight
+		[ "$AGENT_MODE" = "$mode" ] || agent_start "$mode"
 		build/bench/put-wait run "$SOCK" hog "$B/hog.json" >/dev/null
 		;;
 	drover*)
@@ -247,7 +252,8 @@ request. Online runs as a drover instance (\`qos: online\`, host network) in eve
 *plain*: the hog in a root-level cgroup with \`cpu.shares=2\` (kubelet's BestEffort), no memory
 limit. *drover*: the hog as a \`qos: batch\` instance, colocation controller on (defaults${COLOC_AGENT_ARGS:+; droverd also given \`$COLOC_AGENT_ARGS\`}).
 *droverown*: the same, droverd started with \`--batch-cgroup\` (the batch tier a cgroup of its own
-beside drover's root, still idle class). *rootidle*, where run: the hog by hand in a root-level
+beside drover's root, still idle class). *droverweight*: droverown with \`--batch-cpu-class weight\`
+(the tier at the lowest weight instead of idle: plain's CPU setting, plus drover's controller). *rootidle*, where run: the hog by hand in a root-level
 cgroup with \`cpu.idle=1\` (docs/colocation-latency.md).
 "hog CPU" is the hog's CPU as a share of the CPU the node left idle in the same round's alone run.
 

@@ -81,8 +81,6 @@ int cg_first_err(int r, int q, struct err **e, struct err **err);
 int cg_set_limit_knob(const char *dir, const char *knob, int64_t value, struct err **err);
 /* Name of a tier dir below the root: "online" / "batch". */
 const char *cg_qos_dir(enum cg_qos qos);
-/* A tier's cgroup path (c->tier[qos]); NULL for an unknown qos. */
-const char *cg_tier(const struct cg_ctx *c, enum cg_qos qos);
 
 /* cg-usage.c */
 /* Reads the integer in the knob at absolute path; -1 if absent or junk. */

@@ -85,6 +85,14 @@ int cg_root_usage(const struct cg_ctx *c, struct cg_usage *ret, struct err **err
  * v2 memory.high (throttle and reclaim, no kill). */
 int cg_set_batch_cpu(const struct cg_ctx *c, int64_t quota_millis, struct err **err);
 int cg_set_batch_memory(const struct cg_ctx *c, int64_t bytes, struct err **err);
+/* The batch tier's CPU class: idle (cpu.idle 1 where the kernel has it, the lowest weight
+ * otherwise; what cg_ctx_new sets) or, idle false, only the lowest weight (v1 cpu.shares 2, v2
+ * cpu.weight 1, cpu.idle 0): kubelet's BestEffort. See docs/colocation-latency.md for the
+ * trade-off. A tier without the cpu controller is left alone. */
+int cg_set_batch_cpu_class(const struct cg_ctx *c, bool idle, struct err **err);
+/* A tier's cgroup path, as in linux.cgroupsPath ("<root>/online", the batch tier's); NULL for an
+ * unknown qos. */
+const char *cg_tier(const struct cg_ctx *c, enum cg_qos qos);
 /* The batch quota as the kernel has it, millicores; -1: none. */
 int64_t cg_batch_cpu_quota(const struct cg_ctx *c);
 /* Cumulative counters of a tier; -1 where unknown. wait: also how long its tasks waited for a CPU

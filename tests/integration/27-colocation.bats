@@ -164,6 +164,19 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	done
 }
 
+@test "--batch-cpu-class weight: the batch tier leaves the idle class for the lowest weight; a restart without it goes back" {
+	local d="/sys/fs/cgroup/cpu$CGROOT/batch"
+	start_agent --batch-cpu-class weight
+	[ "$(cat "$d/cpu.shares")" = 2 ]
+	[ ! -e "$d/cpu.idle" ] || [ "$(cat "$d/cpu.idle")" = 0 ]
+	[ "$(node .colocation.batch_tier.cpu_class)" = weight ]
+	[ "$(node .colocation.batch_tier.cgroup)" = "$CGROOT/batch" ]
+	stop_agent
+	start_agent
+	[ ! -e "$d/cpu.idle" ] || [ "$(cat "$d/cpu.idle")" = 1 ]
+	[ "$(node .colocation.batch_tier.cpu_class)" = idle ]
+}
+
 @test "a batch cgroup inside the root is refused at start with one line naming both" {
 	drv_run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
 		--cgroup-root "$CGROOT" --batch-cgroup "$CGROOT/online/b"
@@ -329,7 +342,7 @@ batch_mem_limit() {
 }
 
 @test "bad colocation flags are refused at start with one line" {
-	for f in "--eviction-hard memory.free<1Gi" "--batch-cpu-target 0" "--batch-cpu-min 1m" "--eviction-batch-memory 0%"; do
+	for f in "--eviction-hard memory.free<1Gi" "--batch-cpu-target 0" "--batch-cpu-min 1m" "--eviction-batch-memory 0%" "--batch-cpu-class nice"; do
 		# shellcheck disable=SC2086
 		run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
 			--cgroup-root "$CGROOT" $f

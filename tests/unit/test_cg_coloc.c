@@ -50,6 +50,15 @@ static char *get(const char *base, const char *rel)
 	return buf;
 }
 
+/* The file's first line is want. */
+static void expect_file(const char *base, const char *rel, const char *want)
+{
+	_cleanup_free_ char *got = get(base, rel);
+
+	got[strcspn(got, "\n")] = '\0';
+	assert_string_equal(got, want);
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -226,6 +235,38 @@ static void test_v1_knobs_and_delay(void **state)
 	assert_int_equal(cg_batch_cpu_quota(c), -1);
 }
 
+/* The batch tier's CPU class both ways on both versions: weight leaves the idle class first (an
+ * idle group refuses weight writes), idle comes back; no cpu controller: nothing to do. */
+static void test_batch_cpu_class(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_cg_ctx_ struct cg_ctx *c2 = NULL, *c1 = NULL;
+	char v1[96];
+
+	v2_tree(f->tmp);
+	put(f->tmp, "drover/batch/cpu.idle", "");
+	assert_int_equal(cg_ctx_new(f->tmp, CG_V2, "/drover", &c2, NULL), 0);
+	expect_file(f->tmp, "drover/batch/cpu.idle", "1");
+	assert_int_equal(cg_set_batch_cpu_class(c2, false, NULL), 0);
+	expect_file(f->tmp, "drover/batch/cpu.idle", "0");
+	expect_file(f->tmp, "drover/batch/cpu.weight", "1");
+	assert_int_equal(cg_set_batch_cpu_class(c2, true, NULL), 0);
+	expect_file(f->tmp, "drover/batch/cpu.idle", "1");
+
+	snprintf(v1, sizeof(v1), "%s/v1", f->tmp);
+	put(v1, "cpu/drover/batch/cpu.shares", ""); /* knobs start empty: writes do not truncate */
+	put(v1, "cpu/drover/batch/cpu.idle", "");
+	put(v1, "cpu/drover/online/cpu.shares", "");
+	assert_int_equal(cg_ctx_new(v1, CG_V1, "/drover", &c1, NULL), 0);
+	expect_file(v1, "cpu/drover/batch/cpu.idle", "1");
+	assert_int_equal(cg_set_batch_cpu_class(c1, false, NULL), 0);
+	expect_file(v1, "cpu/drover/batch/cpu.idle", "0");
+	expect_file(v1, "cpu/drover/batch/cpu.shares", "2");
+	put(v1, "cpu/drover/batch/cpu.shares", "");
+	assert_int_equal(cg_set_batch_cpu_class(c1, false, NULL), 0); /* not idle: the weight alone */
+	expect_file(v1, "cpu/drover/batch/cpu.shares", "2");
+}
+
 /* Hybrid: the cgroup2 hierarchy next to the v1 ones gets the tiers made and gives the online
  * tier's PSI; without its pressure file the sample falls back to the tasks' schedstats. */
 static void test_v1_hybrid_psi(void **state)
@@ -264,6 +305,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_v2_trace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_v1_knobs_and_delay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_v1_hybrid_psi, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_cpu_class, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@ teardown() {
 		curl -sf --unix-socket "$SOCK" http://localhost/v1/instances |
 			jq -c '.[] | {id, phase, reason, message}' >&2 || true
 		tail -25 "$AGENT_LOG" >&2
+		ps -eo pid,stat,etime,wchan:24,args | grep -v ' \[' | head -40 >&2 # what hangs, if anything
 	fi
 	drv_teardown
 }
@@ -78,7 +79,7 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 	grep -q "^0::$CGROOT/batch/bat" "/proc/$pid/cgroup"
 }
 
-@test "v2: --batch-cgroup puts the batch tier beside the root, controllers enabled down to it, idle" {
+@test "v2: --batch-cgroup puts the batch tier beside the root, controllers enabled down to it, idle; --batch-cpu-class weight" {
 	local b="$CGROOT-batch"
 	stop_agent
 	v2_start_agent --batch-cgroup "$b"
@@ -98,6 +99,11 @@ v2_knob() { # v2_knob ID KNOB [QOS]
 	rm "$ASSIGN/bat.json"
 	wait_for 90 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/bat"
 	[ ! -d "/sys/fs/cgroup$b/bat" ]
+	# --batch-cpu-class weight: out of the idle class, the lowest weight
+	stop_agent
+	v2_start_agent --batch-cgroup "$b" --batch-cpu-class weight
+	[ "$(cat "/sys/fs/cgroup$b/cpu.weight")" = 1 ]
+	[ ! -e "/sys/fs/cgroup$b/cpu.idle" ] || [ "$(cat "/sys/fs/cgroup$b/cpu.idle")" = 0 ]
 }
 
 @test "v2: a container that allocates past its memory limit ends OOMKilled" {
