@@ -153,6 +153,7 @@ busy_stop() { # the busy loops end (the instance's shell sleeps on)
 	[ "$back_ms" -le 3000 ]
 	rm "$ASSIGN/hog.json" "$ASSIGN/busy.json"
 	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/hog"
+	wait_for 10 sh -c "! curl -sf --unix-socket '$SOCK' http://localhost/v1/instances/busy"
 	[ ! -d "/sys/fs/cgroup/memory$BATCH_CG/hog" ]
 	stop_agent
 	drv_run "$DROVERD" --config "$T/droverd.conf" --state-dir "$STATE" --run-dir "$RUN" --assignments-dir "$ASSIGN" \
