@@ -65,11 +65,9 @@ int cg_set_batch_cpu(const struct cg_ctx *c, int64_t quota_millis, struct err **
 
 int cg_set_batch_cpu_class(const struct cg_ctx *c, bool idle, struct err **err)
 {
-	const char *weight_knob = c->version == CG_V2 ? "cpu.weight" : "cpu.shares";
-	const char *weight = c->version == CG_V2 ? "1" : "2"; /* the lowest each accepts */
+	const struct cg_weight *w = cg_weight_of(c->version);
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int fd = -1;
-	char cur[16];
 	int r;
 
 	r = tier_dir(c, "cpu", CG_QOS_BATCH, &dir, err);
@@ -78,15 +76,11 @@ int cg_set_batch_cpu_class(const struct cg_ctx *c, bool idle, struct err **err)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open cgroup '%s'", dir);
-	if (faccessat(fd, weight_knob, F_OK, 0) < 0)
+	if (faccessat(fd, w->knob, F_OK, 0) < 0)
 		return 0; /* no cpu controller here: no class to set */
 	if (idle)
-		return cg_set_idle_tier(fd, dir, weight_knob, weight, err);
-	/* an idle group refuses weight writes: leave the idle class first */
-	if (fs_read_knob(fd, "cpu.idle", cur, sizeof(cur), NULL) > 0 && cur[0] == '1' &&
-	    fs_write_knob(fd, "cpu.idle", "0", err) < 0)
-		return err_wrap(err, "cgroup '%s'", dir);
-	return cg_set_knob(fd, dir, weight_knob, weight, err);
+		return cg_set_idle_tier(fd, dir, w->knob, w->lowest, err);
+	return cg_set_weight_tier(fd, dir, w->knob, w->lowest, err);
 }
 
 int cg_set_batch_memory(const struct cg_ctx *c, int64_t bytes, struct err **err)

@@ -67,6 +67,15 @@ int cg_set_knob(int dirfd, const char *dir, const char *name, const char *value,
  * that is already idle is left as it is. */
 int cg_set_idle_tier(int dirfd, const char *dir, const char *weight_knob, const char *weight,
 		     struct err **err);
+/* The other class: leaves cpu.idle (writes 0 where it is 1; an idle group refuses weight writes),
+ * then sets weight_knob = weight. */
+int cg_set_weight_tier(int dirfd, const char *dir, const char *weight_knob, const char *weight,
+		       struct err **err);
+/* The CPU weight knob of a version, its lowest value (the batch tier's) and its default. */
+struct cg_weight {
+	const char *knob, *lowest, *normal;
+};
+const struct cg_weight *cg_weight_of(enum cg_version v);
 /* mkdir of the root's and the tiers' dirs under base, with parents. */
 int cg_mkdir_tiers(const char *base, const struct cg_ctx *c, struct err **err);
 /* Whether list (whitespace-separated words) contains word. */

@@ -111,6 +111,25 @@ int cg_set_idle_tier(int dirfd, const char *dir, const char *weight_knob, const 
 	return 0;
 }
 
+int cg_set_weight_tier(int dirfd, const char *dir, const char *weight_knob, const char *weight,
+		       struct err **err)
+{
+	char cur[16];
+
+	if (fs_read_knob(dirfd, "cpu.idle", cur, sizeof(cur), NULL) > 0 && cur[0] == '1' &&
+	    fs_write_knob(dirfd, "cpu.idle", "0", err) < 0)
+		return err_wrap(err, "cgroup '%s'", dir);
+	return cg_set_knob(dirfd, dir, weight_knob, weight, err);
+}
+
+const struct cg_weight *cg_weight_of(enum cg_version v)
+{
+	/* v1: 2 is the lowest cpu.shares the kernel accepts; v2: cpu.weight 1..10000, 100 default */
+	static const struct cg_weight v1 = {"cpu.shares", "2", "1024"}, v2 = {"cpu.weight", "1", "100"};
+
+	return v == CG_V2 ? &v2 : &v1;
+}
+
 int cg_mkdir_tiers(const char *base, const struct cg_ctx *c, struct err **err)
 {
 	const char *const dirs[] = {c->root, c->tier[CG_QOS_ONLINE], c->tier[CG_QOS_BATCH]};

@@ -112,9 +112,9 @@ static int v1_set_tier_cpu(const char *base, const struct cg_ctx *c, enum cg_qos
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(err, errno, "open cgroup '%s'", dir);
-	if (qos == CG_QOS_BATCH) /* 2 is the lowest cpu.shares the kernel accepts */
-		return cg_set_idle_tier(fd, dir, "cpu.shares", "2", err);
-	return cg_set_knob(fd, dir, "cpu.shares", "1024", err);
+	if (qos == CG_QOS_BATCH)
+		return cg_set_idle_tier(fd, dir, cg_weight_of(CG_V1)->knob, cg_weight_of(CG_V1)->lowest, err);
+	return cg_set_knob(fd, dir, cg_weight_of(CG_V1)->knob, cg_weight_of(CG_V1)->normal, err);
 }
 
 static int v1_create_parents(const struct cg_ctx *c, struct err **err)

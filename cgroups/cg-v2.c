@@ -106,8 +106,8 @@ static int v2_set_tier_cpu(const struct cg_ctx *c, enum cg_qos qos, struct err *
 		return err_set(err, errno, "cgroup '%s': cpu.weight", dir);
 	}
 	if (qos == CG_QOS_BATCH)
-		return cg_set_idle_tier(fd, dir, "cpu.weight", "1", err);
-	return cg_set_knob(fd, dir, "cpu.weight", "100", err); /* the kernel default */
+		return cg_set_idle_tier(fd, dir, cg_weight_of(CG_V2)->knob, cg_weight_of(CG_V2)->lowest, err);
+	return cg_set_knob(fd, dir, cg_weight_of(CG_V2)->knob, cg_weight_of(CG_V2)->normal, err);
 }
 
 static int v2_create_parents(const struct cg_ctx *c, struct err **err)
